@@ -1,0 +1,1 @@
+"""Device protocol decoders: pure bytes → sample blocks, one module per device family."""

@@ -1,0 +1,86 @@
+"""The interface every device-family decoder implements, and what it hands on.
+
+A decoder is pure: notification bytes in, decoded samples out, no BLE in it. It is stateful
+only where the device's framing needs it (a byte stream with frames split across notifications,
+a multi-part notification, a wrapping device counter). Bad bytes are counted, never raised.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class DecodedSamples:
+    """Samples decoded from one or more notifications of one device.
+
+    ``acc`` (N, 3) m/s², ``gyr`` (N, 3) rad/s or None, ``mag`` (N, 3) µT or None. ``device_time``
+    (N,) float64 seconds on the device's own clock, already unwrapped to be monotonic, or None when
+    the device sends no timestamps. ``seq`` (N,) int64 unwrapped per-sample sequence numbers when
+    the protocol has a counter (lets the caller count lost samples), else None.
+    """
+
+    acc: np.ndarray
+    gyr: np.ndarray | None = None
+    mag: np.ndarray | None = None
+    device_time: np.ndarray | None = None
+    seq: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.acc)
+
+
+@dataclass(frozen=True, slots=True)
+class GattWrite:
+    """One write the daemon must do to configure or start a device."""
+
+    char_uuid: str
+    data: bytes
+    response: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProfile:
+    """How to find, start and read one device family over GATT."""
+
+    family: str
+    name_prefixes: tuple[str, ...]
+    service_uuids: tuple[str, ...]
+    notify_uuids: tuple[str, ...]
+    start_writes: tuple[GattWrite, ...] = ()
+    stop_writes: tuple[GattWrite, ...] = ()
+    nominal_rate_hz: float = 100.0
+
+
+@dataclass
+class DecoderStats:
+    """Counters a decoder keeps: good frames, samples, and every kind of bad input by name."""
+
+    frames: int = 0
+    samples: int = 0
+    bad: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def bad_total(self) -> int:
+        return sum(self.bad.values())
+
+
+class Decoder(ABC):
+    """Turns one device's notification payloads into sample blocks."""
+
+    profile: ClassVar[DeviceProfile]
+
+    def __init__(self) -> None:
+        self.stats = DecoderStats()
+
+    @abstractmethod
+    def feed(self, data: bytes, char_uuid: str | None = None) -> DecodedSamples | None:
+        """Decode one notification; None when it completed no sample. Never raises on bad bytes."""
+
+    def reset(self) -> None:
+        """Forget partial frames and counter history (called after a reconnect)."""
