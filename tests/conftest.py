@@ -1,0 +1,96 @@
+"""Shared fixtures: private real servers (DESIGN §6) for every integration test.
+
+Session fixtures (``mosquitto``, ``victoria``) are shared by tests that only need a server up;
+factories (``mosquitto_factory``, ``victoria_factory``) give a test its own instance it may stop
+and restart on the same port for fault tests. Every server started here is stopped at the end of
+its scope, and an atexit hook stops stragglers if the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from servers import AmqttBroker, MosquittoServer, VictoriaMetricsServer
+
+_LIVE: list = []
+
+
+def _stop_all() -> None:
+    while _LIVE:
+        server = _LIVE.pop()
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+atexit.register(_stop_all)
+
+
+def _started(server):
+    _LIVE.append(server)
+    server.start()
+    return server
+
+
+def _stopped(server) -> None:
+    with contextlib.suppress(Exception):
+        server.stop()
+    with contextlib.suppress(ValueError):
+        _LIVE.remove(server)
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    """One anonymous Mosquitto for the whole session; do not stop it in a test."""
+    server = _started(MosquittoServer(tmp_path_factory.mktemp("mosquitto")))
+    yield server
+    _stopped(server)
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoServer]]:
+    """Start private Mosquitto instances: ``mosquitto_factory(password_file=..., acl_file=...)``."""
+    made: list[MosquittoServer] = []
+
+    def make(**kwargs) -> MosquittoServer:
+        server = _started(MosquittoServer(tmp_path / f"mosquitto{len(made)}", **kwargs))
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        _stopped(server)
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetricsServer]:
+    """One VictoriaMetrics for the whole session; tests keep apart by a unique ``user`` tag."""
+    server = _started(VictoriaMetricsServer(tmp_path_factory.mktemp("victoria")))
+    yield server
+    _stopped(server)
+
+
+@pytest.fixture
+def victoria_factory(tmp_path: Path) -> Iterator[Callable[..., VictoriaMetricsServer]]:
+    """Start private VictoriaMetrics instances a test may stop and restart on the same port."""
+    made: list[VictoriaMetricsServer] = []
+
+    def make(**kwargs) -> VictoriaMetricsServer:
+        server = _started(VictoriaMetricsServer(tmp_path / f"victoria{len(made)}", **kwargs))
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        _stopped(server)
+
+
+@pytest.fixture
+def amqtt_broker() -> Iterator[AmqttBroker]:
+    """The embedded MQTT 3.1.1-only broker, in-process."""
+    broker = _started(AmqttBroker())
+    yield broker
+    _stopped(broker)
