@@ -1,0 +1,295 @@
+"""Streaming episode detectors (DESIGN §3): prolonged sitting, posterior tilt, forward head, lumbar bend.
+
+Detectors see frames block by block — the same code for a replay and for the live daemon — and
+keep their state between blocks. They walk over *runs* of equal condition (run-length encoded
+with numpy), never over single frames, and report episodes with backdated start and end times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from posturewatch.analytics.posture import runs
+from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
+
+UPRIGHT_STILL = (Posture.SITTING, Posture.STANDING)
+
+
+@dataclass(frozen=True)
+class EpisodeSettings:
+    """Episode limits (DESIGN §3 defaults); every one is configurable per user."""
+
+    sitting_limit_s: float = 30 * 60.0
+    sitting_break_s: float = 60.0
+    tilt_enter: float = -15.0
+    tilt_hold: float = -12.0
+    head_enter: float = 20.0
+    head_hold: float = 17.0
+    neck_enter: float = 20.0
+    neck_hold: float = 17.0
+    bend_limit: float = 45.0
+    bend_gap_s: float = 0.5
+    sustain_s: float = 60.0
+    release_s: float = 10.0
+
+
+@dataclass(slots=True)
+class Frames:
+    """What a detector sees of one block: frame start times, posture codes, angles (degrees)."""
+
+    t: np.ndarray
+    posture: np.ndarray
+    angles: dict[str, np.ndarray]
+    dt: float
+
+
+class _Stats:
+    """Running peak / sum / count of the episode's defining angle."""
+
+    __slots__ = ("peak", "total", "count", "sign")
+
+    def __init__(self, sign: float) -> None:
+        self.sign = sign  # +1: peak is the maximum, −1: the minimum
+        self.reset()
+
+    def reset(self) -> None:
+        self.peak, self.total, self.count = -np.inf, 0.0, 0
+
+    def add(self, values: np.ndarray) -> None:
+        v = values[np.isfinite(values)]
+        if len(v):
+            self.peak = max(self.peak, float(np.max(self.sign * v)))
+            self.total += float(v.sum())
+            self.count += len(v)
+
+    def merge(self, other: _Stats) -> None:
+        self.peak = max(self.peak, other.peak)
+        self.total += other.total
+        self.count += other.count
+
+    def result(self) -> tuple[float, float]:
+        if not self.count:
+            return float("nan"), float("nan")
+        return self.sign * self.peak, self.total / self.count
+
+
+class HysteresisDetector:
+    """idle → candidate (enter holds) → open (sustained) → ended (hold false for the release time)."""
+
+    def __init__(self, kind: str, sustain_s: float, release_s: float, peak_sign: float) -> None:
+        self.kind, self.sustain_s, self.release_s = kind, sustain_s, release_s
+        self.state = "idle"
+        self.start = 0.0
+        self.false_since: float | None = None
+        self.stats, self.pending = _Stats(peak_sign), _Stats(peak_sign)
+        self.open_episode: Episode | None = None
+
+    def conditions(self, frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def push(self, frames: Frames) -> list[EpisodeEvent]:
+        enter, hold, value = self.conditions(frames)
+        level = np.where(enter, 2, np.where(hold, 1, 0)).astype(np.int8)
+        events: list[EpisodeEvent] = []
+        starts, lengths, values = runs(level)
+        t, dt = frames.t, frames.dt
+        for i0, ln, lv in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
+            t0, t1 = t[i0], t[i0] + ln * dt
+            chunk = value[i0 : i0 + ln]
+            if self.state == "idle":
+                if lv != 2:
+                    continue
+                self.state, self.start, self.false_since = "candidate", t0, None
+                self.stats.reset()
+                self.pending.reset()
+            if lv == 0:
+                if self.false_since is None:
+                    self.false_since = t0
+                    self.pending.reset()
+                self.pending.add(chunk)
+                if t1 - self.false_since >= self.release_s:
+                    events += self._release(self.false_since + self.release_s)
+                continue
+            if self.false_since is not None:  # a bridged interruption: it belongs to the episode
+                self.stats.merge(self.pending)
+                self.false_since = None
+            self.stats.add(chunk)
+            if self.state == "candidate" and t1 - self.start >= self.sustain_s:
+                self.state = "open"
+                confirmed = self.start + self.sustain_s
+                peak, mean = self.stats.result()
+                self.open_episode = Episode(self.kind, self.start, confirmed, None, peak, mean)
+                events.append(EpisodeEvent("start", self.open_episode, confirmed))
+        return events
+
+    def _release(self, ts: float) -> list[EpisodeEvent]:
+        events = []
+        if self.state == "open" and self.open_episode is not None:
+            peak, mean = self.stats.result()
+            ep = Episode(self.kind, self.start, self.open_episode.confirmed, self.false_since, peak, mean)
+            events.append(EpisodeEvent("end", ep, ts))
+        self.state, self.false_since, self.open_episode = "idle", None, None
+        return events
+
+    def close(self, ts: float) -> list[EpisodeEvent]:
+        """End an open episode at ``ts`` (end of data)."""
+        if self.state != "open":
+            self.state = "idle"
+            return []
+        if self.false_since is None:
+            self.false_since = ts
+        return self._release(ts)
+
+
+class PosteriorTiltDetector(HysteresisDetector):
+    def __init__(self, s: EpisodeSettings) -> None:
+        super().__init__("posterior_tilt", s.sustain_s, s.release_s, peak_sign=-1.0)
+        self.s = s
+
+    def conditions(self, frames: Frames):
+        tilt = frames.angles["pelvic_tilt"]
+        ok = np.isin(frames.posture, UPRIGHT_STILL)
+        with np.errstate(invalid="ignore"):
+            return ok & (tilt <= self.s.tilt_enter), ok & (tilt <= self.s.tilt_hold), tilt
+
+
+class ForwardHeadDetector(HysteresisDetector):
+    def __init__(self, s: EpisodeSettings) -> None:
+        super().__init__("forward_head", s.sustain_s, s.release_s, peak_sign=1.0)
+        self.s = s
+
+    def conditions(self, frames: Frames):
+        s = self.s
+        trunk = frames.angles["trunk_inclination"]
+        neck = frames.angles["neck_flexion"]
+        ok = np.isin(frames.posture, UPRIGHT_STILL)
+        with np.errstate(invalid="ignore"):
+            enter = ok & (trunk >= s.head_enter) & (trunk < s.bend_limit)
+            hold = ok & (trunk >= s.head_hold) & (trunk < s.bend_limit)
+            has_head = np.isfinite(neck)
+            enter &= ~has_head | (neck >= s.neck_enter)
+            hold &= ~has_head | (neck >= s.neck_hold)
+        return enter, hold, trunk
+
+
+class ProlongedSittingDetector:
+    """Sitting bouts with short breaks bridged; an episode once a bout reaches the limit."""
+
+    kind = "prolonged_sitting"
+
+    def __init__(self, s: EpisodeSettings) -> None:
+        self.s = s
+        self.start: float | None = None  # bout start
+        self.break_since: float | None = None
+        self.open_episode: Episode | None = None
+
+    def push(self, frames: Frames) -> list[EpisodeEvent]:
+        events: list[EpisodeEvent] = []
+        sitting = (frames.posture == Posture.SITTING).astype(np.int8)
+        starts, lengths, values = runs(sitting)
+        for i0, ln, sit in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
+            t0, t1 = frames.t[i0], frames.t[i0] + ln * frames.dt
+            if sit:
+                if self.start is None:
+                    self.start = t0
+                self.break_since = None
+                confirm_at = max(self.start + self.s.sitting_limit_s, t0)
+                if self.open_episode is None and t1 >= confirm_at:
+                    self.open_episode = self._episode(confirm_at, None)
+                    events.append(EpisodeEvent("start", self.open_episode, confirm_at))
+            elif self.start is not None:
+                if self.break_since is None:
+                    self.break_since = t0
+                if t1 - self.break_since >= self.s.sitting_break_s:
+                    events += self._end(self.break_since + self.s.sitting_break_s)
+        return events
+
+    def _episode(self, confirmed: float, end: float | None) -> Episode:
+        minutes = ((end if end is not None else confirmed) - self.start) / 60.0
+        return Episode(self.kind, self.start, confirmed, end, minutes, minutes)
+
+    def _end(self, ts: float) -> list[EpisodeEvent]:
+        events = []
+        if self.open_episode is not None:
+            ended = self._episode(self.open_episode.confirmed, self.break_since)
+            events.append(EpisodeEvent("end", ended, ts))
+        self.start = self.break_since = self.open_episode = None
+        return events
+
+    def close(self, ts: float) -> list[EpisodeEvent]:
+        if self.start is not None and self.break_since is None:
+            self.break_since = ts
+        return self._end(ts)
+
+
+class LumbarBendDetector:
+    """Forward bends whose deepest point is reached more with the lower back than the hips."""
+
+    kind = "lumbar_bend"
+
+    def __init__(self, s: EpisodeSettings) -> None:
+        self.s = s
+        self.start: float | None = None
+        self.last_in: float = 0.0
+        self.deepest = (-np.inf, np.nan, np.nan)  # (trunk, lumbar, hip) at the deepest point
+        self.lumbar = _Stats(1.0)
+
+    def push(self, frames: Frames) -> list[EpisodeEvent]:
+        events: list[EpisodeEvent] = []
+        trunk = frames.angles["trunk_inclination"]
+        lumbar = frames.angles["lumbar_flexion"]
+        hip = frames.angles["hip_flexion"]
+        with np.errstate(invalid="ignore"):
+            bent = (trunk >= self.s.bend_limit).astype(np.int8)
+        starts, lengths, values = runs(bent)
+        for i0, ln, b in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
+            t0, t1 = frames.t[i0], frames.t[i0] + ln * frames.dt
+            if b:
+                if self.start is None:
+                    self.start = t0
+                sl = slice(i0, i0 + ln)
+                k = int(np.argmax(trunk[sl]))
+                if trunk[sl][k] > self.deepest[0]:
+                    self.deepest = (float(trunk[sl][k]), float(lumbar[sl][k]), float(hip[sl][k]))
+                self.lumbar.add(lumbar[sl])
+                self.last_in = t1
+            elif self.start is not None and t1 - self.last_in >= self.s.bend_gap_s:
+                events += self._finish(self.last_in + self.s.bend_gap_s)
+        return events
+
+    def _finish(self, ts: float) -> list[EpisodeEvent]:
+        events = []
+        _, lumbar_at, hip_at = self.deepest
+        if np.isfinite(lumbar_at) and np.isfinite(hip_at) and lumbar_at >= hip_at:
+            _, mean = self.lumbar.result()
+            ep = Episode(self.kind, self.start, self.last_in, self.last_in, lumbar_at, mean)
+            events += [EpisodeEvent("start", ep, ts), EpisodeEvent("end", ep, ts)]
+        self.start = None
+        self.deepest = (-np.inf, np.nan, np.nan)
+        self.lumbar.reset()
+        return events
+
+    def close(self, ts: float) -> list[EpisodeEvent]:
+        return self._finish(ts) if self.start is not None else []
+
+
+class EpisodeDetectors:
+    """All four detectors behind one push(), events in time order."""
+
+    def __init__(self, s: EpisodeSettings | None = None) -> None:
+        s = s or EpisodeSettings()
+        self.detectors = [
+            ProlongedSittingDetector(s),
+            PosteriorTiltDetector(s),
+            ForwardHeadDetector(s),
+            LumbarBendDetector(s),
+        ]
+
+    def push(self, frames: Frames) -> list[EpisodeEvent]:
+        events = [e for d in self.detectors for e in d.push(frames)]
+        return sorted(events, key=lambda e: (e.ts, e.type != "start"))
+
+    def close(self, ts: float) -> list[EpisodeEvent]:
+        events = [e for d in self.detectors for e in d.close(ts)]
+        return sorted(events, key=lambda e: (e.ts, e.type != "start"))

@@ -1,0 +1,236 @@
+"""Reading recorded sensor files (DESIGN §4 CSV) into per-location sample blocks.
+
+Fast path: pyarrow's multi-threaded streaming CSV reader with float columns. When a file holds
+text where numbers belong, it is read again as text and each bad cell is counted and dropped —
+a garbled line costs that line, never the file. Empty cells are legal (a sensor with no sample at
+that instant); a NaN, a partial vector, a non-increasing timestamp are counted and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from posturewatch.ingest.records import GRAVITY, LOCATIONS, SensorBlock
+from pyarrow import csv
+
+log = logging.getLogger(__name__)
+
+COLUMN = re.compile(rf"^({'|'.join(LOCATIONS)})_([agm])([xyz])$")
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+BLOCK_BYTES = 8 << 20
+
+
+class RecordingError(ValueError):
+    """The file cannot be read as a recording at all (missing, no timestamp, no sensor columns)."""
+
+
+@dataclass
+class ReadReport:
+    """What reading a file found: row counts, and every kind of bad input counted by name."""
+
+    rows: int = 0
+    samples: Counter[str] = field(default_factory=Counter)
+    bad: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.rows} rows", ", ".join(f"{k} {v} samples" for k, v in self.samples.items())]
+        if self.bad:
+            parts.append("bad input: " + ", ".join(f"{k}={v}" for k, v in sorted(self.bad.items())))
+        return "; ".join(p for p in parts if p)
+
+
+@dataclass
+class Recording:
+    blocks: dict[str, SensorBlock]
+    report: ReadReport
+
+
+def _layout(header: list[str], report: ReadReport) -> dict[str, dict[str, list[str]]]:
+    """Location → kind ('a', 'g', 'm') → its three column names, checking each is complete."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    for name in header:
+        m = COLUMN.match(name.strip().lower())
+        if m:
+            found.setdefault(m[1], {}).setdefault(m[2], {})[m[3]] = name
+        elif name.strip().lower() != "timestamp":
+            report.bad["unknown_column"] += 1
+            report.notes.append(f"ignored unknown column {name!r}")
+    layout: dict[str, dict[str, list[str]]] = {}
+    for loc, kinds in found.items():
+        if len(kinds.get("a", {})) != 3:
+            report.notes.append(f"{loc}: no complete accelerometer columns (_ax, _ay, _az); location ignored")
+            report.bad["incomplete_location"] += 1
+            continue
+        layout[loc] = {}
+        for kind, cols in kinds.items():
+            if len(cols) == 3:
+                layout[loc][kind] = [cols[a] for a in "xyz"]
+            else:
+                report.notes.append(f"{loc}: incomplete {kind}-columns {sorted(cols.values())}; ignored")
+                report.bad["incomplete_columns"] += 1
+    return layout
+
+
+def _iso_timestamps(col: pa.Array) -> np.ndarray:
+    """RFC 3339 text → epoch seconds; whole seconds fast, anything else through ``fromisoformat``."""
+    ts = pc.cast(pc.strptime(col, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True), pa.int64())
+    missing = pc.is_null(ts).to_numpy(zero_copy_only=False)
+    out = ts.to_numpy(zero_copy_only=False).astype(float) / 1e6
+    if missing.any():  # fractional seconds and 'Z' need the general ISO parser
+        strings = col.to_pylist()
+        for i in np.flatnonzero(missing):
+            out[i] = _iso(strings[i])
+    return out
+
+
+def _iso(text: str | None) -> float:
+    from datetime import UTC, datetime
+
+    if not text:
+        return np.nan
+    try:
+        d = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return np.nan
+    return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()
+
+
+def _to_float(col: pa.Array, report: ReadReport) -> np.ndarray:
+    """Text cells → floats; empty stays NaN (no sample), anything non-numeric is counted."""
+    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+        return col.to_numpy(zero_copy_only=False).astype(float)
+    stripped = pc.utf8_trim_whitespace(col)
+    empty = pc.fill_null(pc.equal(stripped, ""), True)
+    ok = pc.fill_null(pc.match_substring_regex(stripped, NUMBER), False)
+    bad = pc.and_(pc.invert(ok), pc.invert(empty))
+    report.bad["non_numeric_cell"] += pc.sum(bad).as_py() or 0
+    return pc.cast(pc.if_else(ok, stripped, None), pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _stream(path: Path, header: list[str], types: dict, report: ReadReport, progress):
+    def on_invalid(row: csv.InvalidRow) -> str:
+        report.bad["malformed_row"] += 1
+        return "skip"
+
+    reader = csv.open_csv(
+        path,
+        read_options=csv.ReadOptions(block_size=BLOCK_BYTES),
+        parse_options=csv.ParseOptions(invalid_row_handler=on_invalid),
+        convert_options=csv.ConvertOptions(column_types=types, strings_can_be_null=True),
+    )
+    size = max(path.stat().st_size, 1)
+    done = 0
+    for batch in reader:
+        done += batch.nbytes
+        if progress:
+            progress(min(done / (size * 2.2), 0.99))  # in-memory batches are ~2x the text size
+        yield batch
+
+
+def read_recording(
+    path: str | Path,
+    acc_unit: str = "auto",
+    gyro_unit: str = "rad/s",
+    progress: Callable[[float], None] | None = None,
+) -> Recording:
+    """Read a recorded CSV into one SensorBlock per location present, with a report of bad input.
+
+    ``acc_unit`` is ``"m/s2"``, ``"g"`` or ``"auto"`` (decided from the median magnitude, and
+    reported); ``gyro_unit`` is ``"rad/s"`` or ``"deg/s"``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"{path}: no such file")
+    with path.open("r", errors="replace") as fh:
+        header = [h.strip() for h in fh.readline().rstrip("\r\n").split(",")]
+        first = fh.readline().split(",")[0].strip()
+    if "timestamp" not in [h.lower() for h in header]:
+        raise RecordingError(f"{path}: no 'timestamp' column in header {header[:6]}…")
+    report = ReadReport()
+    layout = _layout(header, report)
+    if not layout:
+        raise RecordingError(f"{path}: no sensor columns like 'pelvis_ax' in header")
+    ts_col = next(h for h in header if h.lower() == "timestamp")
+    numeric_ts = re.match(NUMBER, first) is not None
+    sensor_cols = [c for kinds in layout.values() for cols in kinds.values() for c in cols]
+    columns: dict[str, list[np.ndarray]] = {c: [] for c in [ts_col, *sensor_cols]}
+    types = {c: pa.float64() for c in sensor_cols}
+    types[ts_col] = pa.float64() if numeric_ts else pa.string()
+    header_bad = Counter(report.bad)
+    try:
+        batches = list(_stream(path, header, types, report, progress))
+    except pa.ArrowInvalid as exc:  # text where a number belongs: read it all as text, cell by cell
+        log.info("%s: slow path for garbled cells (%s)", path, str(exc).splitlines()[0])
+        report.bad = Counter(header_bad)
+        types = dict.fromkeys(types, pa.string())
+        batches = list(_stream(path, header, types, report, progress))
+    for batch in batches:
+        report.rows += batch.num_rows
+        for c in columns:
+            col = batch.column(c)
+            is_iso = c == ts_col and not numeric_ts
+            columns[c].append(_iso_timestamps(col) if is_iso else _to_float(col, report))
+    data = {c: (np.concatenate(v) if v else np.zeros(0)) for c, v in columns.items()}
+    report.bad["bad_timestamp"] += int(np.isnan(data[ts_col]).sum())
+    blocks = {
+        loc: blk
+        for loc, kinds in layout.items()
+        if (blk := _block(loc, kinds, data[ts_col], data, report, acc_unit, gyro_unit)) is not None
+    }
+    if progress:
+        progress(1.0)
+    return Recording(blocks, report)
+
+
+def _block(loc, kinds, t, data, report: ReadReport, acc_unit: str, gyro_unit: str) -> SensorBlock | None:
+    acc = np.column_stack([data[c] for c in kinds["a"]])
+    gyr = np.column_stack([data[c] for c in kinds["g"]]) if "g" in kinds else None
+    mag = np.column_stack([data[c] for c in kinds["m"]]) if "m" in kinds else None
+    present = ~np.isnan(acc).all(axis=1)
+    if gyr is not None:
+        present |= ~np.isnan(gyr).all(axis=1)
+    valid = present & np.isfinite(acc).all(axis=1) & np.isfinite(t)
+    if gyr is not None:
+        valid &= np.isfinite(gyr).all(axis=1)
+    report.bad[f"{loc}_incomplete_or_nan_sample"] += int((present & ~valid & np.isfinite(t)).sum())
+    idx = np.flatnonzero(valid)
+    order = np.argsort(t[idx], kind="stable")
+    if (np.diff(order) < 0).any():
+        report.bad[f"{loc}_out_of_order"] += int((np.diff(t[idx]) < 0).sum())
+    idx = idx[order]
+    keep = np.concatenate(([True], np.diff(t[idx]) > 0)) if len(idx) else np.zeros(0, bool)
+    report.bad[f"{loc}_duplicate_timestamp"] += int((~keep).sum())
+    idx = idx[keep]
+    if len(idx) < 2:
+        report.notes.append(f"{loc}: fewer than two valid samples; location ignored")
+        return None
+    acc = acc[idx]
+    median_g = float(np.median(np.linalg.norm(acc, axis=1)))
+    if acc_unit == "g" or (acc_unit == "auto" and 0.5 < median_g < 2.0):
+        acc = acc * GRAVITY
+        if acc_unit == "auto":
+            report.notes.append(f"{loc}: accelerometer in g (median |a| = {median_g:.2f}); converted")
+    elif acc_unit == "auto" and not 5.0 < median_g < 15.0:
+        report.notes.append(f"{loc}: median |a| = {median_g:.2f} fits neither m/s² nor g; check units")
+    if gyr is not None:
+        gyr = gyr[idx]
+        if gyro_unit == "deg/s":
+            gyr = np.radians(gyr)
+    if mag is not None:
+        mag = mag[idx]
+        if not np.isfinite(mag).all():
+            report.notes.append(f"{loc}: magnetometer has gaps; not used")
+            mag = None
+    report.samples[loc] = len(idx)
+    for key in [k for k, v in report.bad.items() if v == 0]:
+        del report.bad[key]
+    return SensorBlock(loc, t[idx], acc, gyr, mag)
