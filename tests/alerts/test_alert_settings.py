@@ -1,0 +1,73 @@
+"""AlertSettings: documented defaults, TOML loading, clear rejection of bad keys and types."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from posturewatch.alerts.settings import AlertSettings, SettingsError
+
+
+def test_defaults_match_design():
+    s = AlertSettings()
+    assert s.posterior_tilt.delay_s == 60 and s.forward_head.delay_s == 60
+    assert s.prolonged_sitting.delay_s == 1800 and s.prolonged_sitting.repeat_s == 1800
+    assert not s.lumbar_bend.enabled
+    assert s.posterior_tilt.postures == ("sitting",)
+    assert s.follow_up_windows_s == (60.0, 180.0, 300.0)
+
+
+def test_every_default_is_in_the_docstring_table():
+    import posturewatch.alerts.settings as module
+
+    doc = module.__doc__
+    for key, value in AlertSettings().to_mapping().items():
+        if isinstance(value, dict):
+            for sub in value:
+                assert f"{key}.{sub}" in doc, f"{key}.{sub} undocumented"
+        else:
+            assert key in doc
+
+
+def test_from_toml_overrides_only_given_keys():
+    text = """
+    timezone = "Europe/Berlin"
+    daily_cap = 5
+    [quiet_hours]
+    start = "21:30"
+    [forward_head]
+    cooldown_s = 120
+    postures = ["sitting"]
+    """
+    s = AlertSettings.from_mapping(tomllib.loads(text))
+    assert s.timezone == "Europe/Berlin" and s.daily_cap == 5
+    assert s.quiet_hours.start == "21:30" and s.quiet_hours.end == "07:00"
+    assert s.forward_head.cooldown_s == 120.0 and s.forward_head.postures == ("sitting",)
+    assert s.forward_head.delay_s == 60.0
+    # a sub-table keeps that kind's own defaults, not the generic ones
+    s2 = AlertSettings.from_mapping({"prolonged_sitting": {"cooldown_s": 0}})
+    assert s2.prolonged_sitting.repeat_s == 1800 and s2.prolonged_sitting.severity == "info"
+    assert AlertSettings.from_mapping(s2.to_mapping()) == s2
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"daily_capp": 3}, "unknown key.*daily_capp"),
+        ({"forward_head": {"cooldown": 3}}, r"forward_head: unknown key.*cooldown"),
+        ({"daily_cap": "3"}, "daily_cap: expected int, got str"),
+        ({"daily_cap": True}, "daily_cap: expected int"),
+        ({"posterior_tilt": {"enabled": 1}}, "posterior_tilt.enabled: expected bool"),
+        ({"posterior_tilt": {"postures": "sitting"}}, "postures: expected a list"),
+        ({"posterior_tilt": {"postures": ["slouching"]}}, "unknown posture 'slouching'"),
+        ({"quiet_hours": {"start": "25:00"}}, "quiet_hours.start"),
+        ({"quiet_hours": 3}, "quiet_hours: expected a table"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"lumbar_bend": {"delay_s": -1}}, r"lumbar_bend.delay_s must be ≥ 0"),
+        ({"forward_head": {"severity": "loud"}}, "severity must be one of"),
+    ],
+)
+def test_bad_settings_are_rejected_with_the_key_named(mapping, message):
+    with pytest.raises(SettingsError, match=message):
+        AlertSettings.from_mapping(mapping)
