@@ -5,7 +5,6 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-
 from posturewatch.alerts.settings import AlertSettings, SettingsError
 
 
