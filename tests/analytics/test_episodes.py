@@ -1,0 +1,112 @@
+"""Episode detectors against hand-built 10 Hz series: backdating, hysteresis, bridging, streaming."""
+
+import numpy as np
+import pytest
+
+from posturewatch.analytics.episodes import EpisodeDetectors, Frames
+from posturewatch.analytics.records import Posture
+from posturewatch.ingest.records import ANGLE_NAMES
+
+HZ = 10
+T0 = 1_000_000.0
+
+
+def series(segments):
+    """[(seconds, posture, {angle: value})] → Frames at 10 Hz."""
+    post, ang = [], {a: [] for a in ANGLE_NAMES}
+    for secs, p, values in segments:
+        n = int(secs * HZ)
+        post += [p] * n
+        for a in ANGLE_NAMES:
+            ang[a] += [values.get(a, 0.0)] * n
+    n = len(post)
+    return Frames(T0 + np.arange(n) / HZ, np.array(post, np.int8),
+                  {a: np.array(v, float) for a, v in ang.items()}, 1 / HZ)
+
+
+def detect(frames, block=None):
+    det = EpisodeDetectors()
+    events = []
+    step = block or len(frames.t)
+    for a in range(0, len(frames.t), step):
+        sl = slice(a, a + step)
+        events += det.push(Frames(frames.t[sl], frames.posture[sl],
+                                  {k: v[sl] for k, v in frames.angles.items()}, frames.dt))
+    events += det.close(frames.t[-1] + frames.dt)
+    return events
+
+
+def ended(events, kind):
+    return [e.episode for e in events if e.type == "end" and e.episode.kind == kind]
+
+
+S, W = Posture.SITTING, Posture.WALKING
+
+
+@pytest.mark.parametrize("block", [None, 7, 100, 613])
+def test_posterior_tilt_backdated_with_hysteresis_and_bridging(block):
+    f = series([
+        (30, S, {"pelvic_tilt": -5}),
+        (50, S, {"pelvic_tilt": -18}),
+        (5, S, {"pelvic_tilt": -5}),     # shorter than the 10 s release: bridged
+        (40, S, {"pelvic_tilt": -13}),   # between hold (−12) and enter (−15): still held
+        (30, S, {"pelvic_tilt": -5}),
+    ])
+    events = detect(f, block)
+    eps = ended(events, "posterior_tilt")
+    assert len(eps) == 1
+    ep = eps[0]
+    assert ep.start == pytest.approx(T0 + 30, abs=0.11)
+    assert ep.confirmed == pytest.approx(T0 + 90, abs=0.11)
+    assert ep.end == pytest.approx(T0 + 125, abs=0.11)
+    assert ep.peak == pytest.approx(-18)
+    starts = [e for e in events if e.type == "start" and e.episode.kind == "posterior_tilt"]
+    assert len(starts) == 1 and starts[0].ts == pytest.approx(T0 + 90, abs=0.11)
+
+
+def test_short_tilt_and_walking_are_not_episodes():
+    f = series([(50, S, {"pelvic_tilt": -20}), (20, S, {"pelvic_tilt": 0}),
+                (120, W, {"pelvic_tilt": -20})])
+    assert ended(detect(f), "posterior_tilt") == []
+
+
+def test_forward_head_needs_trunk_below_bend_and_head_when_present():
+    f = series([(70, S, {"trunk_inclination": 25, "neck_flexion": 25}), (20, S, {})])
+    assert len(ended(detect(f), "forward_head")) == 1
+    g = series([(70, S, {"trunk_inclination": 25, "neck_flexion": 5}), (20, S, {})])
+    assert ended(detect(g), "forward_head") == []
+    h = series([(70, Posture.STANDING, {"trunk_inclination": 50, "neck_flexion": np.nan}), (20, S, {})])
+    assert ended(detect(h), "forward_head") == []
+
+
+@pytest.mark.parametrize("block", [None, 997])
+def test_prolonged_sitting_bridges_short_breaks(block):
+    f = series([(10, W, {}), (20 * 60, S, {}), (40, W, {}), (15 * 60, S, {}), (90, W, {}), (10, S, {})])
+    eps = ended(detect(f, block), "prolonged_sitting")
+    assert len(eps) == 1
+    assert eps[0].start == pytest.approx(T0 + 10, abs=0.11)
+    assert eps[0].end == pytest.approx(T0 + 10 + 35 * 60 + 40, abs=0.11)
+
+
+def test_sitting_just_under_the_limit_is_not_an_episode():
+    f = series([(29.5 * 60, S, {}), (120, W, {})])
+    assert ended(detect(f), "prolonged_sitting") == []
+
+
+def test_lumbar_bend_is_judged_at_the_deepest_point():
+    back = {"trunk_inclination": 75, "lumbar_flexion": 60, "hip_flexion": 15}
+    hips = {"trunk_inclination": 75, "lumbar_flexion": 15, "hip_flexion": 60}
+    f = series([(5, Posture.STANDING, {}), (3, Posture.STANDING, back), (5, Posture.STANDING, {}),
+                (3, Posture.STANDING, hips), (5, Posture.STANDING, {})])
+    eps = ended(detect(f), "lumbar_bend")
+    assert len(eps) == 1
+    assert eps[0].start == pytest.approx(T0 + 5, abs=0.11)
+    assert eps[0].end == pytest.approx(T0 + 8, abs=0.11)
+    assert eps[0].peak == pytest.approx(60)
+
+
+def test_ids_are_stable_across_runs():
+    f = series([(70, S, {"pelvic_tilt": -20}), (20, S, {})])
+    a = [e.episode.id for e in detect(f)]
+    b = [e.episode.id for e in detect(f, 33)]
+    assert a == b and len(set(a)) == 1
