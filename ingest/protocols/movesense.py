@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+
 from posturewatch.ingest.protocols.base import (
     DecodedSamples,
     Decoder,
@@ -105,26 +106,31 @@ def unsubscribe_command(ref: int) -> bytes:
     return bytes((CMD_UNSUBSCRIBE, ref))
 
 
+def subscribe_writes(ref: int = DEFAULT_REF, path: str = DEFAULT_PATH) -> tuple[GattWrite, ...]:
+    """SUBSCRIBE on whichever command characteristic the sensor has (classic GSP or 0xFDF3;
+    a client skips the one the sensor lacks)."""
+    command = subscribe_command(ref, path)
+    return (GattWrite(COMMAND_UUID, command), GattWrite(FDF3_COMMAND_UUID, command))
+
+
+def unsubscribe_writes(ref: int = DEFAULT_REF) -> tuple[GattWrite, ...]:
+    command = unsubscribe_command(ref)
+    return (GattWrite(COMMAND_UUID, command), GattWrite(FDF3_COMMAND_UUID, command))
+
+
 PROFILE = DeviceProfile(
     family="movesense",
     name_prefixes=("Movesense",),
     service_uuids=(SERVICE_UUID, FDF3_SERVICE_UUID),
-    notify_uuids=(DATA_UUID,),
-    start_writes=(GattWrite(COMMAND_UUID, subscribe_command(DEFAULT_REF, DEFAULT_PATH)),),
-    stop_writes=(GattWrite(COMMAND_UUID, unsubscribe_command(DEFAULT_REF)),),
+    notify_uuids=(DATA_UUID, FDF3_DATA_UUID),
+    start_writes=subscribe_writes(),
+    stop_writes=unsubscribe_writes(),
     nominal_rate_hz=52.0,
 )
-"""The classic GSP service. Firmware exposing 0xFDF3 instead uses ``FDF3_PROFILE``."""
+"""Both GSP variants: a sensor has one of the two command/data characteristic pairs."""
 
-FDF3_PROFILE = DeviceProfile(
-    family="movesense",
-    name_prefixes=PROFILE.name_prefixes,
-    service_uuids=(FDF3_SERVICE_UUID,),
-    notify_uuids=(FDF3_DATA_UUID,),
-    start_writes=(GattWrite(FDF3_COMMAND_UUID, subscribe_command(DEFAULT_REF, DEFAULT_PATH)),),
-    stop_writes=(GattWrite(FDF3_COMMAND_UUID, unsubscribe_command(DEFAULT_REF)),),
-    nominal_rate_hz=52.0,
-)
+RATE_VOTES_TO_SWITCH = 3
+RATE_TOLERANCE = 0.1
 
 
 def _status_code(payload: bytes) -> int:
@@ -140,7 +146,8 @@ class MovesenseDecoder(Decoder):
     """Decodes one GSP measurement subscription (``path`` under reference ``ref``).
 
     ``device_time`` is the sensor's millisecond clock, unwrapped across its 32-bit wrap, in
-    seconds: sample i of a packet is at ``ts + i / rate``. Command results land in
+    seconds: sample i of a packet is at ``ts + i / rate``. The rate starts as the path's and
+    follows the packet timestamps if they consistently show another supported rate. Command results land in
     ``command_results`` (ref → (status, data)); notifications for other references are counted
     as ``unknown_reference``.
     """
@@ -156,20 +163,23 @@ class MovesenseDecoder(Decoder):
         self.arrays = MEASUREMENTS[self.kind]
         self.sample_stride = 4 * FLOATS_PER_VECTOR * len(self.arrays)
         self._clock = CounterUnwrapper(32)
+        self.rate_changes = 0
         self.command_results: dict[int, tuple[int, bytes]] = {}
         self.reset()
 
-    def start_writes(self, command_uuid: str = COMMAND_UUID) -> tuple[GattWrite, ...]:
-        """Subscribe this decoder's measurement."""
-        return (GattWrite(command_uuid, subscribe_command(self.ref, self.path)),)
+    def start_writes(self) -> tuple[GattWrite, ...]:
+        """Subscribe this decoder's measurement under its reference."""
+        return subscribe_writes(self.ref, self.path)
 
-    def stop_writes(self, command_uuid: str = COMMAND_UUID) -> tuple[GattWrite, ...]:
-        return (GattWrite(command_uuid, unsubscribe_command(self.ref)),)
+    def stop_writes(self) -> tuple[GattWrite, ...]:
+        return unsubscribe_writes(self.ref)
 
     def reset(self) -> None:
         self._pending: bytes | None = None
         self._split_len: int | None = None
         self._clock.reset()
+        self._previous_packet: tuple[int, int] | None = None
+        self._rate_votes: tuple[int, int] = (0, 0)
 
     def feed(self, data: bytes, char_uuid: str | None = None) -> DecodedSamples | None:
         data = bytes(data)
@@ -244,6 +254,7 @@ class MovesenseDecoder(Decoder):
             return None
         if step is Step.REANCHORED:
             self.stats.bad["clock_reset"] += 1
+        self._observe_rate(start, n)
         self.stats.frames += 1
         self.stats.samples += n
         return DecodedSamples(
@@ -252,3 +263,21 @@ class MovesenseDecoder(Decoder):
             mag=fields.get("mag"),
             device_time=start / 1000.0 + np.arange(n) / self.rate_hz,
         )
+
+    def _observe_rate(self, start_ms: int, n: int) -> None:
+        """Follow the sensor's real rate when it differs from the subscribed path (the daemon
+        may have subscribed another rate): a packet's span is the previous packet's samples."""
+        previous, self._previous_packet = self._previous_packet, (start_ms, n)
+        if previous is None or start_ms <= previous[0]:
+            return
+        estimate = previous[1] * 1000.0 / (start_ms - previous[0])
+        nearest = min(RATES_HZ, key=lambda r: abs(r - estimate) / r)
+        if abs(nearest - estimate) / nearest > RATE_TOLERANCE or nearest == self.rate_hz:
+            self._rate_votes = (0, 0)
+            return
+        votes = self._rate_votes[1] + 1 if self._rate_votes[0] == nearest else 1
+        self._rate_votes = (nearest, votes)
+        if votes >= RATE_VOTES_TO_SWITCH:
+            self.rate_hz = nearest
+            self.rate_changes += 1
+            self._rate_votes = (0, 0)

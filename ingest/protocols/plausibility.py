@@ -9,6 +9,7 @@ far beyond any wearable IMU's range (±16 g, ±2000 °/s is typical), so they ne
 from __future__ import annotations
 
 import numpy as np
+
 from posturewatch.ingest.records import GRAVITY
 
 ACC_LIMIT_MS2 = 40 * GRAVITY

@@ -17,6 +17,7 @@ scan resumes at the header inside it. Garbage that mimics a whole frame cannot b
 from __future__ import annotations
 
 import numpy as np
+
 from posturewatch.ingest.protocols.base import (
     DecodedSamples,
     Decoder,
