@@ -16,6 +16,7 @@ class Step(Enum):
     FIRST = "first"
     FORWARD = "forward"
     BACKWARDS = "backwards"
+    JUMP = "jump"
     REANCHORED = "reanchored"
 
 
@@ -24,15 +25,18 @@ class CounterUnwrapper:
 
     A step forward of less than half the counter range is taken as real progress (crossing the
     wrap included). A step backwards is rejected (the packet is out of order or its counter is
-    corrupt) and the caller drops it. After ``reanchor_after`` rejections in a row the device clock
-    has really restarted; the counter is re-anchored so the unwrapped value continues from the
-    last accepted one instead of stalling forever.
+    corrupt), and so is a step forward beyond ``max_forward`` when given (a corrupt value in a
+    protocol without a checksum, which would otherwise make every later packet look old); the
+    caller drops a rejected packet. After ``reanchor_after`` rejections in a row the device
+    counter has really moved: the unwrapper re-anchors on it, keeping a forward jump and
+    continuing from the last accepted value after a step back, so it never stalls for good.
     """
 
-    def __init__(self, bits: int, reanchor_after: int = 3) -> None:
+    def __init__(self, bits: int, reanchor_after: int = 3, max_forward: int | None = None) -> None:
         self.modulus = 1 << bits
         self.half = self.modulus >> 1
         self.reanchor_after = reanchor_after
+        self.max_forward = max_forward
         self.reset()
 
     def reset(self) -> None:
@@ -53,14 +57,16 @@ class CounterUnwrapper:
             self._last_raw, self._last_value = raw, raw
             return raw, Step.FIRST
         delta = (raw - self._last_raw + self.half) % self.modulus - self.half
-        if delta >= 0:
+        too_far = self.max_forward is not None and delta > self.max_forward
+        if delta >= 0 and not too_far:
             self._rejected_run = 0
             self._last_raw = raw
             self._last_value += delta
             return self._last_value, Step.FORWARD
         self._rejected_run += 1
         if self._rejected_run < self.reanchor_after:
-            return None, Step.BACKWARDS
+            return None, Step.JUMP if too_far else Step.BACKWARDS
         self._rejected_run = 0
         self._last_raw = raw
+        self._last_value += max(delta, 0)
         return self._last_value, Step.REANCHORED

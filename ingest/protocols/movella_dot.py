@@ -43,6 +43,9 @@ SHORT_PAYLOAD_UUID = dot_uuid(0x2004)
 BATTERY_UUID = dot_uuid(0x3001)
 
 MAG_PER_COUNT = 1.0 / 4096.0
+# No checksum: a timestamp leaping further than this between two packets of a live connection
+# is taken as corrupt (three such packets in a row are believed).
+MAX_CLOCK_STEP_US = 60_000_000
 OUTPUT_RATES_HZ: tuple[int, ...] = (1, 4, 10, 12, 15, 20, 30, 60)
 DEVICE_CONTROL_LEN = 32
 _VISIT_OUTPUT_RATE = 0x10
@@ -137,7 +140,7 @@ class MovellaDotDecoder(Decoder):
         super().__init__()
         self.mode = _mode(mode)
         self.mag_scale_ut = mag_scale_ut
-        self._clock = CounterUnwrapper(32)
+        self._clock = CounterUnwrapper(32, max_forward=MAX_CLOCK_STEP_US)
 
     @property
     def notify_uuid(self) -> str:
@@ -170,7 +173,7 @@ class MovellaDotDecoder(Decoder):
             return None
         ticks, step = self._clock.unwrap(int(record["ts"][0]))
         if ticks is None:
-            self.stats.bad["clock_backwards"] += 1
+            self.stats.bad["clock_jump" if step is Step.JUMP else "clock_backwards"] += 1
             return None
         if step is Step.REANCHORED:
             self.stats.bad["clock_reset"] += 1

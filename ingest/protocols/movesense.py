@@ -7,10 +7,13 @@ A measurement payload is a u32 millisecond timestamp of the first sample followe
 x, y, z arrays grouped per sensor (all acc samples, then all gyro, then all magn), SI units except
 gyro in °/s.
 
-Split packets: a DATA whose length equals the longest notification the sensor sends is the first
-half of a split; the decoder learns that length from the first DATA_PART2 it sees. Before that it
-decodes a DATA at once when its length fits whole samples and otherwise waits for its second
-half; a DATA that waited in vain is decoded alone when the next DATA arrives (or on ``flush``).
+Split packets: the first half of a split DATA is always as long as the longest notification the
+sensor sends, and nothing is known about a DATA until the next notification shows whether a
+DATA_PART2 follows. So a DATA is held until the next notification (decoded alone when that is
+another DATA, or on ``flush``), joined with a DATA_PART2 of the same reference as
+``part1 + part2[2:]``. Once a split has been seen its first-half length is known, and a DATA
+shorter than that is decoded at once. Deciding by "does the length fit whole samples" alone is
+not safe: a first half can hold whole samples by chance (IMU6 first halves of 150 bytes do).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ MEASUREMENTS: dict[str, tuple[str, ...]] = {
 }
 RATES_HZ: tuple[int, ...] = (13, 26, 52, 104, 208, 416, 833, 1666)
 DEFAULT_PATH = "/Meas/IMU9/52"
+# No checksum: a timestamp leaping further than this between two packets of a live connection
+# is taken as corrupt (three such packets in a row are believed).
+MAX_CLOCK_STEP_MS = 60_000
 DEFAULT_REF = 99
 
 _PATH_RE = re.compile(r"^/?Meas/(?P<kind>[A-Za-z0-9]+)/(?P<rate>\d+)$")
@@ -162,7 +168,7 @@ class MovesenseDecoder(Decoder):
         self.ref = ref
         self.arrays = MEASUREMENTS[self.kind]
         self.sample_stride = 4 * FLOATS_PER_VECTOR * len(self.arrays)
-        self._clock = CounterUnwrapper(32)
+        self._clock = CounterUnwrapper(32, max_forward=MAX_CLOCK_STEP_MS)
         self.rate_changes = 0
         self.command_results: dict[int, tuple[int, bytes]] = {}
         self.reset()
@@ -203,7 +209,7 @@ class MovesenseDecoder(Decoder):
             self._split_len = len(first)
             return self._decode(first + data[HEADER_LEN:])
         decoded = self.flush()
-        if self._whole(data) and len(data) != self._split_len:
+        if self._whole(data) and self._split_len is not None and len(data) < self._split_len:
             return self._join(decoded, self._decode(data))
         self._pending = data
         return decoded
@@ -250,7 +256,7 @@ class MovesenseDecoder(Decoder):
             return None
         start, step = self._clock.unwrap(ts_ms)
         if start is None:
-            self.stats.bad["clock_backwards"] += 1
+            self.stats.bad["clock_jump" if step is Step.JUMP else "clock_backwards"] += 1
             return None
         if step is Step.REANCHORED:
             self.stats.bad["clock_reset"] += 1
