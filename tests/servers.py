@@ -301,3 +301,66 @@ class AmqttBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class MqttCollector:
+    """A plain paho subscriber that records (topic, payload, retain) for assertions."""
+
+    def __init__(
+        self, host: str, port: int, topics: list[str], *, username: str | None = None,
+        password: str | None = None, protocol: str = "3.1.1", client_id: str = "",
+        clean: bool = True,
+    ) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.granted: list[int] = []
+        self._cond = threading.Condition()
+        proto = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=proto,
+            clean_session=None if proto == mqtt.MQTTv5 else clean,
+        )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self._topics = topics
+        self._subscribed = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.client.connect(host, port)
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise RuntimeError("collector could not subscribe")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not reason_code.is_failure:
+            client.subscribe([(t, 1) for t in self._topics])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self.granted = [rc.value for rc in reason_codes]
+        self._subscribed.set()
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self._cond:
+            self.messages.append((message.topic, message.payload, bool(message.retain)))
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> list[tuple[str, bytes, bool]]:
+        """Wait until ``predicate(messages)`` is true; returns the matching snapshot."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out; got {len(self.messages)} messages")
+                self._cond.wait(left)
+            return list(self.messages)
+
+    def json_on(self, topic: str) -> list[dict]:
+        with self._cond:
+            return [json.loads(p) for t, p, _ in self.messages if t == topic and p]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.records import Episode, EpisodeEvent, Posture

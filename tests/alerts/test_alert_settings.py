@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+
 from posturewatch.alerts.settings import AlertSettings, SettingsError
 
 

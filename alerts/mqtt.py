@@ -1,0 +1,241 @@
+"""One MQTT connection (paho-mqtt 2.x): v5 with a clean fallback to 3.1.1, auth, TLS, LWT.
+
+``MqttLink`` connects in the background and keeps reconnecting with backoff (paho's network
+thread). With ``protocol="auto"`` it offers MQTT v5 first; a broker that refuses v5 in its CONNACK
+(amqtt answers "unacceptable protocol version") gets a fresh 3.1.1 client, once, and v5-only
+options (message expiry) are then simply left out. Subscriptions are renewed on every connect,
+acks (PUBACK for QoS 1) are reported to listeners so the outbox pump can drop what arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+log = logging.getLogger(__name__)
+
+# CONNACK answers meaning "this broker does not speak the protocol version offered"
+_UNSUPPORTED_PROTOCOL = {132, 1}
+
+MessageHandler = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """Broker address and credentials. ``protocol``: "auto" (v5, fall back), "5" or "3.1.1"."""
+
+    host: str = "localhost"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_certs: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    tls_insecure: bool = False
+    client_id: str = ""
+    keepalive_s: int = 30
+    protocol: str = "auto"
+    clean_start: bool = True
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    max_inflight: int = 20
+    subscriptions: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in ("auto", "5", "3.1.1"):
+            raise ValueError(f"protocol must be 'auto', '5' or '3.1.1', got {self.protocol!r}")
+        if not self.clean_start and not self.client_id:
+            raise ValueError("a persistent session (clean_start = false) needs a client_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+class MqttLink:
+    """A self-reconnecting client; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        will: Will | None = None,
+        on_message: MessageHandler | None = None,
+    ) -> None:
+        self.settings = settings
+        self.will = will
+        self.on_message = on_message
+        self.fell_back = False
+        self.connects = 0
+        self.message_errors = 0
+        self._ack_listeners: list[Callable[[int], None]] = []
+        self._connect_listeners: list[Callable[[], None]] = []
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._v5 = settings.protocol in ("auto", "5")
+        self._client = self._make_client()
+
+    # ---- public -------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def protocol_version(self) -> int:
+        """5 or 4 (= 3.1.1)."""
+        return 5 if self._v5 else 4
+
+    def add_ack_listener(self, listener: Callable[[int], None]) -> None:
+        self._ack_listeners.append(listener)
+
+    def add_connect_listener(self, listener: Callable[[], None]) -> None:
+        self._connect_listeners.append(listener)
+
+    def start(self, wait_s: float = 0.0) -> bool:
+        """Begin connecting in the background; optionally wait for the first connection."""
+        with self._lock:
+            self._client.connect_async(
+                self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s,
+                **self._connect_kwargs(),
+            )
+            self._client.loop_start()
+        return self.wait_connected(wait_s) if wait_s > 0 else self.connected
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def publish_raw(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
+        expiry_s: int | None = None,
+    ) -> int | None:
+        """Queue one message; returns its mid (acks name it), None if paho refused it."""
+        properties = None
+        if expiry_s is not None and self._v5:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.MessageExpiryInterval = int(expiry_s)
+        with self._lock:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.warning("publish to %s refused: %s", topic, mqtt.error_string(info.rc))
+            return None
+        return info.mid
+
+    def stop(self, final: list[tuple[str, bytes, bool]] | None = None, timeout: float = 5.0) -> None:
+        """Publish ``final`` (topic, payload, retain) messages at QoS 1, then disconnect cleanly."""
+        self._stopped = True
+        with self._lock:
+            client = self._client
+        if final and self.connected:
+            infos = [client.publish(t, p, qos=1, retain=r) for t, p, r in final]
+            for info in infos:
+                try:
+                    info.wait_for_publish(timeout)
+                except (RuntimeError, ValueError):
+                    break
+        client.disconnect()
+        client.loop_stop()
+        self._connected.clear()
+
+    # ---- paho plumbing ------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            clean_session=None if self._v5 else s.clean_start,
+        )
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls:
+            client.tls_set(
+                ca_certs=s.ca_certs, certfile=s.certfile, keyfile=s.keyfile,
+                cert_reqs=ssl.CERT_NONE if s.tls_insecure else ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(s.tls_insecure)
+        if self.will is not None:
+            client.will_set(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
+        client.reconnect_delay_set(max(1, round(s.reconnect_min_s)), max(1, round(s.reconnect_max_s)))
+        client.max_inflight_messages_set(s.max_inflight)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _connect_kwargs(self) -> dict:
+        if not self._v5:
+            return {}
+        props = Properties(PacketTypes.CONNECT)
+        if not self.settings.clean_start:
+            props.SessionExpiryInterval = 7 * 86400  # keep queued QoS 1 messages for a week
+        return {"clean_start": self.settings.clean_start, "properties": props}
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            if (
+                self._v5 and self.settings.protocol == "auto"
+                and reason_code.value in _UNSUPPORTED_PROTOCOL
+            ):
+                log.info("broker refused MQTT v5 (%s): falling back to 3.1.1", reason_code)
+                # the network thread cannot stop itself: swap clients from another thread
+                threading.Thread(target=self._fall_back, daemon=True).start()
+            else:
+                log.warning("MQTT connect refused: %s", reason_code)
+            return
+        self.connects += 1
+        for topic, qos in self.settings.subscriptions:
+            client.subscribe(topic, qos)
+        self._connected.set()
+        for listener in self._connect_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("connect listener failed")
+
+    def _fall_back(self) -> None:
+        with self._lock:
+            old = self._client
+            old.loop_stop()
+            if self._stopped:
+                return
+            self._v5 = False
+            self.fell_back = True
+            self._client = self._make_client()
+            self._client.connect_async(
+                self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s
+            )
+            self._client.loop_start()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        if not self._stopped:
+            log.warning("MQTT disconnected (%s); reconnecting", reason_code)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        for listener in self._ack_listeners:
+            listener(mid)
+
+    def _on_message(self, client, userdata, message) -> None:
+        if self.on_message is None:
+            return
+        try:
+            self.on_message(message.topic, message.payload)
+        except Exception:  # a bad message must never kill the network thread
+            self.message_errors += 1
+            log.exception("handling a message on %s failed", message.topic)

@@ -1,0 +1,175 @@
+"""MQTT topics and JSON payloads of DESIGN §4.
+
+Every payload carries ``"v": 1``, ``"ts"`` (RFC 3339 UTC, ms) and ``"ts_ms"``. Ids are stable so
+a redelivered message is recognisable: an episode event's ``id`` is the episode id plus the
+event type, an alert's is the alert id. NaN angles are sent as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from posturewatch.alerts.records import Alert
+from posturewatch.analytics.records import EpisodeEvent
+
+SCHEMA_VERSION = 1
+COMMANDS = ("snooze", "calibrate", "config")
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stamp(ts: float) -> dict[str, object]:
+    """The common head of every payload."""
+    return {"v": SCHEMA_VERSION, "ts": rfc3339(ts), "ts_ms": round(ts * 1000)}
+
+
+def encode(payload: Mapping[str, object]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topic tree of one user under a prefix (default ``posturewatch``)."""
+
+    user: str
+    prefix: str = "posturewatch"
+
+    def __post_init__(self) -> None:
+        for part in (self.user, self.prefix):
+            if not part or any(c in part for c in "+#/\0"):
+                raise ValueError(f"invalid MQTT topic level {part!r}")
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.user}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def posture(self) -> str:
+        return f"{self.base}/posture"
+
+    @property
+    def angles(self) -> str:
+        return f"{self.base}/angles"
+
+    @property
+    def episodes(self) -> str:
+        return f"{self.base}/episodes"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.base}/alerts"
+
+    def cmd(self, name: str) -> str:
+        if name not in COMMANDS:
+            raise ValueError(f"unknown command {name!r}")
+        return f"{self.base}/cmd/{name}"
+
+    @property
+    def cmd_filter(self) -> str:
+        return f"{self.base}/cmd/+"
+
+    @property
+    def cmd_result(self) -> str:
+        return f"{self.base}/cmd/result"
+
+    def raw(self, location: str) -> str:
+        return f"{self.base}/raw/{location}"
+
+
+def split_topic(topic: str, prefix: str = "posturewatch") -> tuple[str, str]:
+    """``prefix/user/rest…`` → (user, rest); ValueError for a topic outside the tree."""
+    parts = topic.split("/", 2)
+    if len(parts) < 3 or parts[0] != prefix or not parts[1]:
+        raise ValueError(f"topic {topic!r} is not under {prefix}/<user>/")
+    return parts[1], parts[2]
+
+
+def status_payload(
+    ts: float, online: bool, sensors: Mapping[str, Mapping[str, object]] | None = None
+) -> dict[str, object]:
+    """``sensors``: location → {connected, battery_pct, rate_hz, loss_pct} (any subset)."""
+    return {**stamp(ts), "state": "online" if online else "offline", "sensors": dict(sensors or {})}
+
+
+def posture_payload(
+    ts: float, posture: str, since: float, sitting_today_min: float | None = None
+) -> dict[str, object]:
+    return {
+        **stamp(ts),
+        "posture": posture,
+        "since": rfc3339(since),
+        "since_ms": round(since * 1000),
+        "sitting_today_min": _num(sitting_today_min),
+    }
+
+
+def angles_payload(ts: float, posture: str, angles: Mapping[str, float]) -> dict[str, object]:
+    return {**stamp(ts), "posture": posture, "angles": {k: _num(v) for k, v in angles.items()}}
+
+
+def episode_payload(event: EpisodeEvent) -> dict[str, object]:
+    ep = event.episode
+    return {
+        **stamp(event.ts),
+        "id": f"{ep.id}:{event.type}",
+        "event": event.type,
+        "episode_id": ep.id,
+        "kind": ep.kind,
+        "start": rfc3339(ep.start),
+        "start_ms": round(ep.start * 1000),
+        "confirmed_ms": round(ep.confirmed * 1000),
+        "end": None if ep.end is None else rfc3339(ep.end),
+        "end_ms": None if ep.end is None else round(ep.end * 1000),
+        "duration_s": _num(ep.duration_s),
+        "peak": _num(ep.peak),
+        "mean": _num(ep.mean),
+    }
+
+
+def alert_payload(alert: Alert) -> dict[str, object]:
+    return {
+        **stamp(alert.ts),
+        "id": alert.id,
+        "kind": alert.kind,
+        "title": alert.title,
+        "message": alert.message,
+        "severity": alert.severity,
+        "repeat": alert.repeat,
+        "episode_id": alert.episode_id,
+        "episode_start": rfc3339(alert.episode_start),
+        "episode_start_ms": round(alert.episode_start * 1000),
+        "episode_end_ms": None if alert.episode_end is None else round(alert.episode_end * 1000),
+    }
+
+
+def command_result_payload(
+    ts: float,
+    command: str,
+    *,
+    ok: bool,
+    request_id: str | None = None,
+    error: str | None = None,
+    result: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    return {
+        **stamp(ts),
+        "command": command,
+        "id": request_id,
+        "ok": ok,
+        "error": error,
+        "result": dict(result or {}),
+    }
