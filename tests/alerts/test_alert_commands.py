@@ -1,0 +1,82 @@
+"""Command parsing and payload shapes without a broker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from posturewatch.alerts.commands import CommandService
+from posturewatch.alerts.payloads import Topics, alert_payload, encode, episode_payload, split_topic
+from posturewatch.alerts.policy import AlertPolicy
+from posturewatch.alerts.records import Alert
+from posturewatch.analytics.records import Episode, EpisodeEvent
+
+NOW = 1_709_553_600.0
+
+
+@pytest.mark.parametrize(
+    ("command", "body", "reason"),
+    [
+        ("snooze", b"[1, 2]", "bad_json"),
+        ("snooze", b"\xff\xfe", "bad_json"),
+        ("snooze", b'{"minutes": 5, "until": "tomorrow"}', "bad_field"),
+        ("snooze", b'{"until": "friday"}', "bad_field"),
+        ("snooze", b'{"minutes": true}', "bad_field"),
+        ("snooze", b'{"minutes": 5, "kinds": ["slouch"]}', "bad_field"),
+        ("snooze", b'{"minutes": 5, "id": [1]}', "bad_field"),
+        ("calibrate", b"{}", "unavailable"),
+        ("calibrate", b'{"pose": "sitting"}', "bad_field"),
+        ("config", b'{"alerts": {"quiet_hours": {"start": "7pm"}}}', "bad_settings"),
+        ("config", b'{"mqtt": {}}', "bad_field"),
+    ],
+)
+def test_bad_commands_reply_with_error_and_count(command, body, reason):
+    service = CommandService(AlertPolicy(), clock=lambda: NOW)
+    reply = service.handle(command, body)
+    assert reply["ok"] is False and reply["error"] and reply["command"] == command
+    assert service.errors == {reason: 1}
+    json.dumps(reply)  # always serialisable
+
+
+def test_snooze_until_tomorrow_and_cancel():
+    policy = AlertPolicy()
+    service = CommandService(policy, clock=lambda: NOW)
+    reply = service.handle("snooze", b'{"until": "tomorrow", "kinds": ["forward_head"]}')
+    assert reply["ok"] and reply["result"]["snoozed_until_ms"] == (NOW + 12 * 3600) * 1000
+    assert service.handle("snooze", b'{"cancel": true}')["ok"]
+    assert policy.on_events(
+        [EpisodeEvent("start", Episode("forward_head", NOW, NOW + 60), NOW + 60)], "sitting"
+    )
+
+
+def test_calibrate_failure_is_reported_not_raised():
+    def broken(body):
+        raise RuntimeError("thigh sensor not connected")
+
+    service = CommandService(AlertPolicy(), calibrate=broken)
+    reply = service.handle("calibrate", b"")
+    assert not reply["ok"] and "thigh sensor" in reply["error"] and service.errors["failed"] == 1
+
+
+def test_payloads_carry_version_time_and_stable_ids():
+    ep = Episode("posterior_tilt", NOW, NOW + 60, NOW + 100, -20.0, float("nan"))
+    start = episode_payload(EpisodeEvent("start", ep, NOW + 60))
+    end = episode_payload(EpisodeEvent("end", ep, NOW + 110))
+    assert start["id"] != end["id"] and start["episode_id"] == end["episode_id"] == ep.id
+    assert start["ts"] == "2024-03-04T12:01:00.000Z" and start["ts_ms"] == (NOW + 60) * 1000
+    assert json.loads(encode(end))["mean"] is None  # NaN goes out as null
+    alert = Alert("x-a0", "posterior_tilt", "T", "M", "warning", NOW + 60, ep.id, NOW)
+    assert alert_payload(alert)["id"] == "x-a0" and alert_payload(alert)["v"] == 1
+
+
+def test_topics_and_topic_parsing():
+    topics = Topics("ann")
+    assert topics.cmd("snooze") == "posturewatch/ann/cmd/snooze"
+    assert split_topic("posturewatch/ann/angles") == ("ann", "angles")
+    with pytest.raises(ValueError):
+        Topics("a/b")
+    with pytest.raises(ValueError):
+        split_topic("other/ann/angles")
+    with pytest.raises(ValueError):
+        topics.cmd("reboot")
