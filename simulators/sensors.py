@@ -1,0 +1,244 @@
+"""What each simulated sensor records: physics of the signals plus the configured impairments.
+
+Per sensor: orientation = segment ∘ mounting (with an optional flip) ∘ misalignment ∘ slip;
+accelerometer = specific force Rᵀ·(a + g·ẑ) from the second difference of the sensor's position in
+the linked body model; gyroscope = rotvec(R_kᵀ·R_{k+1}) / Δt, the body-frame rate that integrates
+exactly to the orientation sequence; magnetometer = the earth field in sensor axes. The k-th sample
+is taken at the sensor's own (offset, drifting) clock instant and recorded at the host's nominal
+grid instant plus row jitter. Every random draw comes from a stream keyed by (seed, purpose,
+location or rate, chunk), so the output does not depend on how it is chunked or which other
+sensors are enabled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from posturewatch.ingest.records import LOCATIONS, SensorBlock
+from posturewatch.simulators.body import (
+    EARTH_FIELD_UT,
+    GRAVITY,
+    axis_angle_matrix,
+    mounting_matrix,
+    rotation_vector,
+)
+from posturewatch.simulators.config import WearerConfig
+from posturewatch.simulators.schedule import Plan
+from posturewatch.simulators.trajectory import (
+    CHAIN,
+    Motion,
+    minimum_jerk,
+    rotations_of,
+    sensor_position,
+)
+
+CHUNK_S = 600.0  # internal generation chunk; part of the determinism contract
+BIAS_STEP_S = 10.0  # grid of the gyro-bias random walk
+SLIP_RAMP_S = 0.4
+FD_MAX_STEP_S = 0.0101  # above this sample spacing, acceleration uses its own finer step
+FD_STEP_S = 0.004
+
+
+@dataclass
+class SensorSpec:
+    """Everything fixed about one simulated sensor for the day."""
+
+    location: str
+    rate: float
+    gyro: bool
+    mag: bool
+    mounting: np.ndarray  # sensor → segment, including any flip
+    flip: str | None
+    misalignment: np.ndarray  # sensor → mounted-sensor rotation
+    misalignment_axis: np.ndarray
+    misalignment_deg: float
+    gyro_bias: np.ndarray  # (3,) rad/s constant part
+    bias_walk: np.ndarray  # (M, 3) rad/s random-walk part on a BIAS_STEP_S grid
+    clock_offset_s: float
+    clock_drift_ppm: float
+    loss_start: np.ndarray
+    loss_end_cummax: np.ndarray
+    loss_intervals: list[tuple[float, float, str]]
+    slip_time: float | None = None
+    slip_axis: np.ndarray | None = None  # in sensor axes
+    slip_deg: float = 0.0
+
+    @property
+    def dt(self) -> float:
+        return 1.0 / self.rate
+
+    def meta(self) -> dict:
+        lost = sum(e - s for s, e, _ in self.loss_intervals)
+        return {
+            "rate_hz": self.rate, "gyro": self.gyro, "mag": self.mag, "flip": self.flip,
+            "mounting": self.mounting.round(6).tolist(),
+            "misalignment": self.misalignment.round(9).tolist(),
+            "misalignment_axis": self.misalignment_axis.round(6).tolist(),
+            "misalignment_deg": round(self.misalignment_deg, 4),
+            "gyro_bias_rad_s": self.gyro_bias.round(6).tolist(),
+            "clock_offset_s": round(self.clock_offset_s, 6),
+            "clock_drift_ppm": round(self.clock_drift_ppm, 4),
+            "slip": None if self.slip_time is None else {
+                "time": round(self.slip_time, 3), "deg": round(self.slip_deg, 3),
+                "axis_sensor": self.slip_axis.round(6).tolist(), "ramp_s": SLIP_RAMP_S},
+            "loss_intervals": [[round(s, 3), round(e, 3), kind] for s, e, kind in self.loss_intervals],
+            "lost_seconds": round(lost, 3),
+        }
+
+
+def _random_axis(rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=3)
+    return v / np.linalg.norm(v)
+
+
+def build_specs(config: WearerConfig, plan: Plan) -> dict[str, SensorSpec]:
+    """Draw every sensor's fixed impairments (only for enabled realism)."""
+    real = config.realism
+    duration = config.duration_s
+    specs: dict[str, SensorSpec] = {}
+    for index, loc in enumerate(LOCATIONS):
+        rng = np.random.default_rng([config.seed, 2, index])
+        axis = _random_axis(rng)
+        mis_deg = float(rng.uniform(0, real.misalignment_max_deg))
+        bias = rng.uniform(-real.gyro_bias_max, real.gyro_bias_max, 3)
+        steps = int(duration // BIAS_STEP_S) + 3
+        walk = np.cumsum(rng.normal(0, real.gyro_bias_walk * np.sqrt(BIAS_STEP_S), (steps, 3)), 0)
+        offset = float(rng.uniform(-real.clock_offset_max_s, real.clock_offset_max_s))
+        drift = float(rng.uniform(-real.clock_drift_max_ppm, real.clock_drift_max_ppm))
+        mean_burst = (real.loss_burst_max_s - real.loss_burst_min_s) / np.log(
+            real.loss_burst_max_s / real.loss_burst_min_s)
+        n_bursts = rng.poisson(real.packet_loss_fraction * duration / mean_burst)
+        starts = rng.uniform(0, duration, n_bursts) + config.start
+        lengths = np.exp(rng.uniform(np.log(real.loss_burst_min_s), np.log(real.loss_burst_max_s),
+                                     n_bursts))
+        if loc not in config.sensor_locations:
+            continue
+        intervals = ([(float(s), float(s + d), "burst") for s, d in zip(starts, lengths, strict=True)]
+                     if real.packet_loss else [])
+        if not real.misalignment:
+            mis_deg = 0.0
+        specs[loc] = SensorSpec(
+            location=loc, rate=config.rate_of(loc), gyro=loc not in config.acc_only, mag=config.mag,
+            mounting=mounting_matrix(loc, config.flips.get(loc)), flip=config.flips.get(loc),
+            misalignment=axis_angle_matrix(axis, np.radians(mis_deg)), misalignment_axis=axis,
+            misalignment_deg=mis_deg,
+            gyro_bias=bias if real.gyro_bias else np.zeros(3),
+            bias_walk=walk if real.gyro_bias else np.zeros((steps, 3)),
+            clock_offset_s=offset if real.clock else 0.0,
+            clock_drift_ppm=drift if real.clock else 0.0,
+            loss_start=np.zeros(0), loss_end_cummax=np.zeros(0), loss_intervals=intervals,
+        )
+    rng = np.random.default_rng([config.seed, 3])
+    chosen = list(specs)
+    if real.dropout and chosen:
+        loc = chosen[int(rng.integers(len(chosen)))]
+        length = float(rng.uniform(real.dropout_min_s, real.dropout_max_s))
+        at = config.start + float(rng.uniform(0.1, 0.9)) * max(duration - length, 0.0)
+        specs[loc].loss_intervals.append((at, at + length, "dropout"))
+    if real.slip and chosen:
+        _place_slip(specs[chosen[int(rng.integers(len(chosen)))]], plan, rng, real.slip_deg)
+    for spec in specs.values():
+        spec.loss_intervals.sort()
+        spec.loss_start = np.array([s for s, _, _ in spec.loss_intervals])
+        spec.loss_end_cummax = np.maximum.accumulate(
+            np.array([e for _, e, _ in spec.loss_intervals])) if spec.loss_intervals else np.zeros(0)
+    return specs
+
+
+def _place_slip(spec: SensorSpec, plan: Plan, rng: np.random.Generator, slip_deg: float) -> None:
+    """Put the slip in the walking bout or sit-to-stand closest to the middle of the day."""
+    middle = 0.5 * (plan.start + plan.end)
+    candidates = [e for e in plan.events if e["kind"] in ("walk", "stand_up")]
+    if candidates:
+        event = min(candidates, key=lambda e: abs(e["t"] - middle))
+        lead = rng.uniform(3.0, max(4.0, min(60.0, event.get("duration_s", 6.0) - 5.0)))
+        at = event["t"] + (lead if event["kind"] == "walk" else rng.uniform(0.3, 1.0))
+    else:
+        at = middle
+    # mostly about the segment's left axis (a sagittal slide), with some random component
+    left_in_sensor = spec.mounting.T @ np.array([0.0, 0.0, 1.0])
+    axis = left_in_sensor + 0.25 * _random_axis(rng)
+    spec.slip_time = float(at)
+    spec.slip_axis = axis / np.linalg.norm(axis)
+    spec.slip_deg = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 1.2) * slip_deg)
+
+
+def sensor_rotation(spec: SensorSpec, r_seg: np.ndarray, t_true: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) sensor → world rotation at the given true instants."""
+    r = r_seg @ (spec.mounting @ spec.misalignment)
+    if spec.slip_time is not None:
+        frac = minimum_jerk(np.clip((t_true - spec.slip_time) / SLIP_RAMP_S, 0.0, 1.0))
+        if frac.any():
+            rotvec = np.outer(frac * np.radians(spec.slip_deg), spec.slip_axis)
+            r = r @ Rotation.from_rotvec(rotvec).as_matrix()
+    return r
+
+
+def _kinematics(motion: Motion, spec: SensorSpec, t_true: np.ndarray, dt_true: float):
+    """Sensor rotations at t and at t + Δt, and the sensor's world acceleration at t."""
+    chain = CHAIN[spec.location]
+    n = len(t_true)
+    if dt_true <= FD_MAX_STEP_S:  # the sample grid itself serves the second difference
+        grid = np.concatenate([[t_true[0] - dt_true], t_true, [t_true[-1] + dt_true]])
+        h, before, now, after, nxt = dt_true, slice(0, n), slice(1, n + 1), slice(2, n + 2), \
+            slice(2, n + 2)
+    else:  # a coarse grid would blur the acceleration: difference over a finer step
+        grid = np.concatenate([t_true - FD_STEP_S, t_true, t_true + FD_STEP_S, t_true + dt_true])
+        h, before, now, after, nxt = FD_STEP_S, slice(0, n), slice(n, 2 * n), \
+            slice(2 * n, 3 * n), slice(3 * n, 4 * n)
+    state = motion.state(grid, chain, travel=True)
+    rot = rotations_of(state, chain)
+    pos = sensor_position(spec.location, state["hip"], rot)
+    acc_rel = (pos[after] - 2.0 * pos[now] + pos[before]) / h**2
+    r_all = sensor_rotation(spec, rot[spec.location], grid)
+    acc_world = acc_rel + state["travel"][now]
+    return r_all[now], r_all[nxt], acc_world
+
+
+def chunk_block(motion: Motion, spec: SensorSpec, config: WearerConfig, chunk: int,
+                jitter: np.ndarray, k: np.ndarray) -> SensorBlock:
+    """One sensor's recorded samples with nominal indices ``k`` (one internal chunk)."""
+    real = config.realism
+    offset_nominal = k / spec.rate
+    t_nominal = config.start + offset_nominal
+    drift = spec.clock_drift_ppm * 1e-6
+    t_true = config.start + spec.clock_offset_s + offset_nominal * (1.0 + drift)
+    dt_true = spec.dt * (1.0 + drift)
+    r_now, r_next, acc_world = _kinematics(motion, spec, t_true, dt_true)
+    specific = acc_world + np.array([0.0, 0.0, GRAVITY])
+    acc = np.einsum("nji,nj->ni", r_now, specific)
+    rel = r_now.transpose(0, 2, 1) @ r_next
+    gyr = rotation_vector(rel) / dt_true if spec.gyro else None
+    mag = np.einsum("nji,j->ni", r_now, EARTH_FIELD_UT) if spec.mag else None
+    rng = np.random.default_rng([config.seed, 6, LOCATIONS.index(spec.location), chunk])
+    if real.noise:
+        acc = acc + rng.normal(0.0, real.acc_noise, acc.shape)
+        if gyr is not None:
+            gyr = gyr + rng.normal(0.0, real.gyro_noise, gyr.shape)
+        if mag is not None:
+            mag = mag + rng.normal(0.0, real.mag_noise, mag.shape)
+    if gyr is not None and real.gyro_bias:
+        grid = np.arange(len(spec.bias_walk)) * BIAS_STEP_S
+        walk = np.stack([np.interp(offset_nominal, grid, spec.bias_walk[:, i]) for i in range(3)], 1)
+        gyr = gyr + spec.gyro_bias + walk
+    keep = np.ones(len(k), dtype=bool)
+    if len(spec.loss_start):
+        i = np.searchsorted(spec.loss_start, t_nominal, side="right") - 1
+        keep = ~((i >= 0) & (t_nominal < spec.loss_end_cummax[np.clip(i, 0, None)]))
+    t_rec = np.round(t_nominal + jitter, 3)
+    return SensorBlock(spec.location, t_rec[keep], acc[keep],
+                       None if gyr is None else gyr[keep], None if mag is None else mag[keep])
+
+
+def row_jitter(config: WearerConfig, rate: float, chunk: int, n: int) -> np.ndarray:
+    """Timestamp jitter shared by all sensors of one rate (they share rows), strictly ordered."""
+    real = config.realism
+    if not real.jitter:
+        return np.zeros(n)
+    rng = np.random.default_rng([config.seed, 5, int(round(rate * 1000)), chunk])
+    # successive recorded stamps stay ≥ 1 ms apart, so they stay strictly increasing at ms resolution
+    limit = max(0.0, (1.0 / rate - 0.0012) / 2.0)
+    return np.clip(rng.normal(0.0, real.jitter_sigma_s, n), -limit, limit)

@@ -1,0 +1,225 @@
+"""The synthetic wearer's public API: ``simulate`` a whole day or stream it with ``iter_blocks``.
+
+>>> from posturewatch.simulators.wearer import WearerConfig, simulate, iter_blocks
+>>> day = simulate(WearerConfig(hours=0.5, seed=7))
+>>> day.blocks["thigh"].acc.shape, day.truth.episodes[:1]
+>>> for blocks in iter_blocks(WearerConfig(hours=24), chunk_s=1.0): ...
+
+Sensor data is generated in fixed internal chunks of ``sensors.CHUNK_S`` seconds, so a 24 h day
+never needs all intermediate arrays at once and the output is identical however it is consumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from posturewatch.ingest.records import SensorBlock
+from posturewatch.simulators.body import EARTH_FIELD_UT, GRAVITY, sagittal_theta, truth_angles
+from posturewatch.simulators.config import Realism, WearerConfig
+from posturewatch.simulators.schedule import POSTURE_CODES, Plan, plan_day
+from posturewatch.simulators.sensors import CHUNK_S, SensorSpec, build_specs, chunk_block, row_jitter
+from posturewatch.simulators.truth import TruthEpisode, label_episodes
+
+__all__ = ["Realism", "SimulatedDay", "Truth", "WearerConfig", "iter_blocks", "simulate"]
+
+TRUTH_RATE_HZ = 10.0
+POSTURE_LABELS: tuple[str, ...] = tuple(sorted(POSTURE_CODES, key=POSTURE_CODES.__getitem__))
+
+
+@dataclass
+class Truth:
+    """Ground truth: posture and DESIGN angles at 1 Hz and 10 Hz, and the episodes."""
+
+    t_1hz: np.ndarray
+    posture_1hz: np.ndarray  # int8 posture codes (analytics.records.Posture numbering)
+    angles_1hz: dict[str, np.ndarray]
+    t_10hz: np.ndarray
+    posture_10hz: np.ndarray
+    angles_10hz: dict[str, np.ndarray]
+    episodes: list[TruthEpisode]
+
+    @staticmethod
+    def labels(codes: np.ndarray) -> np.ndarray:
+        """Posture labels (``"sitting"``, ...) for an array of codes."""
+        return np.asarray(POSTURE_LABELS, dtype=object)[np.asarray(codes, dtype=int)]
+
+
+@dataclass
+class SimulatedDay:
+    """A simulated recording: per-location sensor blocks on the host clock, truth and meta."""
+
+    config: WearerConfig
+    blocks: dict[str, SensorBlock]
+    truth: Truth
+    meta: dict
+
+
+def _prepare(config: WearerConfig) -> tuple[Plan, dict[str, SensorSpec]]:
+    plan = plan_day(config.seed, config.start, config.hours)
+    return plan, build_specs(config, plan)
+
+
+def compute_truth(config: WearerConfig, plan: Plan) -> Truth:
+    """Exact posture and angles from the body model (not from any sensor) and their episodes."""
+    n = int(np.floor(config.duration_s * TRUTH_RATE_HZ + 1e-9))
+    t = config.start + np.arange(n) / TRUTH_RATE_HZ
+    segments = ("pelvis", "thigh", "thorax", "head") if config.head else ("pelvis", "thigh", "thorax")
+    thetas: dict[str, np.ndarray] = {}
+    for lo in range(0, n, 200_000):  # bounded memory for long days
+        rot = plan.motion.rotations(t[lo:lo + 200_000], segments)
+        for seg in segments:
+            thetas.setdefault(seg, []).append(sagittal_theta(rot[seg]))
+    thetas = {seg: np.concatenate(parts) for seg, parts in thetas.items()}
+    angles = truth_angles(thetas["pelvis"], thetas["thigh"], thetas["thorax"], thetas.get("head"))
+    codes = plan.posture_codes(t)
+    episodes = label_episodes(t, angles, Truth.labels(codes), head=config.head, t_end=config.end)
+    step = int(TRUTH_RATE_HZ)
+    return Truth(t[::step], codes[::step], {k: v[::step] for k, v in angles.items()},
+                 t, codes, angles, episodes)
+
+
+def _generate(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec]):
+    """Internal chunks in time order: (chunk index, {location: (block, nominal times kept)})."""
+    n_chunks = int(np.ceil(config.duration_s / CHUNK_S - 1e-9))
+    for chunk in range(n_chunks):
+        out = {}
+        jitters: dict[float, np.ndarray] = {}
+        for loc, spec in specs.items():
+            total = int(np.floor(config.duration_s * spec.rate + 1e-9))
+            k0 = min(total, int(np.ceil(chunk * CHUNK_S * spec.rate - 1e-9)))
+            k1 = min(total, int(np.ceil((chunk + 1) * CHUNK_S * spec.rate - 1e-9)))
+            k = np.arange(k0, k1)
+            if spec.rate not in jitters:
+                jitters[spec.rate] = row_jitter(config, spec.rate, chunk, len(k))
+            if len(k) == 0:
+                out[loc] = (_empty(spec), np.zeros(0))
+                continue
+            block = chunk_block(plan.motion, spec, config, chunk, jitters[spec.rate], k)
+            out[loc] = (block, _nominal_kept(block, config.start, spec.rate))
+        yield chunk, out
+
+
+def _nominal_kept(block: SensorBlock, start: float, rate: float) -> np.ndarray:
+    # jitter is < half a sample, so rounding recovers each kept sample's nominal index
+    return start + np.round((block.t - start) * rate) / rate
+
+
+def _empty(spec: SensorSpec) -> SensorBlock:
+    z = np.zeros((0, 3))
+    return SensorBlock(spec.location, np.zeros(0), z, z if spec.gyro else None,
+                       z if spec.mag else None)
+
+
+def _concat(location: str, parts: list[SensorBlock]) -> SensorBlock:
+    def cat(name: str):
+        arrays = [getattr(p, name) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays)
+
+    return SensorBlock(location, np.concatenate([p.t for p in parts]), cat("acc"), cat("gyr"),
+                       cat("mag"))
+
+
+def iter_blocks(config: WearerConfig, chunk_s: float = 1.0) -> Iterator[dict[str, SensorBlock]]:
+    """Stream the day as consecutive windows of ``chunk_s`` nominal seconds, in time order.
+
+    Each item maps every simulated location to its samples in that window (an empty block when
+    the sensor lost them all). Concatenated, the windows equal ``simulate(config).blocks``.
+    """
+    if chunk_s <= 0:
+        raise ValueError(f"chunk_s must be positive, got {chunk_s}")
+    plan, specs = _prepare(config)
+    pending: dict[str, list[tuple[SensorBlock, np.ndarray]]] = {loc: [] for loc in specs}
+    window = 0
+    n_windows = int(np.ceil(config.duration_s / chunk_s - 1e-9))
+    for chunk, parts in _generate(config, plan, specs):
+        for loc, part in parts.items():
+            pending[loc].append(part)
+        ready_until = config.start + min((chunk + 1) * CHUNK_S, config.duration_s)
+        last = chunk == int(np.ceil(config.duration_s / CHUNK_S - 1e-9)) - 1
+        blocks = {loc: _concat(loc, [b for b, _ in pending[loc]]) for loc in specs}
+        nominal = {loc: np.concatenate([n for _, n in pending[loc]]) for loc in specs}
+        cursor = dict.fromkeys(specs, 0)
+        while window < n_windows:
+            w_end = config.start + (window + 1) * chunk_s
+            if w_end > ready_until + 1e-9 and not last:
+                break
+            out = {}
+            for loc in specs:
+                stop = int(np.searchsorted(nominal[loc], w_end - 1e-9, side="left"))
+                out[loc] = blocks[loc].slice(cursor[loc], stop)
+                cursor[loc] = stop
+            yield out
+            window += 1
+        pending = {loc: [(blocks[loc].slice(cursor[loc], len(blocks[loc])),
+                          nominal[loc][cursor[loc]:])] for loc in specs}
+
+
+def simulate(config: WearerConfig,
+             progress: Callable[[float], None] | None = None) -> SimulatedDay:
+    """Generate the whole day in memory: sensor blocks, truth and meta.
+
+    ``progress`` (optional) is called with the fraction done after each internal chunk.
+    """
+    plan, specs = _prepare(config)
+    parts: dict[str, list[SensorBlock]] = {loc: [] for loc in specs}
+    n_chunks = int(np.ceil(config.duration_s / CHUNK_S - 1e-9))
+    for chunk, out in _generate(config, plan, specs):
+        for loc, (block, _) in out.items():
+            parts[loc].append(block)
+        if progress is not None:
+            progress(0.9 * (chunk + 1) / n_chunks)
+    blocks = {loc: _concat(loc, p) for loc, p in parts.items()}
+    truth = compute_truth(config, plan)
+    if progress is not None:
+        progress(1.0)
+    return SimulatedDay(config, blocks, truth, build_meta(config, plan, specs, truth))
+
+
+def build_meta(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec],
+               truth: Truth | None = None) -> dict:
+    """Everything a test may want to check about how the day was made."""
+    slip = next(({"location": loc, **spec.meta()["slip"]} for loc, spec in specs.items()
+                 if spec.slip_time is not None), None)
+    dropout = next(({"location": loc, "start": round(s, 3), "end": round(e, 3)}
+                    for loc, spec in specs.items() for s, e, kind in spec.loss_intervals
+                    if kind == "dropout"), None)
+    counts: dict[str, int] = {}
+    for event in plan.events:
+        key = event["kind"] + (f":{event['type']}" if "type" in event else "")
+        counts[key] = counts.get(key, 0) + 1
+    meta = {
+        "generator": "posturewatch.simulators.wearer",
+        "seed": config.seed,
+        "start": config.start,
+        "start_iso": datetime.fromtimestamp(config.start, UTC).isoformat().replace("+00:00", "Z"),
+        "end": config.end,
+        "hours": config.hours,
+        "locations": list(config.sensor_locations),
+        "rates": {loc: spec.rate for loc, spec in specs.items()},
+        "head": config.head,
+        "acc_only": list(config.acc_only),
+        "mag": config.mag,
+        "flips": dict(config.flips),
+        "realism": asdict(config.realism),
+        "realism_on": [k for k, v in config.realism.switches().items() if v],
+        "gravity": GRAVITY,
+        "earth_field_uT_enu": EARTH_FIELD_UT.tolist(),
+        "frames": "world ENU z up; segment axes (superior, anterior, left); sensor→world = "
+                  "segment ∘ mounting ∘ misalignment ∘ slip; mounting columns = sensor axes in "
+                  "segment coordinates",
+        "sensors": {loc: spec.meta() for loc, spec in specs.items()},
+        "slip": slip,
+        "dropout": dropout,
+        "event_counts": counts,
+        "events": plan.events,
+    }
+    if truth is not None:
+        kinds: dict[str, int] = {}
+        for ep in truth.episodes:
+            kinds[ep.kind] = kinds.get(ep.kind, 0) + 1
+        meta["truth_episode_counts"] = kinds
+    return meta
