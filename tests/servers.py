@@ -309,7 +309,7 @@ class MqttCollector:
     def __init__(
         self, host: str, port: int, topics: list[str], *, username: str | None = None,
         password: str | None = None, protocol: str = "3.1.1", client_id: str = "",
-        clean: bool = True,
+        clean: bool = True, timeout: float = 10.0,
     ) -> None:
         import paho.mqtt.client as mqtt
 
@@ -330,7 +330,8 @@ class MqttCollector:
         self.client.on_subscribe = self._on_subscribe
         self.client.connect(host, port)
         self.client.loop_start()
-        if not self._subscribed.wait(10):
+        if not self._subscribed.wait(timeout):
+            self.close()
             raise RuntimeError("collector could not subscribe")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
