@@ -1,0 +1,266 @@
+"""Files of a simulated recording (DESIGN §4): ``sensors.csv``, the truth CSVs and ``meta.json``.
+
+``write_recording(day, out_dir)`` writes a ``SimulatedDay``; ``record(config, out_dir)`` generates
+and writes a day chunk by chunk without holding it in memory (what ``posturewatch simulate``
+uses). ``read_truth`` and ``read_sensors`` read the files back for tests and scoring.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from posturewatch.ingest.records import ANGLE_NAMES, LOCATIONS, SensorBlock
+from posturewatch.simulators.config import WearerConfig
+from posturewatch.simulators.truth import TruthEpisode
+from posturewatch.simulators.wearer import (
+    SimulatedDay,
+    Truth,
+    _generate,
+    _prepare,
+    build_meta,
+    compute_truth,
+)
+
+SENSORS_CSV = "sensors.csv"
+TRUTH_POSTURE_CSV = "truth_posture.csv"
+TRUTH_ANGLES_CSV = "truth_angles.csv"
+TRUTH_EPISODES_CSV = "truth_episodes.csv"
+META_JSON = "meta.json"
+MAX_JITTER_S = 0.5  # recorded stamps are never further than this from their nominal instant
+
+
+def sensor_columns(locations: Iterable[str], gyro: dict[str, bool], mag: bool) -> list[str]:
+    """Column names of ``sensors.csv`` after ``timestamp``, in DESIGN order."""
+    cols = []
+    for loc in locations:
+        cols += [f"{loc}_a{a}" for a in "xyz"]
+        if gyro[loc]:
+            cols += [f"{loc}_g{a}" for a in "xyz"]
+        if mag:
+            cols += [f"{loc}_m{a}" for a in "xyz"]
+    return cols
+
+
+class SensorCsvWriter:
+    """Merges per-location blocks into rows (union of ms instants) and appends them to a CSV.
+
+    Blocks must arrive in time order per location; rows are held back until no later block can
+    still carry an earlier instant, so the file stays sorted whatever the rates.
+    """
+
+    def __init__(self, path: Path, locations: tuple[str, ...], gyro: dict[str, bool],
+                 mag: bool) -> None:
+        self.locations = locations
+        self.gyro, self.mag = gyro, mag
+        self.columns = sensor_columns(locations, gyro, mag)
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._file.write((",".join(["timestamp", *self.columns]) + "\n").encode())
+        self._pending: dict[str, list[SensorBlock]] = {loc: [] for loc in locations}
+        self.rows = 0
+
+    def add(self, blocks: dict[str, SensorBlock]) -> None:
+        latest = -np.inf
+        for loc, block in blocks.items():
+            if len(block):
+                self._pending[loc].append(block)
+                latest = max(latest, float(block.t[-1]))
+        if np.isfinite(latest):
+            self._flush(latest - 2 * MAX_JITTER_S)
+
+    def close(self) -> None:
+        self._flush(np.inf)
+        self._file.close()
+
+    def _flush(self, before: float) -> None:
+        parts: dict[str, SensorBlock] = {}
+        for loc, pending in self._pending.items():
+            if not pending:
+                continue
+            block = pending[0] if len(pending) == 1 else _concat_blocks(loc, pending)
+            cut = int(np.searchsorted(block.t, before, side="left"))
+            parts[loc] = block.slice(0, cut)
+            rest = block.slice(cut, len(block))
+            self._pending[loc] = [rest] if len(rest) else []
+        ms = {loc: np.round(b.t * 1000.0).astype(np.int64) for loc, b in parts.items() if len(b)}
+        if not ms:
+            return
+        rows = np.unique(np.concatenate(list(ms.values())))
+        arrays = [pa.array(rows / 1000.0)]
+        for loc in self.locations:
+            block = parts.get(loc)
+            idx = np.searchsorted(rows, ms[loc]) if loc in ms else None
+            for name, on in (("acc", True), ("gyr", self.gyro[loc]), ("mag", self.mag)):
+                if not on:
+                    continue
+                values = np.full((len(rows), 3), np.nan)
+                if idx is not None:
+                    values[idx] = np.round(getattr(block, name), 4)
+                for axis in range(3):
+                    col = values[:, axis]
+                    arrays.append(pa.array(col, mask=np.isnan(col)))
+        table = pa.Table.from_arrays(arrays, names=["timestamp", *self.columns])
+        pacsv.write_csv(table, self._file, pacsv.WriteOptions(include_header=False))
+        self.rows += len(rows)
+
+
+def _concat_blocks(location: str, parts: list[SensorBlock]) -> SensorBlock:
+    def cat(name: str):
+        arrays = [getattr(p, name) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays)
+
+    return SensorBlock(location, np.concatenate([p.t for p in parts]), cat("acc"), cat("gyr"),
+                       cat("mag"))
+
+
+def _writer_for(config: WearerConfig, out_dir: Path) -> SensorCsvWriter:
+    locs = config.sensor_locations
+    gyro = {loc: loc not in config.acc_only for loc in locs}
+    return SensorCsvWriter(out_dir / SENSORS_CSV, locs, gyro, config.mag)
+
+
+def write_truth(truth: Truth, out_dir: Path, head: bool) -> None:
+    """``truth_posture.csv``, ``truth_angles.csv`` and ``truth_episodes.csv``."""
+    ts = pa.array(np.round(truth.t_1hz, 3))
+    posture = pa.array(Truth.labels(truth.posture_1hz).astype(str))
+    _write_table(pa.table({"timestamp": ts, "posture": posture}), out_dir / TRUTH_POSTURE_CSV)
+    cols = {"timestamp": ts}
+    for name in ANGLE_NAMES:
+        values = np.round(truth.angles_1hz[name], 3)
+        if name == "neck_flexion" and not head:
+            values = np.full_like(values, np.nan)
+        cols[name] = pa.array(values, mask=np.isnan(values))
+    _write_table(pa.table(cols), out_dir / TRUTH_ANGLES_CSV)
+    eps = truth.episodes
+    table = pa.table({"kind": pa.array([e.kind for e in eps], pa.string()),
+                      "start": pa.array([round(e.start, 3) for e in eps], pa.float64()),
+                      "end": pa.array([round(e.end, 3) for e in eps], pa.float64())})
+    _write_table(table, out_dir / TRUTH_EPISODES_CSV)
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    with open(path, "wb") as f:  # a plain header line: pyarrow would quote the names
+        f.write((",".join(table.column_names) + "\n").encode())
+        pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+
+
+def _write_meta(meta: dict, out_dir: Path) -> None:
+    def plain(x):
+        if isinstance(x, np.generic):
+            return x.item()
+        if isinstance(x, np.ndarray):
+            return x.tolist()
+        raise TypeError(f"not JSON serialisable: {type(x)}")
+
+    (out_dir / META_JSON).write_text(json.dumps(meta, indent=1, default=plain))
+
+
+def write_recording(day: SimulatedDay, out_dir: str | Path, window_s: float = 600.0) -> Path:
+    """Write a simulated day into ``out_dir`` (created if needed); returns the directory."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    writer = _writer_for(day.config, out_dir)
+    try:
+        n = max(1, int(np.ceil(day.config.duration_s / window_s)))
+        cuts_at = day.config.start + window_s * np.arange(1, n)
+        cuts = {loc: [0, *np.searchsorted(b.t, cuts_at).tolist(), len(b)]
+                for loc, b in day.blocks.items()}
+        for w in range(n):
+            writer.add({loc: b.slice(cuts[loc][w], cuts[loc][w + 1])
+                        for loc, b in day.blocks.items()})
+    finally:
+        writer.close()
+    write_truth(day.truth, out_dir, day.config.head)
+    _write_meta({**day.meta, "csv_rows": writer.rows}, out_dir)
+    return out_dir
+
+
+def record(config: WearerConfig, out_dir: str | Path,
+           progress: Callable[[float], None] | None = None) -> dict:
+    """Generate a day and write it chunk by chunk (bounded memory); returns the meta dict."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan, specs = _prepare(config)
+    writer = _writer_for(config, out_dir)
+    samples = dict.fromkeys(specs, 0)
+    n_chunks = int(np.ceil(config.duration_s / 600.0 - 1e-9))
+    try:
+        for chunk, parts in _generate(config, plan, specs):
+            writer.add({loc: block for loc, (block, _) in parts.items()})
+            for loc, (block, _) in parts.items():
+                samples[loc] += len(block)
+            if progress is not None:
+                progress(0.95 * (chunk + 1) / n_chunks)
+    finally:
+        writer.close()
+    truth = compute_truth(config, plan)
+    write_truth(truth, out_dir, config.head)
+    meta = build_meta(config, plan, specs, truth)
+    meta["csv_rows"] = writer.rows
+    meta["samples"] = samples
+    _write_meta(meta, out_dir)
+    if progress is not None:
+        progress(1.0)
+    return meta
+
+
+@dataclass
+class RecordedTruth:
+    """The truth files read back: 1 Hz posture labels and angles, episodes, meta."""
+
+    t: np.ndarray
+    posture: np.ndarray  # str labels
+    angles: dict[str, np.ndarray]
+    episodes: list[TruthEpisode]  # confirmed/peak/mean are NaN: the file holds kind, start, end
+    meta: dict
+
+
+def read_truth(out_dir: str | Path) -> RecordedTruth:
+    """Read ``truth_*.csv`` and ``meta.json`` of a simulated recording."""
+    out_dir = Path(out_dir)
+    posture = pacsv.read_csv(out_dir / TRUTH_POSTURE_CSV)
+    angles = pacsv.read_csv(out_dir / TRUTH_ANGLES_CSV, convert_options=pacsv.ConvertOptions(
+        column_types={name: pa.float64() for name in ANGLE_NAMES}))
+    eps = pacsv.read_csv(out_dir / TRUTH_EPISODES_CSV, convert_options=pacsv.ConvertOptions(
+        column_types={"kind": pa.string(), "start": pa.float64(), "end": pa.float64()}))
+    nan = float("nan")
+    episodes = [TruthEpisode(k, s, e, nan, nan, nan) for k, s, e in zip(
+        eps["kind"].to_pylist(), eps["start"].to_pylist(), eps["end"].to_pylist(), strict=True)]
+    return RecordedTruth(
+        t=posture["timestamp"].to_numpy(),
+        posture=np.asarray(posture["posture"].to_pylist(), dtype=object),
+        angles={name: angles[name].to_numpy(zero_copy_only=False) for name in ANGLE_NAMES},
+        episodes=episodes,
+        meta=json.loads((out_dir / META_JSON).read_text()),
+    )
+
+
+def read_sensors(path: str | Path) -> dict[str, SensorBlock]:
+    """Read a ``sensors.csv`` (our own writer's format) back into per-location blocks."""
+    table = pacsv.read_csv(path)
+    names = set(table.column_names)
+    t_all = table["timestamp"].to_numpy()
+    out = {}
+    for loc in LOCATIONS:
+        if f"{loc}_ax" not in names:
+            continue
+
+        def triple(prefix: str, loc: str = loc) -> np.ndarray | None:
+            cols = [f"{loc}_{prefix}{a}" for a in "xyz"]
+            if cols[0] not in names:
+                return None
+            return np.stack([table[c].to_numpy(zero_copy_only=False).astype(float) for c in cols], 1)
+
+        acc = triple("a")
+        present = ~np.isnan(acc[:, 0])
+        gyr, mag = triple("g"), triple("m")
+        out[loc] = SensorBlock(loc, t_all[present], acc[present],
+                               None if gyr is None else gyr[present],
+                               None if mag is None else mag[present])
+    return out
