@@ -14,6 +14,9 @@ another DATA, or on ``flush``), joined with a DATA_PART2 of the same reference a
 ``part1 + part2[2:]``. Once a split has been seen its first-half length is known, and a DATA
 shorter than that is decoded at once. Deciding by "does the length fit whole samples" alone is
 not safe: a first half can hold whole samples by chance (IMU6 first halves of 150 bytes do).
+
+GSP has no length field and no checksum, so a packet cut short exactly at a whole-sample boundary
+would pass as valid; BLE delivers notifications whole, and NaN/out-of-range floats are caught.
 """
 
 from __future__ import annotations
