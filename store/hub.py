@@ -90,8 +90,11 @@ class OutputHub:
         events: list[EpisodeEvent],
         now: float,
     ) -> list[Alert]:
-        """Queue one block's outputs; returns the alerts issued for it."""
-        seconds = self._rollup.push(t, angles, posture)
+        """Queue one block's outputs; returns the alerts issued for it.
+
+        ``now`` is the block's end: every whole second before it is complete and goes out now.
+        """
+        seconds = self._rollup.push(t, angles, posture, complete_before=now)
         self._queue_seconds(seconds)
         if self.full_rate and self.influx and len(t):
             self._put_influx(_frame_lines(self.user, t, angles, posture), TELEMETRY)
@@ -166,8 +169,10 @@ class OutputHub:
         self.counters.by_kind[kind] = self.counters.by_kind.get(kind, 0) + 1
         if self.mqtt:
             self._put_mqtt([(self.topics.episodes, episode_payload(event), False)], EVENT)
-        if self.influx:
-            self._put_influx([episode_line(self.user, event.episode, now=event.ts)], EVENT)
+        if self.influx and event.type == "end":
+            # one row per finished episode: a replay rewrites identical values, so the result
+            # does not depend on how a database settles two writes with the same identity
+            self._put_influx([episode_line(self.user, event.episode)], EVENT)
         if self.sqlite is not None:
             self.sqlite.write_episode(self.user, event.episode)
             if event.type == "end":

@@ -78,7 +78,10 @@ def angle_lines(user: str, seconds: Seconds) -> list[str]:
 
 
 def episode_line(user: str, episode: Episode, now: float | None = None) -> str:
-    """``episodes`` point stamped at the episode start; open episodes carry their age so far."""
+    """``episodes`` point stamped at the episode start (open ones: their age at ``now``).
+
+    The hub and the sink store finished episodes only, one row each.
+    """
     if episode.end is not None:
         duration = episode.end - episode.start
     else:

@@ -63,8 +63,19 @@ class SecondRollup:
         self._angles: dict[str, np.ndarray] = {}
         self._posture = np.zeros(0, np.int64)
 
-    def push(self, t: np.ndarray, angles: dict[str, np.ndarray], posture: np.ndarray) -> Seconds:
-        """Add a block; returns every second completed by it."""
+    def push(
+        self,
+        t: np.ndarray,
+        angles: dict[str, np.ndarray],
+        posture: np.ndarray,
+        complete_before: float | None = None,
+    ) -> Seconds:
+        """Add a block; returns every second completed by it.
+
+        ``complete_before`` (the block's end time, when known) declares that no frame earlier
+        than it will come any more, so the second holding the block's last frame can go out now
+        instead of with the next block — a process killed between blocks then loses nothing.
+        """
         t = np.asarray(t, dtype=np.float64)
         if len(self._t):
             t_all = np.concatenate([self._t, t])
@@ -84,6 +95,8 @@ class SecondRollup:
         if len(t_all) == 0:
             return per_second(t_all, a_all, p_all)
         last_second = np.floor(t_all[-1])
+        if complete_before is not None:
+            last_second = max(last_second, np.floor(complete_before))
         done = t_all < last_second
         keep = ~done
         self._t = t_all[keep]

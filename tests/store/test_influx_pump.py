@@ -46,9 +46,9 @@ def test_pump_writes_angles_and_episodes_that_read_back(victoria, tmp_path):
     try:
         secs = seconds(30, T0)
         box.put("influx", "\n".join(angle_lines(user, secs)))
-        ep = Episode("posterior_tilt", T0, T0 + 60)
-        box.put("influx", episode_line(user, ep, now=T0 + 60))
-        box.put("influx", episode_line(user, Episode("posterior_tilt", T0, T0 + 60, T0 + 95, -21, -18)))
+        ended = Episode("posterior_tilt", T0, T0 + 60, T0 + 95, -21, -18)
+        box.put("influx", episode_line(user, ended))
+        box.put("influx", episode_line(user, ended))  # a replay
         assert pump.wait_drained(20)
     finally:
         pump.stop()
@@ -59,7 +59,7 @@ def test_pump_writes_angles_and_episodes_that_read_back(victoria, tmp_path):
     assert np.allclose([got[k] for k in expected], list(expected.values()), atol=1e-3)
     codes = values_by_ts(victoria, f'{{__name__="angles_posture_code",user="{user}"}}')
     assert set(codes.values()) == {int(Posture.SITTING)}
-    # the closing write overwrote the provisional one: one episode, final duration
+    # the replay overwrote: one episode row
     durations = values_by_ts(victoria, f'{{__name__="episodes_duration_s",user="{user}"}}')
     assert durations == {int(T0 * 1000): 95.0}
 
