@@ -140,6 +140,8 @@ class MovellaDotDecoder(Decoder):
         super().__init__()
         self.mode = _mode(mode)
         self.mag_scale_ut = mag_scale_ut
+        self.battery_percent: int | None = None
+        self.charging: bool | None = None
         self._clock = CounterUnwrapper(32, max_forward=MAX_CLOCK_STEP_US)
 
     @property
@@ -155,7 +157,21 @@ class MovellaDotDecoder(Decoder):
     def reset(self) -> None:
         self._clock.reset()
 
+    def _battery(self, data: bytes) -> None:
+        """Battery characteristic: u8 percent, u8 charging flag."""
+        if len(data) < 2 or data[0] > 100 or data[1] > 1:
+            self.stats.bad["implausible_value"] += 1
+            return None
+        self.battery_percent, self.charging = int(data[0]), bool(data[1])
+        return None
+
     def feed(self, data: bytes, char_uuid: str | None = None) -> DecodedSamples | None:
+        uuid = char_uuid.lower() if char_uuid else None
+        if uuid == BATTERY_UUID:
+            return self._battery(data)
+        if uuid is not None and uuid != self.mode.char_uuid:
+            self.stats.bad["unknown_characteristic"] += 1
+            return None
         layout = self.mode.dtype
         if len(data) < layout.itemsize:
             self.stats.bad["truncated"] += 1

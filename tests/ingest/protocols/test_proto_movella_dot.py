@@ -88,3 +88,14 @@ def test_truncated_and_nan_payloads_are_counted():
     assert dec.feed(RATE_VECTOR[:27]) is None
     assert dec.feed(rate_payload(1, acc=(float("nan"), 0, 0))) is None
     assert dec.stats.bad["truncated"] == 1 and dec.stats.bad["implausible_value"] == 1
+
+
+def test_battery_notifications_and_foreign_characteristics():
+    dec = dot.MovellaDotDecoder()
+    assert dec.feed(b"\x57\x01", dot.BATTERY_UUID) is None
+    assert dec.battery_percent == 87 and dec.charging is True
+    dec.feed(b"\xc8\x00", dot.BATTERY_UUID)
+    assert dec.stats.bad["implausible_value"] == 1 and dec.battery_percent == 87
+    assert dec.feed(RATE_VECTOR, dot.SHORT_PAYLOAD_UUID) is None
+    assert dec.stats.bad["unknown_characteristic"] == 1
+    assert len(dec.feed(RATE_VECTOR, dot.MEDIUM_PAYLOAD_UUID.upper())) == 1
