@@ -1,23 +1,19 @@
 """Offline time alignment of body-worn sensors whose clocks have different offsets and drifts.
 
-Each sensor's recorded timestamps come from its own clock; what it recorded at time ``t`` really
-happened at ``t + offset + drift·(t − t0)`` on the reference sensor's timeline. The sensors sit on
-one rigid-ish body, so heel strikes, bout starts and ends, sit-to-stand transitions and bends show
-up in all of them at nearly the same instant. We measure that from content alone:
+What a sensor recorded at its time ``t`` really happened at ``t + offset + drift·(t − t0)`` on the
+reference sensor's timeline. The sensors sit on one body, so heel strikes, bout starts and ends and
+sit-to-stand transitions show up in all of them nearly at once; we measure the lag from content:
 
-1. every sensor's orientation-free activity (``|acc|`` and, when present, ``|gyr|``) goes onto a
-   common 50 Hz grid, NaN in gaps, as a band-passed "fine" signal (impacts, ~1–8 Hz) and a slow
-   energy envelope (bouts and transitions, decimated to 10 Hz);
-2. the recording is cut into fixed windows; windows where both sensors move are kept;
-3. a coarse lag per window comes from the envelope over the whole plausible lag range (gait is
-   periodic every ~0.5 s, the envelope is not), and a RANSAC line through those lags predicts the
-   lag everywhere;
-4. a fine lag per window is searched only within ±0.16 s of that prediction, which is less than
-   half a step period, so the periodic gait peaks one step away can never win;
-5. a robust (Tukey-weighted) line through the fine lags gives offset and drift.
+1. orientation-free activity goes onto a common 50 Hz grid (NaN in gaps): band-passed ``|acc|``
+   (impacts, ~1–8 Hz) and a slow envelope of it and of ``|gyr|`` (bouts, transitions; 10 Hz);
+2. in fixed windows where both sensors move, the envelope gives a coarse lag over the whole
+   plausible range (gait repeats every ~0.5 s, the envelope does not); a RANSAC line joins them;
+3. that line's common bias is taken out with the impact correlation summed over all windows,
+   then each window's impact lag is searched within ±0.16 s (under half a step period, so the
+   gait peaks one step away cannot win) and a Tukey-weighted line gives offset and drift.
 
-Too little activity or inconsistent evidence gives an identity model with a status saying why, and
-a logged warning: a wrong guess would silently corrupt every later stage.
+Too little activity or disagreeing evidence gives an identity model whose status says why, and a
+logged warning: a wrong guess would silently corrupt every later stage.
 """
 
 from __future__ import annotations
@@ -25,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft
@@ -35,22 +31,19 @@ from posturewatch.ingest.records import SensorBlock
 
 log = logging.getLogger(__name__)
 
-REFERENCE = "reference"
-ESTIMATED = "estimated"
-OFFSET_ONLY = "offset_only"
-NOT_ENOUGH_ACTIVITY = "insufficient_activity"
-INCONSISTENT = "inconsistent"
+# ClockModel.status values: the first three carry a usable model, the last two are identity.
+REFERENCE, ESTIMATED, OFFSET_ONLY = "reference", "estimated", "offset_only"
+NOT_ENOUGH_ACTIVITY, INCONSISTENT = "insufficient_activity", "inconsistent"
 
 
 @dataclass(frozen=True)
 class ClockModel:
     """Maps a sensor's recorded times onto the reference timeline.
 
-    ``status`` says where the numbers come from: ``reference``, ``estimated`` (offset and drift
-    from content), ``offset_only`` (too short a span to see drift), or ``insufficient_activity`` /
-    ``inconsistent`` (identity, because no trustworthy estimate exists). ``residual_rms`` (s) is
-    the scatter of the per-window lags around the fitted line, ``n_windows`` how many windows the
-    fit used, ``bad_samples`` how many input rows were ignored (non-finite time or acceleration).
+    ``status``: ``reference``, ``estimated`` (offset and drift from content), ``offset_only`` (too
+    short to see drift), ``insufficient_activity`` or ``inconsistent`` (identity: no trustworthy
+    estimate). ``residual_rms`` (s): scatter of the window lags about the line; ``n_windows``: lags
+    the fit used; ``bad_samples``: input rows ignored (non-finite time or acceleration).
     """
 
     offset: float
@@ -67,8 +60,7 @@ class ClockModel:
         return cls(0.0, 0.0, t0, status=status, bad_samples=bad_samples)
 
     @property
-    def estimated(self) -> bool:
-        """True when offset (and maybe drift) were measured from the data."""
+    def estimated(self) -> bool:  # offset (and maybe drift) measured from the data
         return self.status in (ESTIMATED, OFFSET_ONLY)
 
     def apply(self, t: np.ndarray) -> np.ndarray:
@@ -128,16 +120,16 @@ def _to_grid(t: np.ndarray, x: np.ndarray, g0: float, fs: float, n: int) -> np.n
     if len(t) < 2:
         return out
     dt = np.diff(t)
-    rate = 1.0 / max(float(np.median(dt)), 1e-6)
+    rate = 1.0 / max(float(np.median(dt[:: max(1, len(dt) // 100_000)])), 1e-6)
+    gaps = np.flatnonzero(dt > max(0.25, 3.5 / rate))
+    del dt
     box = 2 * int(rate / fs / 2) + 1  # odd, so the anti-alias boxcar shifts nothing
-    if box > 1:
-        x = uniform_filter1d(x, box, mode="nearest")
+    x = uniform_filter1d(x, box, mode="nearest", output=np.float64)
     lo = max(0, math.ceil((t[0] - g0) * fs))
     hi = min(n - 1, math.floor((t[-1] - g0) * fs))
-    if hi < lo:
-        return out
-    out[lo : hi + 1] = np.interp(g0 + np.arange(lo, hi + 1) / fs, t, x)
-    gaps = np.flatnonzero(dt > max(0.25, 3.5 / rate))
+    for start in range(lo, hi + 1, 1 << 20):  # chunks keep the float64 temporaries small
+        stop = min(hi + 1, start + (1 << 20))
+        out[start:stop] = np.interp(g0 + np.arange(start, stop) / fs, t, x)
     if len(gaps):
         first = np.clip(np.floor((t[gaps] - g0) * fs).astype(np.int64) + 1, 0, n)
         last = np.clip(np.ceil((t[gaps + 1] - g0) * fs).astype(np.int64), 0, n)
@@ -148,21 +140,28 @@ def _to_grid(t: np.ndarray, x: np.ndarray, g0: float, fs: float, n: int) -> np.n
     return out
 
 
+def _magnitude(xyz: np.ndarray) -> np.ndarray:
+    """Row norms without a squared (N, 3) temporary; NaN or inf where a component is."""
+    return np.sqrt(np.einsum("ij,ij->i", xyz, xyz, dtype=np.float64)).astype(np.float32)
+
+
 def _prepare(block: SensorBlock, g0: float, n: int, win: int, cfg: AlignSettings) -> _Signals:
     """Activity signals of one sensor on the common grid."""
     t = np.asarray(block.t, dtype=np.float64)
-    acc = np.asarray(block.acc, dtype=np.float64)
-    good = np.isfinite(t) & np.isfinite(acc).all(axis=1)
+    magnitudes = {"acc": _magnitude(block.acc)}
+    if block.gyr is not None:
+        magnitudes["gyr"] = _magnitude(block.gyr)
+    good = np.isfinite(t) & np.isfinite(magnitudes["acc"])
     bad = int(len(t) - np.count_nonzero(good))
-    t, acc = t[good], acc[good]
-    gyr = None if block.gyr is None else np.asarray(block.gyr, dtype=np.float64)[good]
+    if bad:
+        log.warning("align %s: ignored %d samples with non-finite time or acceleration",
+                    block.location, bad)
+        t = t[good]
+        magnitudes = {name: mag[good] for name, mag in magnitudes.items()}
     if len(t) > 1 and not np.all(t[1:] >= t[:-1]):
         order = np.argsort(t, kind="stable")
-        t, acc = t[order], acc[order]
-        gyr = None if gyr is None else gyr[order]
-    magnitudes = {"acc": np.sqrt(np.einsum("ij,ij->i", acc, acc))}
-    if gyr is not None:
-        magnitudes["gyr"] = np.sqrt(np.einsum("ij,ij->i", gyr, gyr))
+        t = t[order]
+        magnitudes = {name: mag[order] for name, mag in magnitudes.items()}
     fine, env = {}, {}
     for name, mag in magnitudes.items():
         grid = _to_grid(t, mag, g0, cfg.rate_hz, n)
@@ -170,16 +169,12 @@ def _prepare(block: SensorBlock, g0: float, n: int, win: int, cfg: AlignSettings
             # ~1–8 Hz: a 60 ms boxcar low-pass minus a 0.5 s one; keeps impacts, drops posture.
             fine[name] = _nan_smooth(grid, 3) - _nan_smooth(grid, 25)
             grid = np.abs(fine[name])
-        # Gyro only feeds the envelope: segments rotate at different phases of a stride (the
-        # thigh swings well after the heel strike), which would bias a fine gyro lag; impacts
-        # reach every segment within milliseconds.
+        # Gyro only feeds the envelope: segments rotate at different phases of a stride, which
+        # would bias a fine gyro lag, while impacts reach every segment within milliseconds.
         env[name] = _nan_smooth(grid, 51)[::_DECIMATE]
-    n_win = n // win
-    cells = fine["acc"][: n_win * win].reshape(n_win, win)
-    valid = np.isfinite(cells)
-    count = valid.sum(axis=1)
-    energy = np.where(valid, cells, 0.0).astype(np.float64) ** 2
-    rms = np.sqrt(energy.sum(axis=1) / np.maximum(count, 1))
+    cells = fine["acc"][: n // win * win].reshape(n // win, win)
+    count = np.isfinite(cells).sum(axis=1)
+    rms = np.sqrt(np.nansum(cells * cells, axis=1, dtype=np.float64) / np.maximum(count, 1))
     active = (count >= 0.5 * win) & (rms >= cfg.min_activity)
     return _Signals(fine, env, active, bad)
 
@@ -213,8 +208,7 @@ def _ncc(b: np.ndarray, r: np.ndarray, k: int) -> np.ndarray:
     cross = fft.irfft(np.conj(fft.rfft(b, nfft)) * fft.rfft(r, nfft), nfft)[:, : 2 * k + 1]
     cum = np.concatenate([np.zeros((len(r), 1)), np.cumsum(r * r, axis=1)], axis=1)
     e_r = cum[:, w : w + 2 * k + 1] - cum[:, : 2 * k + 1]
-    e_b = np.einsum("ij,ij->i", b, b)[:, None]
-    denom = np.sqrt(e_b * e_r)
+    denom = np.sqrt(np.einsum("ij,ij->i", b, b)[:, None] * e_r)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denom > 1e-9 * (1.0 + denom.max(initial=0.0)), cross / denom, np.nan)
 
@@ -240,8 +234,7 @@ def _window_curves(
 
 
 def _peaks(curves: np.ndarray, lo: int, hi: int, min_ncc: float) -> np.ndarray:
-    """Sub-sample column of each row's maximum within columns ``[lo, hi]``; NaN when the
-    maximum is weak, on the edge of the range, or not a clear peak."""
+    """Sub-sample column of each row's maximum in columns ``[lo, hi]``; NaN if weak or on edge."""
     score = np.where(np.isfinite(curves[:, lo : hi + 1]), curves[:, lo : hi + 1], -np.inf)
     j = np.argmax(score, axis=1)
     rows = np.arange(len(j))
@@ -259,11 +252,8 @@ def _ransac_line(
 ) -> tuple[float, float, np.ndarray]:
     """Line ``a + b·t`` agreeing with the most points within ``tol``; ``|b| ≤ max_slope``."""
     n = len(t)
-    if n <= 40:
-        i, j = np.triu_indices(n, 1)
-    else:
-        rng = np.random.default_rng(12345)  # deterministic: same file, same answer
-        i, j = rng.integers(0, n, 800), rng.integers(0, n, 800)
+    rng = np.random.default_rng(12345)  # deterministic: same file, same answer
+    i, j = np.triu_indices(n, 1) if n <= 40 else (rng.integers(0, n, 800), rng.integers(0, n, 800))
     dt = t[j] - t[i]
     ok = np.abs(dt) > 1e-9
     slopes = (y[j][ok] - y[i][ok]) / dt[ok]
@@ -276,14 +266,20 @@ def _ransac_line(
 
 
 def _tukey_line(
-    t: np.ndarray, y: np.ndarray, a: float, b: float, fit_slope: bool, floor: float
+    t: np.ndarray, y: np.ndarray, a: float, b: float, fit_slope: bool,
+    scale_range: tuple[float, float],
 ) -> tuple[float, float, np.ndarray]:
-    """Iteratively reweighted (Tukey biweight) refinement of the line ``a + b·t``."""
+    """Iteratively reweighted (Tukey biweight) refinement of the line ``a + b·t``.
+
+    The residual scale comes from the median absolute residual, clipped to ``scale_range`` so
+    that widely scattered lags (unrelated content) are rejected rather than accommodated.
+    """
     weights = np.ones_like(y)
-    for _ in range(30):
+    for _ in range(20):
         res = y - a - b * t
         core = np.abs(res[weights > 0])
-        scale = max(1.4826 * float(np.median(core)) if len(core) else floor, floor)
+        mad = 1.4826 * float(np.median(core)) if len(core) else scale_range[1]
+        scale = min(max(mad, scale_range[0]), scale_range[1])
         u = res / (4.685 * scale)
         weights = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
         if weights.sum() <= 0:
@@ -291,56 +287,46 @@ def _tukey_line(
         if fit_slope:
             sw = np.sqrt(weights)
             design = np.stack([sw, sw * t], axis=1)
-            (a_new, b_new), *_ = np.linalg.lstsq(design, sw * y, rcond=None)
+            (a, b), *_ = np.linalg.lstsq(design, sw * y, rcond=None)
         else:
-            a_new, b_new = float(np.average(y, weights=weights)), 0.0
-        done = abs(a_new - a) < 1e-7 and abs(b_new - b) < 1e-12
-        a, b = float(a_new), float(b_new)
-        if done:
-            break
+            a, b = float(np.average(y, weights=weights)), 0.0
     return a, b, weights > 0
 
 
+def _keep_clock(name: str, why: str, status: str, t0: float, bad: int) -> ClockModel:
+    log.warning("align %s: %s; keeping its own clock", name, why)
+    return ClockModel.identity(t0, status, bad)
+
+
 def _align_pair(
-    ref: _Signals, other: _Signals, name: str, g0: float, t0: float, win: int,
-    cfg: AlignSettings, tick: Callable[[], None],
+    ref: _Signals, other: _Signals, name: str, g0: float, t0: float, win: int, cfg: AlignSettings
 ) -> ClockModel:
     """Clock model of ``other`` relative to ``ref``."""
-    fs = cfg.rate_hz
-    fail = ClockModel.identity(t0, NOT_ENOUGH_ACTIVITY, other.bad_samples)
-    chosen = np.flatnonzero(ref.active & other.active)
-    centres = g0 + (chosen * win + (win - 1) / 2) / fs
-    tc = float(centres.mean()) if len(chosen) else t0
-    x = centres - tc  # centred for a well-conditioned fit
+    fs, fs_env, bad = cfg.rate_hz, cfg.rate_hz / _DECIMATE, other.bad_samples
+    chosen = np.flatnonzero(ref.active & other.active)  # windows where both move
     if len(chosen) < cfg.min_windows:
-        tick()
-        tick()
-        log.warning("align %s: only %d active windows, keeping its clock", name, len(chosen))
-        return fail
+        return _keep_clock(name, f"{len(chosen)} windows with movement in both",
+                           NOT_ENOUGH_ACTIVITY, t0, bad)
+    centres = g0 + (chosen * win + (win - 1) / 2) / fs
+    tc = float(centres.mean())
+    x = centres - tc  # centred for a well-conditioned fit
 
-    fs_env = fs / _DECIMATE
-    span = len(ref.fine["acc"]) / fs
-    k_env = math.ceil((cfg.max_offset_s + cfg.max_drift * span) * fs_env) + 2
+    k_env = math.ceil((cfg.max_offset_s + cfg.max_drift * len(ref.fine["acc"]) / fs) * fs_env)
     curves = _window_curves(ref.env, other.env, chosen * (win // _DECIMATE),
-                            np.zeros(len(chosen), np.int64), win // _DECIMATE, k_env)
-    lags = _peaks(curves, 0, 2 * k_env, cfg.coarse_min_ncc) - k_env
-    tick()
+                            np.zeros(len(chosen), np.int64), win // _DECIMATE, k_env + 2)
+    lags = (_peaks(curves, 0, 2 * k_env + 4, cfg.coarse_min_ncc) - k_env - 2) / fs_env
     seen = np.isfinite(lags)
     if seen.sum() < cfg.min_windows:
-        tick()
-        log.warning("align %s: no clear bouts or transitions in common, keeping its clock", name)
-        return fail
-    a, b, agree = _ransac_line(x[seen], lags[seen] / fs_env, 0.25, 1.5 * cfg.max_drift)
+        return _keep_clock(name, "no clear bouts or transitions in common",
+                           NOT_ENOUGH_ACTIVITY, t0, bad)
+    a, b, agree = _ransac_line(x[seen], lags[seen], 0.25, 1.5 * cfg.max_drift)
     if agree.sum() < cfg.min_windows:
-        tick()
-        log.warning("align %s: coarse lags disagree, keeping its clock", name)
-        return replace(fail, status=INCONSISTENT)
-    a, b, _ = _tukey_line(x[seen][agree], lags[seen][agree] / fs_env, a, b, True, 0.05)
+        return _keep_clock(name, "bout and transition lags disagree", INCONSISTENT, t0, bad)
+    a, b, _ = _tukey_line(x[seen][agree], lags[seen][agree], a, b, True, (0.05, 0.25))
 
-    # Segments move in sequence during transitions and strides, so the envelope line can be
-    # biased by a few tenths of a second, the same everywhere. Summed over all windows, the
-    # impact correlation peaks at that bias; gait's one-step-away peaks sit at lags that differ
-    # between bouts of different cadence and wash out.
+    # Segments move in sequence in transitions and strides, biasing the envelope line by up to a
+    # few tenths of a second everywhere. Summed over windows the impact correlation peaks at that
+    # bias, while gait's one-step-away peaks move with each bout's cadence and wash out.
     k = round(cfg.fine_halfwidth_s * fs)
     k_wide = round(cfg.envelope_bias_s * fs) + k
     shifts = np.round((a + b * x) * fs).astype(np.int64)
@@ -348,23 +334,20 @@ def _align_pair(
     bias = int(np.argmax(np.nansum(curves, axis=0)))
     lags = shifts + _peaks(curves, max(0, bias - k), min(2 * k_wide, bias + k),
                            cfg.fine_min_ncc) - k_wide
-    tick()
     seen = np.isfinite(lags)
     if seen.sum() < cfg.min_windows:
-        log.warning("align %s: no confident fine lags, keeping its clock", name)
-        return fail
+        return _keep_clock(name, "no confident impact lags", NOT_ENOUGH_ACTIVITY, t0, bad)
     xs, ys = x[seen], lags[seen] / fs
     a, b, _ = _ransac_line(xs, ys, 0.03, 1.5 * cfg.max_drift)
     fit_slope = xs.max() - xs.min() >= cfg.min_drift_span_s
-    a, b, used = _tukey_line(xs, ys, a, b if fit_slope else 0.0, fit_slope, 0.002)
+    a, b, used = _tukey_line(xs, ys, a, b if fit_slope else 0.0, fit_slope, (0.002, 0.02))
     n_used = int(used.sum())
     if n_used < cfg.min_windows or n_used < 0.5 * len(ys) or abs(b) > 1.5 * cfg.max_drift:
-        log.warning("align %s: only %d of %d window lags fit one clock line, keeping its clock",
-                    name, n_used, len(ys))
-        return replace(fail, status=INCONSISTENT)
+        return _keep_clock(name, f"only {n_used} of {len(ys)} window lags fit one clock line",
+                           INCONSISTENT, t0, bad)
     rms = float(np.sqrt(np.mean((ys[used] - a - b * xs[used]) ** 2)))
     status = ESTIMATED if fit_slope else OFFSET_ONLY
-    return ClockModel(a + b * (t0 - tc), b, t0, rms, n_used, status, other.bad_samples)
+    return ClockModel(a + b * (t0 - tc), b, t0, rms, n_used, status, bad)
 
 
 def estimate_clock_models(
@@ -385,41 +368,32 @@ def estimate_clock_models(
     ref_name = reference or ("pelvis" if "pelvis" in blocks else names[0])
     if ref_name not in blocks:
         raise ValueError(f"reference {ref_name!r} is not among the sensors {names}")
-    spans = []
-    for blk in blocks.values():
+    bounds: dict[str, tuple[float, float]] = {}
+    for name, blk in blocks.items():
         t = np.asarray(blk.t, dtype=np.float64)
-        t = t[np.isfinite(t)]
-        if len(t):
-            spans.append((float(t.min()), float(t.max())))
-    ref_t = np.asarray(blocks[ref_name].t, dtype=np.float64)
-    ref_t = ref_t[np.isfinite(ref_t)]
-    t0 = float(ref_t.min()) if len(ref_t) else 0.0
-    win = _DECIMATE * max(1, round(cfg.window_s * cfg.rate_hz / _DECIMATE))
+        ok = np.isfinite(t)
+        bounds[name] = (float(np.min(t, where=ok, initial=np.inf)),
+                        float(np.max(t, where=ok, initial=-np.inf)))
+    t0 = bounds[ref_name][0] if math.isfinite(bounds[ref_name][0]) else 0.0
+    spans = [(s, e) for s, e in bounds.values() if s <= e]
     if not spans:
         log.warning("align: no valid timestamps in any sensor, keeping every clock")
         return {name: ClockModel.identity(t0, NOT_ENOUGH_ACTIVITY) for name in names}
+    win = _DECIMATE * max(1, round(cfg.window_s * cfg.rate_hz / _DECIMATE))
     g0 = min(s for s, _ in spans)
     n = int((max(e for _, e in spans) - g0) * cfg.rate_hz) + 1
+    steps = 2 * len(names) - 1  # preparing each sensor, then aligning each non-reference one
 
-    steps = 1 + 2 * (len(names) - 1)
-    done = [0]
-
-    def tick() -> None:
-        done[0] += 1
+    def report(step: int) -> None:
         if progress is not None:
-            progress(min(1.0, done[0] / steps))
+            progress(step / steps)
 
     ref = _prepare(blocks[ref_name], g0, n, win, cfg)
-    tick()
+    report(1)
     models = {ref_name: ClockModel.identity(t0, REFERENCE, ref.bad_samples)}
-    for name in names:
-        if name == ref_name:
-            continue
+    for i, name in enumerate([name for name in names if name != ref_name]):
         other = _prepare(blocks[name], g0, n, win, cfg)
-        models[name] = _align_pair(ref, other, name, g0, t0, win, cfg, tick)
-        del other
-    for name, model in models.items():
-        if model.bad_samples:
-            log.warning("align %s: ignored %d samples with non-finite time or acceleration",
-                        name, model.bad_samples)
+        report(2 + 2 * i)
+        models[name] = _align_pair(ref, other, name, g0, t0, win, cfg)
+        report(3 + 2 * i)
     return {name: models[name] for name in names}

@@ -77,9 +77,10 @@ def _gauss(fs: float, sigma: float) -> np.ndarray:
 
 def make_body(
     duration_s: float, fs: float, seed: int, still: bool = False,
-    mix: tuple[float, float, float] = (0.4, 0.4, 0.2),
+    mix: tuple[float, float, float] = (0.4, 0.4, 0.2), step_s: tuple[float, float] = (0.48, 0.6),
 ) -> Body:
-    """Bouts of sitting, walking and standing (``mix`` of probabilities) with transitions."""
+    """Bouts of sitting, walking and standing (``mix`` of probabilities) with transitions;
+    each walk has its own mean step period drawn from ``step_s``."""
     rng = np.random.default_rng(seed)
     n = int((duration_s + 40.0) * fs)
     heel_l, heel_r, swing_l, swing_r, transitions, fidgets = (np.zeros(n) for _ in range(6))
@@ -108,7 +109,7 @@ def make_body(
             add(fidgets, at, rng.uniform(0.3, 1.0, len(at)))
         else:
             length = rng.uniform(15.0, 300.0)
-            period = rng.uniform(0.48, 0.6)
+            period = rng.uniform(*step_s)
             steps = t + np.cumsum(period * (1 + 0.04 * rng.standard_normal(int(length / period))))
             first = rng.integers(0, 2)
             for side, (heel, swing) in enumerate([(heel_l, swing_l), (heel_r, swing_r)]):
@@ -311,3 +312,29 @@ def test_identity_model_leaves_times_alone():
     assert np.array_equal(ClockModel.identity(T0).apply(t), t)
     model = ClockModel(0.5, 1e-4, T0)
     assert np.allclose(model.apply(t) - t, 0.5 + 1e-4 * (t - T0))
+
+
+def test_sensors_on_different_people_are_not_aligned(caplog):
+    """Unrelated content (two wearers) must never produce a model, however active both are."""
+    duration = 4 * 3600.0
+    walker, other = (make_body(duration, 50.0, seed, mix=(0.2, 0.6, 0.2)) for seed in (31, 32))
+    blocks = {
+        "pelvis": observe(walker, "pelvis", PELVIS_MOUNT, 25.0, PELVIS, duration, 33),
+        "thigh": observe(other, "thigh", THIGH_MOUNT, 25.0, THIGH, duration, 34),
+    }
+    with caplog.at_level(logging.WARNING, logger="posturewatch.ingest.align"):
+        thigh = estimate_clock_models(blocks)["thigh"]
+    assert not thigh.estimated and thigh.offset == 0.0 and thigh.drift == 0.0
+    assert "keeping its own clock" in caplog.text
+
+
+def test_long_steady_walks_do_not_slip_by_a_step():
+    """Mostly walking, always at the same cadence, and an offset of exactly one step period."""
+    duration = 2 * 3600.0
+    body = make_body(duration, 100.0, seed=41, mix=(0.05, 0.9, 0.05), step_s=(0.52, 0.52))
+    pelvis, thigh = Clock(0.0, 0.0), Clock(0.52, 35e-6)
+    blocks = {
+        "pelvis": observe(body, "pelvis", PELVIS_MOUNT, 50.0, pelvis, duration, 42),
+        "thigh": observe(body, "thigh", THIGH_MOUNT, 50.0, thigh, duration, 43, with_gyro=False),
+    }
+    assert_recovered(estimate_clock_models(blocks)["thigh"], thigh, pelvis)
