@@ -25,6 +25,18 @@ NEUTRAL: dict[str, float] = {
 STANDING_POSE = {k: v for k, v in NEUTRAL.items() if k not in ("heading", "head_yaw", "walk")}
 UNROLLED = {"roll_pelvis": 0.0, "roll_thigh": 0.0, "roll_thorax": 0.0, "roll_head": 0.0}
 
+CANONICAL_POSES: dict[str, dict[str, float]] = {
+    # centres of the ranges the activities draw from: segment θ (degrees) for the DESIGN table
+    "standing neutral": {"theta_pelvis": 0.0, "theta_thigh": 0.0, "theta_thorax": 0.0},
+    "sitting upright": {"theta_pelvis": -5.5, "theta_thigh": -90.0, "theta_thorax": 4.0},
+    "sitting slumped": {"theta_pelvis": -21.5, "theta_thigh": -90.0, "theta_thorax": 10.5},
+    "forward bend, hips": {"theta_pelvis": 60.0, "theta_thigh": -2.5, "theta_thorax": 75.0},
+    "forward bend, back": {"theta_pelvis": 15.0, "theta_thigh": -2.5, "theta_thorax": 75.0},
+    "lying supine": {"theta_pelvis": -90.0, "theta_thigh": -90.0, "theta_thorax": -90.0},
+}
+"""The model's pose for each row of DESIGN §3's canonical posture table (the "sitting slumped"
+row is the pelvis-only slump; the full slump also rounds the thorax past the forward-head limit)."""
+
 
 class Choreographer:
     """Builds the day's keyframes activity by activity."""
@@ -141,13 +153,13 @@ class Choreographer:
                       "neck": self.u(22, 32)}
             develop = self.u(5, 20)
         else:
-            thorax = self.u(23, 30) if kind == "full" else self.u(5, 12)
+            thorax = self.u(23, 30) if kind == "full" else self.u(8, 13)
             neck = self.u(22, 32) if kind == "full" else self.u(5, 12)
             target = {"theta_pelvis": self.u(-25, -18), "theta_thorax": thorax, "neck": neck}
             develop = self.u(20, 90)
-        held = _held(self.rng, end - self.now - develop - 10.0, long=(90, 360), short=(10, 25))
+        held = _held(self.rng, end - self.now - develop - 10.0, long=(90, 360), short=(10, 20))
         if held < 60.0:  # a short dip comes on quickly, so it ends well before the 60 s sustain
-            develop = min(develop, self.u(5, 15))
+            develop = min(develop, self.u(5, 12))
         self.event("slump", type=kind, develop_s=round(develop, 1), held_s=round(held, 1),
                    **{k: round(v, 1) for k, v in target.items()})
         self.pose(develop, **target)
@@ -196,7 +208,7 @@ class Choreographer:
         self.hold(end - self.now)
 
     def _standing_tilt(self, end: float) -> None:
-        held = _held(self.rng, end - self.now - 10.0, long=(90, 150), short=(10, 25))
+        held = _held(self.rng, end - self.now - 10.0, long=(90, 150), short=(10, 20))
         pelvis = self.u(-22, -18)
         self.event("standing_tilt", held_s=round(held, 1), theta_pelvis=round(pelvis, 1))
         self.pose(self.u(2, 5), theta_pelvis=pelvis, theta_thorax=self.u(-2, 4))
@@ -210,7 +222,7 @@ class Choreographer:
                 self._bend_bag = list(self.rng.permutation(["hips", "back"]))
             kind = self._bend_bag.pop()
         if kind == "hips":
-            target = {"theta_pelvis": self.u(55, 65), "theta_thigh": -self.u(3, 8)}
+            target = {"theta_pelvis": self.u(55, 65), "theta_thigh": -self.u(0, 5)}
         else:
             target = {"theta_pelvis": self.u(10, 20), "theta_thigh": -self.u(0, 5)}
         target |= {"theta_thorax": self.u(70, 80), "neck": self.u(10, 25),
@@ -251,8 +263,9 @@ class Choreographer:
         turn = 90.0 * self.rng.choice([-1, 1])
         base_heading = self.value("heading")
         self.event("lie_down", position="supine")
-        self.pose(self.u(2.0, 3.0), label="lying", theta_pelvis=-90 + self.u(-3, 3),
-                  theta_thorax=-88 + self.u(-3, 3), neck=self.u(10, 20),
+        pelvis = -90 + self.u(-3, 3)
+        self.pose(self.u(2.0, 3.0), label="lying", theta_pelvis=pelvis,
+                  theta_thorax=pelvis + self.u(-3, 3), neck=self.u(10, 20),
                   theta_thigh=-90 + self.u(-3, 3), hip_height=LIE_HIP,
                   heading=base_heading + turn)
         end = self.now + duration
@@ -284,7 +297,10 @@ class Choreographer:
 
 def _held(rng: np.random.Generator, available: float, long: tuple[float, float],
           short: tuple[float, float]) -> float:
-    """How long a slump or tilt is held: clearly long (≥ 90 s) or clearly short (≤ 25 s)."""
+    """How long a slump or tilt is held: clearly long (≥ 90 s) or clearly short.
+
+    Short dips (onset to recovery ≲ 35 s) are released (+10 s) well before the 60 s sustain.
+    """
     held = rng.uniform(*long) if rng.random() < 0.7 else rng.uniform(*short)
     if held > available:
         held = available if available >= long[0] else min(rng.uniform(*short), available)

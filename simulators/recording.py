@@ -23,9 +23,9 @@ from posturewatch.simulators.wearer import (
     SimulatedDay,
     Truth,
     _generate,
-    _prepare,
     build_meta,
     compute_truth,
+    prepare,
 )
 
 SENSORS_CSV = "sensors.csv"
@@ -186,7 +186,7 @@ def record(config: WearerConfig, out_dir: str | Path,
     """Generate a day and write it chunk by chunk (bounded memory); returns the meta dict."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan, specs = _prepare(config)
+    plan, specs = prepare(config)
     writer = _writer_for(config, out_dir)
     samples = dict.fromkeys(specs, 0)
     n_chunks = int(np.ceil(config.duration_s / 600.0 - 1e-9))

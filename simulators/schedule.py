@@ -75,12 +75,13 @@ def _office(ch: Choreographer, end: float, sofa: bool = False) -> None:
     """Desk sitting bouts alternating with breaks; one lie-down around the middle."""
     begin = ch.now
     lie_at = begin + 0.45 * (end - begin) if end - begin >= 2 * 3600 and not sofa else None
+    ch.walking(ch.u(80, 180))  # arriving
     ch.standing(ch.u(60, 120))
     while end - ch.now > 120.0:
         if lie_at is not None and ch.now >= lie_at:
             lie_at = None
             minutes = ch.u(15, 30)
-            if ch.rng.random() < 0.15:
+            if ch.rng.random() < 0.1:
                 ch.lying_prone(60.0 * minutes)
             else:
                 ch.lying(60.0 * minutes)

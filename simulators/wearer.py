@@ -24,7 +24,10 @@ from posturewatch.simulators.schedule import POSTURE_CODES, Plan, plan_day
 from posturewatch.simulators.sensors import CHUNK_S, SensorSpec, build_specs, chunk_block, row_jitter
 from posturewatch.simulators.truth import TruthEpisode, label_episodes
 
-__all__ = ["Realism", "SimulatedDay", "Truth", "WearerConfig", "iter_blocks", "simulate"]
+__all__ = [
+    "Realism", "SimulatedDay", "Truth", "WearerConfig", "compute_truth", "iter_blocks", "prepare",
+    "simulate",
+]
 
 TRUTH_RATE_HZ = 10.0
 POSTURE_LABELS: tuple[str, ...] = tuple(sorted(POSTURE_CODES, key=POSTURE_CODES.__getitem__))
@@ -58,7 +61,8 @@ class SimulatedDay:
     meta: dict
 
 
-def _prepare(config: WearerConfig) -> tuple[Plan, dict[str, SensorSpec]]:
+def prepare(config: WearerConfig) -> tuple[Plan, dict[str, SensorSpec]]:
+    """The day's plan (body motion, labels, events) and every sensor's fixed impairments."""
     plan = plan_day(config.seed, config.start, config.hours)
     return plan, build_specs(config, plan)
 
@@ -131,7 +135,7 @@ def iter_blocks(config: WearerConfig, chunk_s: float = 1.0) -> Iterator[dict[str
     """
     if chunk_s <= 0:
         raise ValueError(f"chunk_s must be positive, got {chunk_s}")
-    plan, specs = _prepare(config)
+    plan, specs = prepare(config)
     pending: dict[str, list[tuple[SensorBlock, np.ndarray]]] = {loc: [] for loc in specs}
     window = 0
     n_windows = int(np.ceil(config.duration_s / chunk_s - 1e-9))
@@ -164,7 +168,7 @@ def simulate(config: WearerConfig,
 
     ``progress`` (optional) is called with the fraction done after each internal chunk.
     """
-    plan, specs = _prepare(config)
+    plan, specs = prepare(config)
     parts: dict[str, list[SensorBlock]] = {loc: [] for loc in specs}
     n_chunks = int(np.ceil(config.duration_s / CHUNK_S - 1e-9))
     for chunk, out in _generate(config, plan, specs):
