@@ -44,13 +44,18 @@ class StreamAccounting:
         self._last_key: float | None = None
         self._last_time: float | None = None
         self._steps: deque[float] = deque(maxlen=128)
+        self._period: float | None = None
+        self._steps_since_median = 0
 
     @property
     def period_s(self) -> float:
         """Sample period seen on the device clock (median step), nominal until known."""
         if len(self._steps) < 8:
             return self.nominal_period
-        return float(np.median(self._steps))
+        if self._period is None or self._steps_since_median >= 32:
+            self._period = float(np.median(self._steps))
+            self._steps_since_median = 0
+        return self._period
 
     def new_session(self) -> None:
         """A new connection: the next sample starts a fresh baseline."""
@@ -84,6 +89,7 @@ class StreamAccounting:
         if steps.size:
             if period is None:
                 self._steps.extend(steps[:32].tolist())
+                self._steps_since_median += min(32, steps.size)
                 period = self.period_s
             missing = np.rint(steps / period).astype(np.int64) - 1
             self.lost += int(missing[missing > 0].sum())

@@ -93,6 +93,11 @@ class EmulatedDevice:
         """A malformed notification this family's receiver must reject."""
         raise NotImplementedError
 
+    def whole_packet_length(self, length: int) -> bool:
+        """Whether a packet cut to ``length`` bytes would still look complete (no checksum):
+        such a cut is silent corruption, not detectable loss, so the truncation fault avoids it."""
+        return False
+
     def on_reboot(self) -> None:
         """Forget volatile settings (a power cycle)."""
 
@@ -158,7 +163,7 @@ class EmulatedDevice:
         if plan.disconnect_mean_s:
             waits.append((self.rng.expovariate(1.0 / plan.disconnect_mean_s), "disconnect"))
         if plan.reboot_every_s:
-            waits.append((self.rng.expovariate(1.0 / plan.reboot_every_s), "reboot"))
+            waits.append((plan.reboot_every_s, "reboot"))
         wait, kind = min(waits)
         await asyncio.sleep(wait)
         if kind == "reboot":
@@ -218,7 +223,11 @@ class EmulatedDevice:
             tally.pend("truncate", n)
             tally.truncated_packets += 1
             uuid, last = notifications[-1]
-            cut = rng.randrange(1, len(last)) if len(last) > 1 else 0
+            cut = 0
+            for _ in range(8):
+                cut = rng.randrange(1, len(last)) if len(last) > 1 else 0
+                if not self.whole_packet_length(cut):
+                    break
             notifications = [*notifications[:-1], (uuid, last[:cut])]
             for uuid, data in notifications:
                 self.send(uuid, data)

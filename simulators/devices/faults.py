@@ -21,7 +21,7 @@ class FaultPlan:
     ``refuse_first`` refuses that many connection attempts, ``refuse_prob`` each later one with
     that probability. ``never_appears`` keeps the sensor silent on every scan.
     ``clock_drift_ppm`` makes the device clock (and its sample rate) run fast by that much;
-    ``reboot_every_s`` reboots it (clock back to zero, link dropped) on that mean interval.
+    ``reboot_every_s`` reboots it (clock back to zero, link dropped) after that long connected.
     """
 
     drop_prob: float = 0.0
@@ -53,6 +53,7 @@ class FaultTally:
     refused_connects: int = 0
     connects: int = 0
     _pending: dict[str, int] = field(default_factory=lambda: {"drop": 0, "truncate": 0})
+    _baseline: bool = False  # a packet of this connection got through before
 
     @property
     def lost_samples(self) -> int:
@@ -60,15 +61,20 @@ class FaultTally:
         return self.dropped_samples + self.truncated_samples
 
     def pend(self, kind: str, samples: int) -> None:
-        self._pending[kind] += samples
+        if self._baseline:
+            self._pending[kind] += samples
+        else:  # nothing of this connection arrived yet: no receiver can know what is missing
+            self.unobservable_samples += samples
 
     def confirm(self) -> None:
         """A later packet got through: the pending losses are observable."""
         self.dropped_samples += self._pending["drop"]
         self.truncated_samples += self._pending["truncate"]
         self._pending = {"drop": 0, "truncate": 0}
+        self._baseline = True
 
     def session_ended(self) -> None:
         """The link dropped: pending losses can never be observed."""
         self.unobservable_samples += sum(self._pending.values())
         self._pending = {"drop": 0, "truncate": 0}
+        self._baseline = False

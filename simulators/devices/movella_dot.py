@@ -127,6 +127,10 @@ class MovellaDotDevice(EmulatedDevice):
             out.append((char, payload.ljust(CHAR_SIZE[char], b"\x00")))
         return out
 
+    def whole_packet_length(self, length: int) -> bool:
+        char, fields = MODES[self.mode]
+        return length >= len(encode_fields(fields, 0, np.ones(3), np.zeros(3), np.zeros(3)))
+
     def garbage(self) -> tuple[str, bytes]:
         char, fields = MODES[self.mode]
         needed = len(encode_fields(fields, 0, np.ones(3), np.zeros(3), np.zeros(3)))

@@ -80,6 +80,10 @@ class MovesenseDevice(EmulatedDevice):
         return [(DATA_CHAR, packet[:MAX_VALUE]),
                 (DATA_CHAR, bytes((3, self._ref)) + packet[MAX_VALUE:])]
 
+    def whole_packet_length(self, length: int) -> bool:
+        stride = 12 * max(1, len(self._arrays))
+        return length > 6 and (length - 6) % stride == 0
+
     def garbage(self) -> tuple[str, bytes]:
         # A DATA header for our reference whose length fits no whole number of samples.
         stride = 12 * max(1, len(self._arrays))

@@ -1,6 +1,7 @@
 """Emulated DIY sensor speaking our reference protocol PWRP v1 (docs/reference-protocol.md).
 
-GATT: info (read and notify on change: version, sensor mask, max payload, rate and the scale of each int16 quantity,
+GATT: info (read, and notified on change: version, sensor mask, max payload, rate and the
+scale of each int16 quantity,
 CRC-protected), control (write opcodes start 0x01 / stop 0x02 / set-rate 0x03 f32 / set-time
 0x04 u64 µs; each answered by a ``[0x80|opcode, status]`` notification) and data (notify).
 A data frame is ``[version<<4 | mask][count][seq u16][t0 u32 µs]`` + count × int16 samples
