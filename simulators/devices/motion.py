@@ -35,7 +35,7 @@ class SwayMotion:
         self,
         *,
         lean_deg: dict[str, float] | None = None,
-        sway_deg: float = 2.0,
+        sway_deg: float = 0.5,
         sway_hz: float = 0.2,
         noise: float = 0.02,
         seed: int = 0,
