@@ -168,6 +168,9 @@ class MosquittoServer(_ProcessServer):
             f"allow_anonymous {'false' if self.password_file else 'true'}",
             "persistence true",
             f"persistence_location {self.workdir}/",
+            # as in deploy/mosquitto: the default (1000) silently drops QoS 1 messages queued
+            # for a subscriber that falls behind after an outage
+            "max_queued_messages 100000",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
