@@ -87,6 +87,7 @@ class AlignSettings:
     min_drift_span_s: float = 600.0  # windows spanning less → offset only
     fine_halfwidth_s: float = 0.16  # < half the shortest plausible step period
     envelope_bias_s: float = 0.5  # how far segment sequencing may bias the envelope lags
+    max_span_s: float = 3 * 86400.0  # longer is taken for a broken timestamp, not a recording
     coarse_min_ncc: float = 0.4
     fine_min_ncc: float = 0.15
 
@@ -183,9 +184,7 @@ def _windows(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     """Rows ``x[s : s + length]`` for each start, NaN beyond either end of ``x``."""
     idx = starts[:, None] + np.arange(length)[None, :]
     inside = (idx >= 0) & (idx < len(x))
-    rows = x[np.clip(idx, 0, len(x) - 1)].astype(np.float64)
-    rows[~inside] = np.nan
-    return rows
+    return np.where(inside, x[np.clip(idx, 0, len(x) - 1)].astype(np.float64), np.nan)
 
 
 def _centre(rows: np.ndarray) -> np.ndarray:
@@ -202,8 +201,7 @@ def _ncc(b: np.ndarray, r: np.ndarray, k: int) -> np.ndarray:
     Column ``j`` is the correlation with ``r`` shifted by ``j − k`` samples, normalised by the
     energies of ``b`` and of the part of ``r`` it overlaps.
     """
-    w = b.shape[1]
-    b, r = _centre(b), _centre(r)
+    w, b, r = b.shape[1], _centre(b), _centre(r)
     nfft = fft.next_fast_len(w + 2 * k, real=True)
     cross = fft.irfft(np.conj(fft.rfft(b, nfft)) * fft.rfft(r, nfft), nfft)[:, : 2 * k + 1]
     cum = np.concatenate([np.zeros((len(r), 1)), np.cumsum(r * r, axis=1)], axis=1)
@@ -368,25 +366,25 @@ def estimate_clock_models(
     ref_name = reference or ("pelvis" if "pelvis" in blocks else names[0])
     if ref_name not in blocks:
         raise ValueError(f"reference {ref_name!r} is not among the sensors {names}")
-    bounds: dict[str, tuple[float, float]] = {}
+    bounds = {}
     for name, blk in blocks.items():
         t = np.asarray(blk.t, dtype=np.float64)
         ok = np.isfinite(t)
-        bounds[name] = (float(np.min(t, where=ok, initial=np.inf)),
-                        float(np.max(t, where=ok, initial=-np.inf)))
-    t0 = bounds[ref_name][0] if math.isfinite(bounds[ref_name][0]) else 0.0
-    spans = [(s, e) for s, e in bounds.values() if s <= e]
-    if not spans:
+        bounds[name] = (np.min(t, where=ok, initial=np.inf), np.max(t, where=ok, initial=-np.inf))
+    t0 = float(bounds[ref_name][0]) if math.isfinite(bounds[ref_name][0]) else 0.0
+    g0 = float(min(s for s, _ in bounds.values()))
+    if not math.isfinite(g0):
         log.warning("align: no valid timestamps in any sensor, keeping every clock")
         return {name: ClockModel.identity(t0, NOT_ENOUGH_ACTIVITY) for name in names}
+    span = float(max(e for _, e in bounds.values())) - g0
+    if span > cfg.max_span_s:  # one bad timestamp must not ask for a grid of years
+        seen = ", ".join(f"{k} {a:.0f}…{b:.0f}" for k, (a, b) in bounds.items())
+        raise ValueError(f"sensor times span {span / 3600:.1f} h, too long for one recording; "
+                         f"first…last time per sensor: {seen}")
     win = _DECIMATE * max(1, round(cfg.window_s * cfg.rate_hz / _DECIMATE))
-    g0 = min(s for s, _ in spans)
-    n = int((max(e for _, e in spans) - g0) * cfg.rate_hz) + 1
+    n = int(span * cfg.rate_hz) + 1
     steps = 2 * len(names) - 1  # preparing each sensor, then aligning each non-reference one
-
-    def report(step: int) -> None:
-        if progress is not None:
-            progress(step / steps)
+    report = (lambda step: progress(step / steps)) if progress else (lambda step: None)
 
     ref = _prepare(blocks[ref_name], g0, n, win, cfg)
     report(1)

@@ -306,6 +306,21 @@ def test_unknown_reference_and_empty_input_are_refused(eight_hours):
         estimate_clock_models(eight_hours, reference="head")
     with pytest.raises(ValueError):
         estimate_clock_models({})
+    pelvis = eight_hours["pelvis"]
+    broken = pelvis.t.copy()
+    broken[100] = 0.0  # a clock that reset to the epoch for one sample
+    with pytest.raises(ValueError, match="pelvis 0"):
+        estimate_clock_models(dict(eight_hours, pelvis=SensorBlock("pelvis", broken, pelvis.acc)))
+
+
+def test_no_valid_time_at_all_gives_identity_everywhere(caplog):
+    nowhere = np.full(50, np.nan)
+    blocks = {loc: SensorBlock(loc, nowhere, np.ones((50, 3))) for loc in ("pelvis", "thigh")}
+    with caplog.at_level(logging.WARNING, logger="posturewatch.ingest.align"):
+        models = estimate_clock_models(blocks)
+    assert models["thigh"].status == NOT_ENOUGH_ACTIVITY and not models["thigh"].estimated
+    assert models["thigh"].apply(np.array([5.0]))[0] == 5.0
+    assert "no valid timestamps" in caplog.text
 
 
 def test_identity_model_leaves_times_alone():
