@@ -1,0 +1,102 @@
+"""run / scan / calibrate commands: one-line no-adapter failure, emulated scan, config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from posturewatch.app.cli import main
+from posturewatch.app.cmd_calibrate import stillest_window
+from posturewatch.ingest.ble.bleak_backend import BleakBackend
+from posturewatch.ingest.ble.client import NoAdapterError
+
+CONFIG = """
+[[sensors]]
+location = "pelvis"
+family = "pwrp"
+address = "AA:00:00:00:00:01"
+[[sensors]]
+location = "thigh"
+family = "movesense"
+address = "AA:00:00:00:00:02"
+"""
+
+
+def _has_adapter() -> bool:
+    import asyncio
+
+    try:
+        asyncio.run(asyncio.wait_for(BleakBackend().check_adapter(), 20))
+    except NoAdapterError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@pytest.mark.parametrize("command", [["scan", "--timeout", "1"], ["run", "--config", "CFG"]])
+def test_without_adapter_one_clear_line_and_nonzero_exit(command, tmp_path):
+    if _has_adapter():
+        pytest.skip("this machine has a usable Bluetooth adapter")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    argv = [str(cfg) if a == "CFG" else a for a in command]
+    proc = subprocess.run([sys.executable, "-m", "posturewatch.app.cli", *argv],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "no Bluetooth adapter" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_scan_emulated_lists_every_family(capsys):
+    assert main(["scan", "--emulate", "--timeout", "0.2"]) == 0
+    out = capsys.readouterr().out
+    for family in ("witmotion", "movesense", "movella_dot", "pwrp"):
+        assert family in out
+    assert "83%" in out  # battery read over the standard service
+
+
+def test_run_reports_config_errors(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[sensors]]\nlocation = "elbow"\nfamily = "pwrp"\naddress = "AA:00:00:00:00:01"\n')
+    assert main(["run", "--config", str(cfg), "--emulate"]) == 2
+    assert "location must be one of" in capsys.readouterr().err
+
+
+def test_run_emulated_streams_and_summarizes(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    assert main(["run", "--config", str(cfg), "--emulate", "--duration", "3", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "pelvis: pwrp" in out and "thigh: movesense" in out
+    delivered = int(out.strip().splitlines()[-1].split()[0])
+    assert delivered > 50
+
+
+def test_calibrate_emulated_stores_mean_gravity(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    out = tmp_path / "cal.json"
+    assert main(["calibrate", "--config", str(cfg), "--emulate", "--hold", "3.5",
+                 "--window", "3", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["v"] == 1 and set(doc["poses"]["neutral"]) == {"pelvis", "thigh"}
+    for entry in doc["poses"]["neutral"].values():
+        assert abs(sum(a * a for a in entry["acc_mean"]) ** 0.5 - 9.81) < 0.2
+        assert entry["end"] - entry["start"] >= 2.9
+
+
+def test_stillest_window_picks_the_quiet_part():
+    import numpy as np
+
+    t = np.arange(0, 10, 0.01)
+    acc = np.tile([0.0, 0.0, 9.81], (len(t), 1))
+    acc[t < 5] += np.random.default_rng(0).normal(0, 1.0, (int((t < 5).sum()), 3))
+    a, b = stillest_window(t, acc, 4.0)
+    assert t[a] >= 5.0 - 1e-9 and t[b - 1] - t[a] >= 3.9
