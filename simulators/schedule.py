@@ -89,6 +89,8 @@ def _office(ch: Choreographer, end: float, sofa: bool = False) -> None:
             continue
         ch.sit_down()
         sit = min(60.0 * _sitting_minutes(ch.rng), end - ch.now - 10.0)
+        if 27 * 60 < sit < 33 * 60:  # cut short by the end of the day: stay clear of 30 min
+            sit = 26 * 60.0
         ch.desk_sitting(sit)
         if end - ch.now < 100.0:
             break
