@@ -25,10 +25,10 @@ from posturewatch.alerts.payloads import (
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.records import Alert
 from posturewatch.analytics.records import EpisodeEvent, Posture
-from posturewatch.store.lines import alert_line, angle_lines, episode_line
+from posturewatch.store.lines import alert_line, angle_lines, daily_summary_line, episode_line
 from posturewatch.store.outbox import EVENT, TELEMETRY, Outbox
 from posturewatch.store.rollup import SecondRollup, Seconds
-from posturewatch.store.sqlite import SqliteStore
+from posturewatch.store.sqlite import SqliteStore, day_bounds
 
 MQTT = "mqtt"
 INFLUX = "influx"
@@ -106,6 +106,27 @@ class OutputHub:
             self._queue_alert(alert)
         self.counters.alerts += len(alerts)
         return alerts
+
+    def write_daily_summary(self, day: str, extra: dict[str, float] | None = None) -> dict[str, float]:
+        """Queue the alert day summary (plus ``extra`` numbers, e.g. sitting minutes) of a local day.
+
+        Stamped at that day's local midnight, so writing it again later overwrites it.
+        """
+        summary = self.policy.daily_summary(day)
+        values: dict[str, float] = {"alerts": float(summary.alerts)}
+        for kind, n in summary.by_kind.items():
+            values[f"alerts_{kind}"] = float(n)
+        for reason, n in summary.suppressed.items():
+            values[f"suppressed_{reason}"] = float(n)
+        for window, rate in summary.response_rate.items():
+            values[f"response_rate_{int(window)}s"] = rate
+        values.update(extra or {})
+        day_start = day_bounds(day, self.policy.settings.timezone)[0]
+        if self.influx:
+            self._put_influx([daily_summary_line(self.user, day_start, values)], EVENT)
+        if self.sqlite is not None:
+            self.sqlite.write_daily_summary(self.user, day, values)
+        return values
 
     def finish(self) -> None:
         """At the end of a stream: emit the held last second."""

@@ -1,0 +1,70 @@
+"""OutputHub without servers: what one block queues for MQTT, InfluxDB and the local store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
+from posturewatch.store.hub import INFLUX, MQTT, OutputHub
+from posturewatch.store.outbox import Outbox
+from posturewatch.store.sqlite import SqliteStore
+
+T0 = 1_709_553_600.0
+
+
+def block(t0: float, seconds: int, code: Posture):
+    t = t0 + np.arange(seconds * 10) / 10
+    return t, {"pelvic_tilt": np.full(len(t), -18.0)}, np.full(len(t), int(code))
+
+
+def messages(outbox: Outbox, topic_end: str) -> list[dict]:
+    return [
+        json.loads(i.payload) for i in outbox.peek(MQTT, 100_000)
+        if i.meta["topic"].endswith(topic_end)
+    ]
+
+
+def test_block_outputs_and_alert(tmp_path):
+    outbox = Outbox(tmp_path / "o.db", synchronous="NORMAL")
+    store = SqliteStore(tmp_path / "s.db")
+    hub = OutputHub("ann", outbox, sqlite=store)
+    t, angles, posture = block(T0, 70, Posture.SITTING)
+    ep = Episode("posterior_tilt", T0, T0 + 60)
+    alerts = hub.process(t, angles, posture, [EpisodeEvent("start", ep, T0 + 60)], now=T0 + 70)
+    assert [a.kind for a in alerts] == ["posterior_tilt"]
+    angle_msgs = messages(outbox, "/angles")
+    assert len(angle_msgs) == 70 and angle_msgs[0]["angles"]["pelvic_tilt"] == -18.0
+    (posture_msg,) = messages(outbox, "/posture")
+    assert posture_msg["posture"] == "sitting" and posture_msg["sitting_today_min"] == round(70 / 60, 3)
+    assert [m["event"] for m in messages(outbox, "/episodes")] == ["start"]
+    assert messages(outbox, "/alerts")[0]["id"] == alerts[0].id
+    retained = {i.meta["topic"]: i.meta["retain"] for i in outbox.peek(MQTT, 100_000)}
+    assert retained["posturewatch/ann/posture"] and not retained["posturewatch/ann/alerts"]
+    lines = "\n".join(i.payload.decode() for i in outbox.peek(INFLUX, 1000)).split("\n")
+    assert sum(line.startswith("angles,") for line in lines) == 70
+    assert sum(line.startswith("alerts,") for line in lines) == 1
+    assert not any(line.startswith("episodes,") for line in lines)  # written when it ends
+
+    # the episode ends: the follow-up reaches the local store, the episode row goes to Influx
+    t2, angles2, posture2 = block(T0 + 70, 30, Posture.STANDING)
+    done = Episode("posterior_tilt", T0, T0 + 60, T0 + 75, -18.0, -18.0)
+    hub.process(t2, angles2, posture2, [EpisodeEvent("end", done, T0 + 85)], now=T0 + 100)
+    (row,) = store.alerts_on("ann", "2024-03-04")
+    assert row["response_s"] == 15.0
+    assert messages(outbox, "/posture")[-1]["posture"] == "standing"
+    assert any(i.payload.startswith(b"episodes,") for i in outbox.peek(INFLUX, 1000))
+    values = hub.write_daily_summary("2024-03-04", {"sitting_min": 70 / 60})
+    assert values["alerts"] == 1 and values["response_rate_60s"] == 1.0
+    assert store.daily_summary("ann", "2024-03-04")["alerts_posterior_tilt"] == 1.0
+
+
+def test_full_rate_writes_every_frame_with_ms_stamps(tmp_path):
+    outbox = Outbox(tmp_path / "o.db", synchronous="NORMAL")
+    hub = OutputHub("ann", outbox, full_rate=True, mqtt=False)
+    t, angles, posture = block(T0, 2, Posture.STANDING)
+    hub.process(t, angles, posture, [], now=T0 + 2)
+    lines = outbox.peek(INFLUX, 10)[0].payload.decode().split("\n")
+    assert len(lines) == 20 and lines[1].endswith(f" {round((T0 + 0.1) * 1000)}")
+    assert outbox.pending(MQTT) == 0
