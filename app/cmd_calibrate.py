@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from posturewatch.app.cmd_run import make_backend
 
-    backend = make_backend(config, args.emulate)
+    backend = make_backend(config, args.emulate, wearer=False)  # emulated wearer stands still
     poses = ["neutral", "forward_bend"] if args.bend else ["neutral"]
     try:
         recorded = asyncio.run(record(config, backend, poses, args.hold, args.window))

@@ -32,12 +32,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no status line")
 
 
-def make_backend(config: DaemonConfig, emulate: bool, now=time.time) -> BleBackend:
-    """The emulated backend (one device per configured sensor) or the real bleak one."""
+def _wearer_motion(config: DaemonConfig, now):
+    """The synthetic wearer's day as the emulators' motion, when the simulator is installed."""
+    try:
+        from posturewatch.simulators.config import WearerConfig
+        from posturewatch.simulators.devices.motion import WearerMotion
+        from posturewatch.simulators.wearer import iter_blocks
+    except ImportError:
+        return None
+    locations = tuple(s.location for s in config.sensors)
+    wearer = WearerConfig(hours=24.0, locations=locations, head="head" in locations)
+    return WearerMotion(iter_blocks(wearer, chunk_s=10.0), start=now())
+
+
+def make_backend(config: DaemonConfig, emulate: bool, now=time.time,
+                 wearer: bool = True) -> BleBackend:
+    """The emulated backend (one device per configured sensor, moving like the synthetic
+    wearer unless ``wearer`` is False) or the real bleak one."""
     if emulate:
         from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 
-        return EmulatedBackend(emulate_config(config, now))
+        motion = _wearer_motion(config, now) if wearer else None
+        return EmulatedBackend(emulate_config(config, now, motion=motion))
     from posturewatch.ingest.ble.bleak_backend import BleakBackend
 
     return BleakBackend(config.adapter)

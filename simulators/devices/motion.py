@@ -70,8 +70,8 @@ class SwayMotion:
 class WearerMotion:
     """The synthetic wearer's sensor streams, interpolated onto the emulator's sample times.
 
-    ``blocks`` is an iterator of objects with ``location``, ``t``, ``acc``, ``gyr`` and ``mag``
-    (the :class:`~posturewatch.ingest.records.SensorBlock` the simulator yields); the wearer's
+    ``blocks`` iterates :class:`~posturewatch.ingest.records.SensorBlock` objects or dicts of
+    them by location (what ``posturewatch.simulators.iter_blocks`` yields); the wearer's
     timeline is shifted so it starts at ``start`` on the host clock.
     """
 
@@ -87,18 +87,21 @@ class WearerMotion:
     def _fill_until(self, location: str, t_needed: float) -> None:
         while self._t_end.get(location, -math.inf) < t_needed and not self._exhausted:
             try:
-                block = next(self._blocks)
+                item = next(self._blocks)
             except StopIteration:
                 self._exhausted = True
                 return
-            if self._origin is None:
-                self._origin = float(block.t[0])
-            t = np.asarray(block.t) - self._origin + self._start
-            gyr = block.gyr if block.gyr is not None else np.zeros_like(block.acc)
-            mag = block.mag if block.mag is not None else np.tile(EARTH_FIELD_UT, (len(t), 1))
-            self._buffer.setdefault(block.location, []).append(
-                np.column_stack([t, block.acc, gyr, mag]))
-            self._t_end[block.location] = float(t[-1])
+            for block in item.values() if isinstance(item, dict) else (item,):
+                self._add(block)
+
+    def _add(self, block) -> None:
+        if self._origin is None:
+            self._origin = float(block.t[0])
+        t = np.asarray(block.t) - self._origin + self._start
+        gyr = block.gyr if block.gyr is not None else np.zeros_like(block.acc)
+        mag = block.mag if block.mag is not None else np.tile(EARTH_FIELD_UT, (len(t), 1))
+        self._buffer.setdefault(block.location, []).append(np.column_stack([t, block.acc, gyr, mag]))
+        self._t_end[block.location] = float(t[-1])
 
     def sample(self, location: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = np.asarray(t, dtype=np.float64)
