@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from posturewatch.ingest.clock import ClockMapper, CountedClock, lower_envelope_line
 
 HOST_START = 1_700_000_000.0
