@@ -50,9 +50,9 @@ class SensorSpec:
     rate: float
     gyro: bool
     mag: bool
-    mounting: np.ndarray  # sensor → segment, including any flip
+    mounting: np.ndarray  # declared sensor → segment rotation, including any flip
     flip: str | None
-    misalignment: np.ndarray  # sensor → mounted-sensor rotation
+    misalignment: np.ndarray  # applied after the mounting: true = mounting @ misalignment
     misalignment_axis: np.ndarray
     misalignment_deg: float
     gyro_bias: np.ndarray  # (3,) rad/s constant part
@@ -75,6 +75,7 @@ class SensorSpec:
         return {
             "rate_hz": self.rate, "gyro": self.gyro, "mag": self.mag, "flip": self.flip,
             "mounting": self.mounting.round(6).tolist(),
+            "true_mounting": (self.mounting @ self.misalignment).round(9).tolist(),
             "misalignment": self.misalignment.round(9).tolist(),
             "misalignment_axis": self.misalignment_axis.round(6).tolist(),
             "misalignment_deg": round(self.misalignment_deg, 4),

@@ -68,20 +68,25 @@ class Track:
 
 
 class FrozenTrack:
-    """A finished ``Track`` as arrays, evaluated with value and time derivative."""
+    """A finished ``Track`` as per-segment arrays, evaluated with value or time derivative."""
 
     def __init__(self, track: Track) -> None:
         self.t, self.v = track.arrays()
+        self._t0 = self.t[:-1]
+        self._inv_span = 1.0 / np.diff(self.t)
+        self._v0 = self.v[:-1]
+        self._dv = np.diff(self.v)
 
     def __call__(self, t: np.ndarray, derivative: bool = False) -> np.ndarray:
-        kt, kv = self.t, self.v
-        i = np.clip(np.searchsorted(kt, t, side="right") - 1, 0, len(kt) - 2)
-        span = kt[i + 1] - kt[i]
-        s = np.clip((t - kt[i]) / span, 0.0, 1.0)
-        dv = kv[i + 1] - kv[i]
+        i = np.searchsorted(self.t, t, side="right") - 1
+        np.clip(i, 0, len(self._t0) - 1, out=i)
+        s = (t - self._t0[i]) * self._inv_span[i]
+        np.clip(s, 0.0, 1.0, out=s)
+        dv = self._dv[i]
         if derivative:
-            return dv * minimum_jerk_rate(s) / span
-        return kv[i] + dv * minimum_jerk(s)
+            return dv * self._inv_span[i] * minimum_jerk_rate(s)
+        # v0 + dv · s³ (10 − 15 s + 6 s²), in Horner form
+        return self._v0[i] + dv * (s * s * s * (10.0 + s * (-15.0 + 6.0 * s)))
 
 
 @dataclass

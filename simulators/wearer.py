@@ -118,6 +118,14 @@ def _empty(spec: SensorSpec) -> SensorBlock:
                        z if spec.mag else None)
 
 
+def _allocate(spec: SensorSpec, n: int) -> SensorBlock:
+    def triple():
+        return np.empty((n, 3))
+
+    return SensorBlock(spec.location, np.empty(n), triple(), triple() if spec.gyro else None,
+                       triple() if spec.mag else None)
+
+
 def _concat(location: str, parts: list[SensorBlock]) -> SensorBlock:
     def cat(name: str):
         arrays = [getattr(p, name) for p in parts]
@@ -169,14 +177,25 @@ def simulate(config: WearerConfig,
     ``progress`` (optional) is called with the fraction done after each internal chunk.
     """
     plan, specs = prepare(config)
-    parts: dict[str, list[SensorBlock]] = {loc: [] for loc in specs}
+    # filled in place: concatenating chunk lists would double the peak memory of a long day
+    filling = {loc: _allocate(spec, int(np.floor(config.duration_s * spec.rate + 1e-9)))
+               for loc, spec in specs.items()}
+    used = dict.fromkeys(specs, 0)
     n_chunks = int(np.ceil(config.duration_s / CHUNK_S - 1e-9))
     for chunk, out in _generate(config, plan, specs):
         for loc, (block, _) in out.items():
-            parts[loc].append(block)
+            lo, hi = used[loc], used[loc] + len(block)
+            target = filling[loc]
+            target.t[lo:hi] = block.t
+            target.acc[lo:hi] = block.acc
+            if block.gyr is not None:
+                target.gyr[lo:hi] = block.gyr
+            if block.mag is not None:
+                target.mag[lo:hi] = block.mag
+            used[loc] = hi
         if progress is not None:
             progress(0.9 * (chunk + 1) / n_chunks)
-    blocks = {loc: _concat(loc, p) for loc, p in parts.items()}
+    blocks = {loc: filling[loc].slice(0, used[loc]) for loc in specs}
     truth = compute_truth(config, plan)
     if progress is not None:
         progress(1.0)
