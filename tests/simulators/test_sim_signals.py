@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from posturewatch.simulators.body import EARTH_FIELD_UT, GRAVITY, mounting_matrix
 from posturewatch.simulators.config import Realism, WearerConfig
-from posturewatch.simulators.trajectory import CHAIN
+from posturewatch.simulators.trajectory import CHAIN, rotations_of, sensor_position
 from posturewatch.simulators.wearer import iter_blocks, prepare, simulate
 
 IDEAL = WearerConfig(hours=0.25, seed=4, realism=Realism.ideal(), head=True, mag=True)
@@ -162,3 +162,40 @@ def test_flipped_sensors_read_gravity_on_the_reversed_axes():
     standing = quiet(day.blocks, "pelvis", plan, 3)
     assert np.median(pelvis.acc[standing, 0]) > 9.5  # inside out: x still up, z into the body
     assert day.meta["sensors"]["thigh"]["flip"] == "upside_down"
+
+
+def _world_motion(plan, block, loc: str, sel: np.ndarray):
+    """World acceleration without gravity, from the recorded specific force and model attitude."""
+    r = model_rotation(plan, loc, block.t[sel])
+    acc_world = np.einsum("nij,nj->ni", r, block.acc[sel])
+    return acc_world - np.array([0.0, 0.0, GRAVITY])
+
+
+def test_double_integrated_acceleration_gives_the_height_change_of_sitting_down(ideal):
+    plan, day = ideal
+    sit = next(e for e in plan.events if e["kind"] == "sit_down")
+    block = day.blocks["pelvis"]
+    sel = (block.t > sit["t"] - 8.0) & (block.t < sit["t"] + 4.0)  # rest → sitting, at rest
+    a = _world_motion(plan, block, "pelvis", sel)
+    v = np.cumsum(a, 0) * 0.01
+    z = np.cumsum(v[:, 2]) * 0.01
+    t = block.t[sel][[0, -1]]
+    state = plan.motion.state(t, ("pelvis",))
+    pos = sensor_position("pelvis", state["hip"], rotations_of(state, ("pelvis",)))
+    drop = pos[1, 2] - pos[0, 2]
+    assert drop < -0.3  # the sacrum sensor goes down with the hips onto the chair
+    assert z[-1] == pytest.approx(drop, abs=0.01)
+    assert np.abs(v[-1]).max() < 0.01  # at rest again: velocity back to zero
+
+
+def test_integrated_acceleration_gives_the_walking_speed(ideal):
+    plan, day = ideal
+    walk = next(e for e in plan.events if e["kind"] == "walk")
+    block = day.blocks["pelvis"]
+    sel = (block.t > walk["t"] - 2.0) & (block.t < walk["t"] + walk["duration_s"] + 2.0)
+    v = np.cumsum(_world_motion(plan, block, "pelvis", sel), 0) * 0.01
+    speed = np.linalg.norm(v[:, :2], axis=1)
+    steady = slice(len(v) // 4, 3 * len(v) // 4)
+    assert 1.1 < np.mean(speed[steady]) < 1.6  # 1.2–1.5 m/s with within-stride variation
+    assert np.linalg.norm(v[-1]) < 0.05  # standing again at the end
+    assert np.abs(v[steady, 2]).max() < 0.5  # bounce: vertical velocity stays small
