@@ -201,12 +201,14 @@ class MqttLink:
         self.connects += 1
         for topic, qos in self.settings.subscriptions:
             client.subscribe(topic, qos)
-        self._connected.set()
+        # listeners (status "online", discovery) run before anyone sees "connected", so
+        # nothing a caller publishes after waiting for the connection can be overtaken by them
         for listener in self._connect_listeners:
             try:
                 listener()
             except Exception:
                 log.exception("connect listener failed")
+        self._connected.set()
 
     def _fall_back(self) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 from servers import MqttCollector
@@ -123,9 +124,15 @@ def test_home_assistant_discovery_and_republish_on_birth(mosquitto):
     service = make_service(mosquitto, user)
     assert service.start(wait_s=10)
     node = f"posturewatch_{user}"
-    ha = MqttCollector(mosquitto.host, mosquitto.port, [f"homeassistant/+/{node}/+/config"])
+    config_filter = [f"homeassistant/+/{node}/+/config"]
+    first = MqttCollector(mosquitto.host, mosquitto.port, config_filter)
+    first.wait_for(lambda m: len(m) >= 8)  # live or retained: now they are at the broker
+    first.close()
+    ha = MqttCollector(mosquitto.host, mosquitto.port, config_filter)
     configs = ha.wait_for(lambda m: len(m) >= 8)
     assert all(retain for _, _, retain in configs)  # delivered as retained to a late subscriber
+    while service.discovery_published < 1:  # counted after the last config went out
+        time.sleep(0.01)
     by_topic = {t: json.loads(p) for t, p, _ in configs}
     posture = by_topic[f"homeassistant/sensor/{node}/posture/config"]
     assert posture["state_topic"] == f"posturewatch/{user}/posture"
