@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from posturewatch.analytics.posture import runs
 from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
 
@@ -30,6 +31,7 @@ class EpisodeSettings:
     neck_hold: float = 17.0
     bend_limit: float = 45.0
     bend_gap_s: float = 0.5
+    bend_data_gap_s: float = 3.0
     sustain_s: float = 60.0
     release_s: float = 10.0
 
@@ -241,21 +243,28 @@ class LumbarBendDetector:
         lumbar = frames.angles["lumbar_flexion"]
         hip = frames.angles["hip_flexion"]
         with np.errstate(invalid="ignore"):
-            bent = (trunk >= self.s.bend_limit).astype(np.int8)
-        starts, lengths, values = runs(bent)
+            level = np.where(np.isnan(trunk), -1, trunk >= self.s.bend_limit).astype(np.int8)
+        starts, lengths, values = runs(level)
         for i0, ln, b in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
             t0, t1 = frames.t[i0], frames.t[i0] + ln * frames.dt
-            if b:
+            if b == 1:
                 if self.start is None:
                     self.start = t0
                 sl = slice(i0, i0 + ln)
-                k = int(np.argmax(trunk[sl]))
-                if trunk[sl][k] > self.deepest[0]:
+                # The deepest point with both angles known: a packet lost there must not hide it.
+                judged = np.where(np.isfinite(lumbar[sl]) & np.isfinite(hip[sl]), trunk[sl], -np.inf)
+                k = int(np.argmax(judged))
+                if judged[k] > self.deepest[0]:
                     self.deepest = (float(trunk[sl][k]), float(lumbar[sl][k]), float(hip[sl][k]))
                 self.lumbar.add(lumbar[sl])
                 self.last_in = t1
-            elif self.start is not None and t1 - self.last_in >= self.s.bend_gap_s:
-                events += self._finish(self.last_in + self.s.bend_gap_s)
+            elif self.start is None:
+                continue
+            elif b == -1:  # lost packets mid-bend: wait for data unless the gap is long
+                if t1 - self.last_in >= self.s.bend_data_gap_s:
+                    events += self._finish(self.last_in + self.s.bend_data_gap_s)
+            elif t1 - self.last_in >= self.s.bend_gap_s:
+                events += self._finish(max(t0, self.last_in) + self.s.bend_gap_s)
         return events
 
     def _finish(self, ts: float) -> list[EpisodeEvent]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from posturewatch.analytics.records import Posture
 
 
@@ -68,9 +69,12 @@ def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarra
 
     lying = has_trunk & (trunk_tilt >= s.lying_trunk_tilt)
     lying &= ~has_thigh | (thigh_tilt >= s.lying_thigh_tilt)
-    if "thigh" in f.roll:  # thigh alone: only side-lying shows (supine looks like sitting)
+    if "thigh" in f.theta:
+        # Thigh alone: side lying rolls it, prone lying turns its front down; supine lying looks
+        # exactly like sitting and stays sitting.
         side = np.abs(f.roll["thigh"]) >= s.thigh_only_lying_roll
-        lying |= ~has_trunk & has_thigh & side
+        prone = f.theta["thigh"] >= s.sitting_thigh
+        lying |= ~has_trunk & has_thigh & (side | prone)
 
     moving = np.zeros(n, bool)
     for loc, m in f.motion.items():

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 POSTURE_DELAY_S = 15.0
 CONTEXT_S = 30.0
 MOTION_WINDOW_FRAMES = 2 * FRAME_HZ
-SLIP_WINDOW_S = 15.0
+SLIP_WINDOW_S = 30.0
 MIN_SLIP_BOUT_S = 20.0
 
 
@@ -284,7 +284,7 @@ class Pipeline:
             moved = angle_deg(up, cal.walk_up)
             if moved > self.settings.autocal.slip_deg:
                 note = f"{loc}: sensor moved by {moved:.1f}° (seen walking at {ts:.0f}); re-calibrated"
-                log.warning(note)
+                log.info(note)
                 self.counters[f"{loc}_slips"] += 1
                 self.calibration_log.append((ts, note))
                 self.calibrations[loc] = cal.rotated(cal.walk_up, up, note)

@@ -12,6 +12,7 @@ run as a pre-pass over a whole day.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -21,6 +22,8 @@ from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, rolling_motion
 from posturewatch.ingest.mounting import Calibration, angle_deg, frame_from_axes
 
 log = logging.getLogger(__name__)
+
+SLIP_PIECE_S = 30
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ def seconds(frames: SensorFrames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cnt = frames.n[:n].reshape(-1, FRAME_HZ).sum(axis=1)
     mean = acc.reshape(-1, FRAME_HZ, 3).sum(axis=1) / np.maximum(cnt, 1)[:, None]
     mean[cnt < 2] = np.nan
-    mot = np.nanmean(motion[:n].reshape(-1, FRAME_HZ), axis=1) if n else np.zeros(0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # seconds without data stay NaN
+        mot = np.nanmean(motion[:n].reshape(-1, FRAME_HZ), axis=1) if n else np.zeros(0)
     return mean, mot, (frames.k0 + np.arange(0, n, FRAME_HZ)) // FRAME_HZ
 
 
@@ -57,6 +62,31 @@ def _runs_at_least(mask: np.ndarray, min_len: int) -> np.ndarray:
         if b - a >= min_len:
             out[a:b] = True
     return out
+
+
+def _before_first_slip(walking: np.ndarray, acc: Mapping[str, np.ndarray], s: AutoCalSettings) -> np.ndarray:
+    """Walking seconds up to the first bout in which some sensor points elsewhere (it slipped)."""
+    edges = np.diff(np.concatenate(([0], walking.astype(np.int8), [0])))
+    bouts = []
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        # Pieces of half a minute: a sensor can slip in the middle of a long walk.
+        bouts += [(p, min(p + SLIP_PIECE_S, b)) for p in range(a, b, SLIP_PIECE_S) if b - p >= s.min_walk_s]
+    used: list[np.ndarray] = []
+    total = 0
+    for a, b in bouts:
+        if used:
+            ref = np.concatenate(used)
+            moved = max(
+                angle_deg(np.nanmean(v[a:b], axis=0), np.nanmean(v[ref], axis=0)) for v in acc.values()
+            )
+            if moved > s.slip_deg:
+                log.info("autocalibration: a sensor moved %.1f° at second %d; evidence ends", moved, a)
+                break
+        used.append(np.arange(a, b))
+        total += b - a
+        if total >= s.walk_evidence_s:
+            break
+    return np.concatenate(used)[: int(s.walk_evidence_s)] if used else np.zeros(0, np.int64)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -82,13 +112,13 @@ def autocalibrate(
     motion = np.vstack([v[1][:n] for v in per.values()])
     moving = np.nan_to_num(motion, nan=0.0) >= s.walk_motion
     walking = _runs_at_least(moving.sum(axis=0) * 2 > len(per), int(s.min_walk_s))
-    walk_idx = np.flatnonzero(walking)[: int(s.walk_evidence_s)]
+    walk_idx = _before_first_slip(walking, acc, s)
     if len(walk_idx) < s.min_evidence_s:
         log.info("autocalibration: %d s of walking, too little; keeping declared mountings", len(walk_idx))
         return out
     horizon = walk_idx[-1] + 1
     quiet = (np.nan_to_num(motion, nan=np.inf) < s.quiet_motion).all(axis=0)
-    quiet[horizon + 3600 :] = False  # stay near the walking evidence
+    quiet[horizon:] = False  # evidence after a slip would describe a different mounting
     walk_up = {loc: _unit(np.nanmean(a[walk_idx], axis=0)) for loc, a in acc.items()}
     standing = None
     if "thigh" in acc:
@@ -111,7 +141,7 @@ def autocalibrate(
         R = frame_from_axes(up, anterior if anterior is not None else cal.R[1])
         out[loc] = replace(cal, R=R, source=source, walk_up=walk_up[loc], notes=cal.notes + tuple(notes))
         for note in notes:
-            log.warning(note)
+            log.info(note)
     return out
 
 
