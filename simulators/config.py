@@ -100,6 +100,11 @@ class WearerConfig:
         return tuple(loc for loc in LOCATIONS if loc in wanted)
 
     @property
+    def has_head(self) -> bool:
+        """Whether a head sensor is simulated (``head=True`` or "head" in ``locations``)."""
+        return "head" in self.sensor_locations
+
+    @property
     def duration_s(self) -> float:
         return self.hours * 3600.0
 

@@ -176,7 +176,7 @@ def write_recording(day: SimulatedDay, out_dir: str | Path, window_s: float = 60
                         for loc, b in day.blocks.items()})
     finally:
         writer.close()
-    write_truth(day.truth, out_dir, day.config.head)
+    write_truth(day.truth, out_dir, day.config.has_head)
     _write_meta({**day.meta, "csv_rows": writer.rows}, out_dir)
     return out_dir
 
@@ -200,7 +200,7 @@ def record(config: WearerConfig, out_dir: str | Path,
     finally:
         writer.close()
     truth = compute_truth(config, plan)
-    write_truth(truth, out_dir, config.head)
+    write_truth(truth, out_dir, config.has_head)
     meta = build_meta(config, plan, specs, truth)
     meta["csv_rows"] = writer.rows
     meta["samples"] = samples

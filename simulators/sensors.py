@@ -134,10 +134,10 @@ def build_specs(config: WearerConfig, plan: Plan) -> dict[str, SensorSpec]:
         )
     rng = np.random.default_rng([config.seed, 3])
     chosen = list(specs)
-    if real.dropout and chosen:
-        loc = chosen[int(rng.integers(len(chosen)))]
-        length = float(rng.uniform(real.dropout_min_s, real.dropout_max_s))
-        at = config.start + float(rng.uniform(0.1, 0.9)) * max(duration - length, 0.0)
+    loc = chosen[int(rng.integers(len(chosen)))] if chosen else None
+    length = float(rng.uniform(real.dropout_min_s, real.dropout_max_s))
+    at = config.start + float(rng.uniform(0.1, 0.9)) * max(duration - length, 0.0)
+    if real.dropout and loc is not None and duration >= 10.0 * length:  # never a whole short day
         specs[loc].loss_intervals.append((at, at + length, "dropout"))
     if real.slip and chosen:
         _place_slip(specs[chosen[int(rng.integers(len(chosen)))]], plan, rng, real.slip_deg)

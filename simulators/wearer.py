@@ -71,7 +71,7 @@ def compute_truth(config: WearerConfig, plan: Plan) -> Truth:
     """Exact posture and angles from the body model (not from any sensor) and their episodes."""
     n = int(np.floor(config.duration_s * TRUTH_RATE_HZ + 1e-9))
     t = config.start + np.arange(n) / TRUTH_RATE_HZ
-    segments = ("pelvis", "thigh", "thorax", "head") if config.head else ("pelvis", "thigh", "thorax")
+    segments = ("pelvis", "thigh", "thorax", "head") if config.has_head else ("pelvis", "thigh", "thorax")
     thetas: dict[str, np.ndarray] = {}
     for lo in range(0, n, 200_000):  # bounded memory for long days
         rot = plan.motion.rotations(t[lo:lo + 200_000], segments)
@@ -80,7 +80,7 @@ def compute_truth(config: WearerConfig, plan: Plan) -> Truth:
     thetas = {seg: np.concatenate(parts) for seg, parts in thetas.items()}
     angles = truth_angles(thetas["pelvis"], thetas["thigh"], thetas["thorax"], thetas.get("head"))
     codes = plan.posture_codes(t)
-    episodes = label_episodes(t, angles, Truth.labels(codes), head=config.head, t_end=config.end)
+    episodes = label_episodes(t, angles, Truth.labels(codes), head=config.has_head, t_end=config.end)
     step = int(TRUTH_RATE_HZ)
     return Truth(t[::step], codes[::step], {k: v[::step] for k, v in angles.items()},
                  t, codes, angles, episodes)
@@ -223,7 +223,7 @@ def build_meta(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec],
         "hours": config.hours,
         "locations": list(config.sensor_locations),
         "rates": {loc: spec.rate for loc, spec in specs.items()},
-        "head": config.head,
+        "head": config.has_head,
         "acc_only": list(config.acc_only),
         "mag": config.mag,
         "flips": dict(config.flips),
