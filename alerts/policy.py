@@ -83,6 +83,12 @@ class AlertPolicy:
                 raise ValueError(f"unknown episode event type {event.type!r}")
         return out
 
+    def advance(
+        self, events: Iterable[EpisodeEvent], now: float, posture: Posture | str | int | None
+    ) -> list[Alert]:
+        """Events then a tick at ``now``, all at one posture: for callers without frame timing."""
+        return self.on_events(events, posture) + self.tick(now, posture)
+
     def tick(self, now: float, posture: Posture | str | int | None) -> list[Alert]:
         """Issue what is due at ``now`` for the open episodes (repeats, released holds)."""
         label = posture_label(posture)

@@ -1,10 +1,11 @@
-"""Where one processed block leaves the pipeline: alerts decided, everything queued for the sinks.
+"""Where one processed block leaves the pipeline: everything queued for the sinks.
 
-Per block the pipeline hands over its 10 Hz frames (timestamps, angle arrays, posture codes) and
-its ``EpisodeEvent``s. ``OutputHub.process`` reduces the frames to 1 Hz, runs the alert policy,
-and queues, in one durable outbox, the MQTT messages (angles, retained posture, episodes,
-alerts) and the InfluxDB lines, and writes the embedded store when one is configured. Nothing
-here waits on a network: the pumps deliver from the outbox.
+Per block the pipeline hands over its 10 Hz frames (timestamps, angle arrays, posture codes),
+its ``EpisodeEvent``s and the alerts the policy issued for them (``app.monitor.Monitor`` drives
+the policy at the events' own times). ``OutputHub.process`` reduces the frames to 1 Hz and
+queues, in one durable outbox, the MQTT messages (angles, retained posture, episodes, alerts)
+and the InfluxDB lines, and writes the embedded store when one is configured. Nothing here
+waits on a network: the pumps deliver from the outbox.
 """
 
 from __future__ import annotations
@@ -88,18 +89,19 @@ class OutputHub:
         angles: dict[str, np.ndarray],
         posture: np.ndarray,
         events: list[EpisodeEvent],
+        alerts: list[Alert],
         now: float,
     ) -> list[Alert]:
-        """Queue one block's outputs; returns the alerts issued for it.
+        """Queue one block's outputs and alerts; returns the alerts.
 
         ``now`` is the block's end: every whole second before it is complete and goes out now.
+        ``self.policy`` is only read here (follow-ups, day summaries); whoever issues the alerts
+        drives it.
         """
         seconds = self._rollup.push(t, angles, posture, complete_before=now)
         self._queue_seconds(seconds)
         if self.full_rate and self.influx and len(t):
             self._put_influx(_frame_lines(self.user, t, angles, posture), TELEMETRY)
-        alerts = self.policy.on_events(events, self._posture)
-        alerts += self.policy.tick(now, self._posture)
         for event in events:
             self._queue_event(event, now)
         for alert in alerts:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
 from posturewatch.store.hub import INFLUX, MQTT, OutputHub
 from posturewatch.store.outbox import Outbox
@@ -29,10 +30,12 @@ def messages(outbox: Outbox, topic_end: str) -> list[dict]:
 def test_block_outputs_and_alert(tmp_path):
     outbox = Outbox(tmp_path / "o.db", synchronous="NORMAL")
     store = SqliteStore(tmp_path / "s.db")
-    hub = OutputHub("ann", outbox, sqlite=store)
+    policy = AlertPolicy()
+    hub = OutputHub("ann", outbox, sqlite=store, policy=policy)
     t, angles, posture = block(T0, 70, Posture.SITTING)
     ep = Episode("posterior_tilt", T0, T0 + 60)
-    alerts = hub.process(t, angles, posture, [EpisodeEvent("start", ep, T0 + 60)], now=T0 + 70)
+    events = [EpisodeEvent("start", ep, T0 + 60)]
+    alerts = hub.process(t, angles, posture, events, policy.advance(events, T0 + 70, "sitting"), now=T0 + 70)
     assert [a.kind for a in alerts] == ["posterior_tilt"]
     angle_msgs = messages(outbox, "/angles")
     assert len(angle_msgs) == 70 and angle_msgs[0]["angles"]["pelvic_tilt"] == -18.0
@@ -50,7 +53,8 @@ def test_block_outputs_and_alert(tmp_path):
     # the episode ends: the follow-up reaches the local store, the episode row goes to Influx
     t2, angles2, posture2 = block(T0 + 70, 30, Posture.STANDING)
     done = Episode("posterior_tilt", T0, T0 + 60, T0 + 75, -18.0, -18.0)
-    hub.process(t2, angles2, posture2, [EpisodeEvent("end", done, T0 + 85)], now=T0 + 100)
+    ended = [EpisodeEvent("end", done, T0 + 85)]
+    hub.process(t2, angles2, posture2, ended, policy.advance(ended, T0 + 100, "standing"), now=T0 + 100)
     (row,) = store.alerts_on("ann", "2024-03-04")
     assert row["response_s"] == 15.0
     assert messages(outbox, "/posture")[-1]["posture"] == "standing"
@@ -64,7 +68,7 @@ def test_full_rate_writes_every_frame_with_ms_stamps(tmp_path):
     outbox = Outbox(tmp_path / "o.db", synchronous="NORMAL")
     hub = OutputHub("ann", outbox, full_rate=True, mqtt=False)
     t, angles, posture = block(T0, 2, Posture.STANDING)
-    hub.process(t, angles, posture, [], now=T0 + 2)
+    hub.process(t, angles, posture, [], [], now=T0 + 2)
     lines = outbox.peek(INFLUX, 10)[0].payload.decode().split("\n")
     assert len(lines) == 20 and lines[1].endswith(f" {round((T0 + 0.1) * 1000)}")
     assert outbox.pending(MQTT) == 0

@@ -102,7 +102,8 @@ def test_stream_survives_broker_and_database_outages(mosquitto_factory, victoria
                 db.start()
             if block.now > T0 + SNOOZE_AT_S and policy._snooze_until < 0:
                 policy.snooze(T0 + SNOOZE_AT_S, minutes=SNOOZE_MIN, kinds=SNOOZE_KINDS)
-            hub.process(block.t, block.angles, block.posture, block.events, block.now)
+            alerts = policy.advance(block.events, block.now, hub.posture)
+            hub.process(block.t, block.angles, block.posture, block.events, alerts, block.now)
         assert pump.wait_drained(60), f"{outbox.pending('mqtt')} messages still queued"
         want = {"angles": DURATION_S, "episodes": 2 * len(episodes()),
                 "alerts": len(expected_alert_episode_ids())}

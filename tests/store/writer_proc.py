@@ -56,7 +56,8 @@ def main() -> int:
         if not snoozed and block.now > T0 + SNOOZE_AT_S:
             policy.snooze(T0 + SNOOZE_AT_S, minutes=SNOOZE_MIN, kinds=SNOOZE_KINDS)
             snoozed = True
-        hub.process(block.t, block.angles, block.posture, block.events, block.now)
+        alerts = policy.advance(block.events, block.now, hub.posture)
+        hub.process(block.t, block.angles, block.posture, block.events, alerts, block.now)
         print(f"accepted {block.index}", flush=True)
         if args.block_delay:
             time.sleep(args.block_delay)
