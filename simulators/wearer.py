@@ -35,7 +35,8 @@ POSTURE_LABELS: tuple[str, ...] = tuple(sorted(POSTURE_CODES, key=POSTURE_CODES.
 
 @dataclass
 class Truth:
-    """Ground truth: posture and DESIGN angles at 1 Hz and 10 Hz, and the episodes."""
+    """Ground truth: posture and DESIGN angles at 10 Hz (exact instants) and 1 Hz (per-second
+    mean of the angles and majority posture over [t, t + 1)), and the episodes."""
 
     t_1hz: np.ndarray
     posture_1hz: np.ndarray  # int8 posture codes (analytics.records.Posture numbering)
@@ -81,9 +82,20 @@ def compute_truth(config: WearerConfig, plan: Plan) -> Truth:
     angles = truth_angles(thetas["pelvis"], thetas["thigh"], thetas["thorax"], thetas.get("head"))
     codes = plan.posture_codes(t)
     episodes = label_episodes(t, angles, Truth.labels(codes), head=config.has_head, t_end=config.end)
+    t1, codes1, angles1 = per_second(t, codes, angles)
+    return Truth(t1, codes1, angles1, t, codes, angles, episodes)
+
+
+def per_second(t: np.ndarray, codes: np.ndarray, angles: dict[str, np.ndarray]):
+    """10 Hz truth → 1 Hz rows at ``start + k``: angles are the mean and posture the majority
+    of the 10 Hz samples in [t, t + 1) (ties to the lower code), as the replay reports them."""
     step = int(TRUTH_RATE_HZ)
-    return Truth(t[::step], codes[::step], {k: v[::step] for k, v in angles.items()},
-                 t, codes, angles, episodes)
+    starts = np.arange(0, len(t), step)
+    counts = np.diff(np.append(starts, len(t)))
+    means = {k: np.add.reduceat(v, starts) / counts for k, v in angles.items()}
+    votes = np.zeros((len(starts), len(POSTURE_LABELS)), dtype=np.int64)
+    np.add.at(votes, (np.repeat(np.arange(len(starts)), counts), codes.astype(np.int64)), 1)
+    return t[starts], votes.argmax(axis=1).astype(np.int8), means
 
 
 def _generate(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec]):

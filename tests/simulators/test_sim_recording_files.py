@@ -133,3 +133,17 @@ def test_cli_rejects_bad_options_with_a_clear_message(tmp_path, args, message):
     proc = _cli("--out", str(tmp_path), *args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_one_hertz_truth_is_the_per_second_mean_and_majority(written):
+    day, _ = written
+    tr = day.truth
+    n = len(tr.t_1hz)
+    np.testing.assert_allclose(tr.t_1hz, tr.t_10hz[::10])
+    for name in ("pelvic_tilt", "thigh_inclination", "neck_flexion"):
+        np.testing.assert_allclose(tr.angles_1hz[name],
+                                   tr.angles_10hz[name][:n * 10].reshape(n, 10).mean(1))
+    per_sec = tr.posture_10hz[:n * 10].reshape(n, 10)
+    majority = np.array([np.bincount(row, minlength=5).argmax() for row in per_sec])
+    np.testing.assert_array_equal(tr.posture_1hz, majority)
+    assert len(set(tr.posture_1hz.tolist())) >= 2  # the window covers posture changes
