@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.ndimage import maximum_filter1d
@@ -199,3 +201,26 @@ def test_integrated_acceleration_gives_the_walking_speed(ideal):
     assert 1.1 < np.mean(speed[steady]) < 1.6  # 1.2–1.5 m/s with within-stride variation
     assert np.linalg.norm(v[-1]) < 0.05  # standing again at the end
     assert np.abs(v[steady, 2]).max() < 0.5  # bounce: vertical velocity stays small
+
+
+def test_truth_angles_are_what_the_resting_accelerometers_show():
+    cfg = WearerConfig(hours=0.25, seed=4, realism=replace(Realism.ideal(), misalignment=True))
+    plan, _ = prepare(cfg)
+    day = simulate(cfg)
+    truth = day.truth
+    theta = {}
+    rest = np.ones(len(day.blocks["pelvis"]), dtype=bool)
+    for loc in ("pelvis", "thigh", "thorax"):
+        block = day.blocks[loc]
+        rest &= quiet(day.blocks, loc, plan, 2) | quiet(day.blocks, loc, plan, 3)
+        true_mounting = np.array(day.meta["sensors"][loc]["true_mounting"])  # sensor → segment
+        up = block.acc @ true_mounting.T / GRAVITY  # gravity direction in segment axes
+        theta[loc] = np.degrees(np.arctan2(-up[:, 1], up[:, 0]))
+    assert rest.sum() > 5000
+    t = day.blocks["pelvis"].t[rest]
+    expected = {name: np.interp(t, truth.t_10hz, truth.angles_10hz[name])
+                for name in ("pelvic_tilt", "thigh_inclination", "trunk_inclination")}
+    np.testing.assert_allclose(theta["pelvis"][rest], expected["pelvic_tilt"], atol=0.3)
+    np.testing.assert_allclose(-theta["thigh"][rest], expected["thigh_inclination"], atol=0.3)
+    np.testing.assert_allclose(theta["thorax"][rest], expected["trunk_inclination"], atol=0.3)
+    assert np.ptp(expected["trunk_inclination"]) > 15  # covers upright and slumped sitting
