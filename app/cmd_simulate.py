@@ -11,6 +11,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from posturewatch.simulators.config import WearerConfig
 
 HELP = "write a synthetic day of sensor data with ground truth"
 
@@ -37,7 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "jitter or loss)")
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace) -> WearerConfig:
     """The ``WearerConfig`` the arguments describe (raises ValueError with a clear message)."""
     from posturewatch.simulators.config import (
         Realism,

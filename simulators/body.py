@@ -17,6 +17,7 @@ the pipeline is scored against.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 GRAVITY = 9.81  # m/s², the brief's value for the synthetic world
 EARTH_FIELD_UT = np.array([0.0, 20.0, -45.0])  # µT in ENU: 20 µT north, 45 µT down
@@ -56,7 +57,8 @@ def _rot_z(a: np.ndarray) -> np.ndarray:
     return np.stack([c, -s, z, s, c, z, z, z, o], axis=-1).reshape(*np.shape(a), 3, 3)
 
 
-def segment_rotation(heading_deg, theta_deg, roll_deg) -> np.ndarray:
+def segment_rotation(heading_deg: ArrayLike, theta_deg: ArrayLike,
+                     roll_deg: ArrayLike) -> np.ndarray:
     """(N, 3, 3) segment → world rotations from heading, sagittal inclination and roll (degrees).
 
     Equals ``Rz(ψ) · BASE · R_left(θ) · R_sup(φ)``: in segment coordinates (s, a, l) the
@@ -81,7 +83,8 @@ def segment_rotation(heading_deg, theta_deg, roll_deg) -> np.ndarray:
     return out
 
 
-def reference_segment_rotation(heading_deg, theta_deg, roll_deg) -> np.ndarray:
+def reference_segment_rotation(heading_deg: ArrayLike, theta_deg: ArrayLike,
+                               roll_deg: ArrayLike) -> np.ndarray:
     """``segment_rotation`` as the literal product of elementary rotations (for checking)."""
     psi, th, ph = (np.radians(np.asarray(a, dtype=float)) for a in (heading_deg, theta_deg,
                                                                       roll_deg))

@@ -45,7 +45,8 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return edges[0::2], edges[1::2] - 1
 
 
-def _long_runs(t: np.ndarray, mask: np.ndarray, length_s: float):
+def _long_runs(t: np.ndarray, mask: np.ndarray,
+               length_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Runs of ``mask`` lasting ≥ ``length_s``: (first index, index at which they reach it)."""
     a, b = runs(mask)
     long = t[b] - t[a] >= length_s - 1e-9
@@ -55,8 +56,9 @@ def _long_runs(t: np.ndarray, mask: np.ndarray, length_s: float):
 
 
 def hysteresis(t: np.ndarray, enter: np.ndarray, hold: np.ndarray,
-               sustain_s: float = SUSTAIN_S, release_s: float = RELEASE_S):
-    """The idle → candidate → open machine; yields (start_i, confirm_i, end_i or None).
+               sustain_s: float = SUSTAIN_S, release_s: float = RELEASE_S,
+               ) -> list[tuple[int, int, int | None]]:
+    """The idle → candidate → open machine: (start_i, confirm_i, end_i or None) per episode.
 
     ``end_i`` is the index at which H first became false in the releasing run.
     """

@@ -86,7 +86,8 @@ def compute_truth(config: WearerConfig, plan: Plan) -> Truth:
     return Truth(t1, codes1, angles1, t, codes, angles, episodes)
 
 
-def per_second(t: np.ndarray, codes: np.ndarray, angles: dict[str, np.ndarray]):
+def per_second(t: np.ndarray, codes: np.ndarray, angles: dict[str, np.ndarray],
+               ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """10 Hz truth → 1 Hz rows at ``start + k``: angles are the mean and posture the majority
     of the 10 Hz samples in [t, t + 1) (ties to the lower code), as the replay reports them."""
     step = int(TRUTH_RATE_HZ)
