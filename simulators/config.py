@@ -77,7 +77,9 @@ class WearerConfig:
     def __post_init__(self) -> None:
         if self.hours <= 0:
             raise ValueError(f"hours must be positive, got {self.hours}")
-        for loc in self.sensor_locations:
+        if not self.sensor_locations:
+            raise ValueError("no sensor to simulate: give at least one location")
+        for loc in self.locations:
             if loc not in LOCATIONS:
                 raise ValueError(f"unknown location {loc!r}; expected one of {LOCATIONS}")
         if len(set(self.locations)) != len(self.locations):

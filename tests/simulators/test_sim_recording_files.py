@@ -128,6 +128,8 @@ def test_cli_ideal_switches_every_impairment_off(tmp_path):
     (["--start", "yesterday"], "ISO date-time"),
     (["--rate", "5000"], "rate of"),
     (["--hours", "-1"], "hours must be positive"),
+    (["--locations", ""], "at least one location"),
+    (["--locations", "pelvis,knee"], "unknown location 'knee'"),
 ])
 def test_cli_rejects_bad_options_with_a_clear_message(tmp_path, args, message):
     proc = _cli("--out", str(tmp_path), *args)
