@@ -76,9 +76,17 @@ def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarra
         prone = f.theta["thigh"] >= s.sitting_thigh
         lying |= ~has_trunk & has_thigh & (side | prone)
 
+    # Motion is judged on the lowest sensor that has data: the thigh sees gait best, the head
+    # moves on its own (nodding, looking around) while the body stands still.
     moving = np.zeros(n, bool)
-    for loc, m in f.motion.items():
-        moving |= np.nan_to_num(m, nan=0.0) >= s.walk_motion.get(loc, 1.0)
+    judged = np.zeros(n, bool)
+    for loc in ("thigh", "pelvis", "thorax", "head"):
+        m = f.motion.get(loc)
+        if m is None:
+            continue
+        has = np.isfinite(m) & ~judged
+        moving[has] = m[has] >= s.walk_motion.get(loc, 1.0)
+        judged |= has
     upright = np.where(has_thigh, thigh_tilt, trunk_tilt) < s.upright_for_walking
     walking = moving & upright & ~lying
 

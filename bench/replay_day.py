@@ -72,7 +72,9 @@ def main() -> int:
     t3 = time.perf_counter()
     for block in rec.blocks.values():
         rate = 1.0 / float(np.median(np.diff(block.t[:10000])))
-        offlineVQF(np.ascontiguousarray(block.gyr), np.ascontiguousarray(block.acc), None, 1.0 / rate)
+        gyr = np.ascontiguousarray(block.gyr, dtype=np.float64)
+        acc = np.ascontiguousarray(block.acc, dtype=np.float64)
+        offlineVQF(gyr, acc, None, 1.0 / rate)
     vqf_s = time.perf_counter() - t3
 
     ours = n_samples / end_to_end

@@ -17,8 +17,10 @@ from vqf import VQF, offlineVQF
 ACC_ONLY_CUTOFF_HZ = 0.6
 """Low-pass corner for accelerometer-only inclination: below gait (~1.8 Hz), above posture changes."""
 
-RESET_GAP_S = 1.0
-"""A gap longer than this restarts the filter: integrating across it would only add error."""
+RESET_GAP_PERIODS = 2.5
+"""Lost samples (a gap over this many sample periods) restart the filter from the next sample:
+VQF would otherwise integrate across the gap as if no rotation happened in it — 60° missed in a
+quick bend — and take seconds to recover. The gyro bias estimate is carried over."""
 
 
 def _as_samples(name: str, arr: np.ndarray | None, n: int | None = None) -> np.ndarray | None:
@@ -65,7 +67,7 @@ class GravityTracker:
     """Streaming up-direction estimate for one sensor, block by block.
 
     Uses VQF 6D when gyroscope data is present, a zero-phase-free (causal) low-pass of the
-    accelerometer otherwise. The filter restarts after gaps longer than ``RESET_GAP_S``.
+    accelerometer otherwise. The filter restarts after lost samples (``RESET_GAP_PERIODS``).
     """
 
     def __init__(self, rate_hz: float) -> None:
@@ -76,17 +78,22 @@ class GravityTracker:
         self._sos = signal.butter(2, ACC_ONLY_CUTOFF_HZ, fs=rate_hz, output="sos")
         self._zi: np.ndarray | None = None
         self._last_t: float | None = None
+        self._gap_s = RESET_GAP_PERIODS / rate_hz
+        self._bias: tuple[np.ndarray, float] | None = None
         self.resets = 0
 
     def _segments(self, t: np.ndarray) -> list[tuple[int, int]]:
         """Index ranges without a reset-worthy gap, including one before this block."""
-        cuts = np.flatnonzero(np.diff(t) > RESET_GAP_S) + 1
+        cuts = np.flatnonzero(np.diff(t) > self._gap_s) + 1
         bounds = [0, *cuts.tolist(), len(t)]
-        if self._last_t is not None and len(t) and t[0] - self._last_t > RESET_GAP_S:
+        if self._last_t is not None and len(t) and t[0] - self._last_t > self._gap_s:
             self._reset()
         return list(zip(bounds[:-1], bounds[1:], strict=True))
 
     def _reset(self) -> None:
+        if self._vqf is not None:
+            bias, sigma = self._vqf.getBiasEstimate()
+            self._bias = (np.array(bias, dtype=np.float64), float(sigma))
         self._vqf = None
         self._zi = None
         self.resets += 1
@@ -108,6 +115,8 @@ class GravityTracker:
         if gyr is not None:
             if self._vqf is None:
                 self._vqf = VQF(1.0 / self.rate_hz)
+                if self._bias is not None:
+                    self._vqf.setBiasEstimate(*self._bias)
             quat = self._vqf.updateBatch(np.ascontiguousarray(gyr, dtype=np.float64), acc)["quat6D"]
             return up_in_sensor_frame(quat)
         if self._zi is None:

@@ -18,7 +18,7 @@ LIE_HIP = 0.45  # m, lying on a bed or sofa
 PRONE_HIP = 0.12  # m, lying face down on a mat
 
 NEUTRAL: dict[str, float] = {
-    "heading": 0.0, "theta_pelvis": 0.0, "theta_thigh": 0.0, "theta_thorax": 0.0, "neck": 5.0,
+    "heading": 0.0, "theta_pelvis": 0.0, "theta_thigh": 0.0, "theta_thorax": 0.0, "neck": 0.0,
     "head_yaw": 0.0, "roll_pelvis": 0.0, "roll_thigh": 0.0, "roll_thorax": 0.0, "roll_head": 0.0,
     "hip_height": STAND_HIP, "lateral": 0.0, "walk": 0.0,
 }
@@ -80,11 +80,11 @@ class Choreographer:
     # -- sitting ----------------------------------------------------------------------------
     def _seat(self) -> dict[str, float]:
         return {"theta_pelvis": self.u(-8, -3), "theta_thorax": self.u(0, 8),
-                "neck": self.u(5, 12), "theta_thigh": -self.u(85, 95)}
+                "neck": self.u(0, 7), "theta_thigh": -self.u(85, 95)}
 
     def sit_down(self) -> None:
         d = self.u(1.5, 3.0)
-        self.pose(0.45 * d, theta_thigh=-45, theta_pelvis=15, theta_thorax=28, neck=10,
+        self.pose(0.45 * d, theta_thigh=-45, theta_pelvis=15, theta_thorax=28, neck=5,
                   hip_height=0.70, lateral=0.0, **UNROLLED)
         self.label(self.now, "sitting")
         self.pose(0.55 * d, hip_height=SEAT_HIP, **self._seat())
@@ -93,7 +93,7 @@ class Choreographer:
     def stand_up(self) -> None:
         d = self.u(1.5, 3.0)
         self.event("stand_up")
-        self.pose(0.4 * d, theta_thigh=-80, theta_pelvis=15, theta_thorax=30, neck=10,
+        self.pose(0.4 * d, theta_thigh=-80, theta_pelvis=15, theta_thorax=30, neck=5,
                   hip_height=SEAT_HIP + 0.02, **UNROLLED)
         self.label(self.now + 0.1 * d, "standing")
         self.pose(0.6 * d, **STANDING_POSE)
@@ -154,7 +154,7 @@ class Choreographer:
             develop = self.u(5, 20)
         else:
             thorax = self.u(23, 30) if kind == "full" else self.u(8, 13)
-            neck = self.u(22, 32) if kind == "full" else self.u(5, 12)
+            neck = self.u(22, 32) if kind == "full" else self.u(0, 7)
             target = {"theta_pelvis": self.u(-25, -18), "theta_thorax": thorax, "neck": neck}
             develop = self.u(20, 90)
         held = _held(self.rng, end - self.now - develop - 10.0, long=(90, 360), short=(10, 20))
@@ -241,7 +241,7 @@ class Choreographer:
                           self.u(0, 2 * np.pi)))
         self.event("walk", duration_s=round(duration, 1))
         self.pose(ramp, label="walking", walk=1.0, theta_pelvis=3.0, theta_thorax=3.0,
-                  theta_thigh=-7.5, neck=8.0, lateral=0.0, **UNROLLED)
+                  theta_thigh=-7.5, neck=3.0, lateral=0.0, **UNROLLED)
         end = self.now + duration - 2 * ramp
         while end - self.now > 8.0:
             self.hold(min(self.u(5, 40), end - self.now - 4.0))
@@ -291,7 +291,7 @@ class Choreographer:
                   hip_height=PRONE_HIP)
         self.hold(duration)
         self.pose(self.u(2.5, 3.5), label="standing", theta_pelvis=0.0, theta_thorax=10.0,
-                  theta_thigh=0.0, neck=5.0, hip_height=0.55)
+                  theta_thigh=0.0, neck=0.0, hip_height=0.55)
         self.pose(self.u(1.5, 2.5), **STANDING_POSE)
 
 
