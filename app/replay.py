@@ -108,12 +108,17 @@ def run_replay(
         counters=Counter(monitor.pipeline.counters),
     )
     result.notes = [n for c in result.calibrations.values() for n in c.notes]
+    reference = next((k for k, m in clocks.items() if m.status == "reference"), "the reference")
     for loc, model in clocks.items():
-        if model.status not in ("reference",):
+        if model.estimated:
             result.notes.append(
-                f"{loc}: clock {model.status}, offset {model.offset * 1000:+.0f} ms, "
-                f"drift {model.drift * 1e6:+.1f} ppm"
+                f"{loc}: clock aligned to the {reference}'s: "
+                f"offset {model.offset * 1000:+.0f} ms, drift {model.drift * 1e6:+.1f} ppm "
+                f"({model.n_windows} windows)"
             )
+        elif model.status != "reference":
+            why = model.status.replace("_", " ")
+            result.notes.append(f"{loc}: clock not aligned ({why}); its timestamps are used as recorded")
     progress(1.0, "done")
     return result
 
