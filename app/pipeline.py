@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -283,7 +284,8 @@ class Pipeline:
                 continue
             moved = angle_deg(up, cal.walk_up)
             if moved > self.settings.autocal.slip_deg:
-                note = f"{loc}: sensor moved by {moved:.1f}° (seen walking at {ts:.0f}); re-calibrated"
+                when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                note = f"{loc}: sensor moved by {moved:.1f}° (seen walking at {when}); re-calibrated"
                 log.info(note)
                 self.counters[f"{loc}_slips"] += 1
                 self.calibration_log.append((ts, note))
