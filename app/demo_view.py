@@ -8,6 +8,7 @@ and clear-to-end, so the lines printed before the panel (the broker address) sta
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -129,7 +130,11 @@ class LiveView:
             if not force and now - self._last_draw < REDRAW_S:
                 return
             self._last_draw = now
-            lines = render_panel(snapshot, self.zone)
+            # a wrapped line would break the cursor-up count: cut lines to the terminal width
+            width = shutil.get_terminal_size((100, 24)).columns - 1
+            lines = [line[:width] for line in render_panel(snapshot, self.zone, color=False)]
+            lines[0] = BOLD + lines[0] + RESET
+            lines[1] = DIM + lines[1] + RESET
             up = f"\033[{self._drawn}F" if self._drawn else ""
             self.stream.write(up + "\033[J" + "\n".join(lines) + "\n")
             self._drawn = len(lines)
