@@ -13,7 +13,7 @@ sitting_thigh = 45.0
 daily_cap = 12
 ```
 
-Sections other parts own (``mqtt``, ``influx``, ``sensors``, ``store``) are passed through as
+Sections other parts own (``mqtt``, ``influx``, ``ble``, ``sensors``, ``store``) are passed through as
 plain mappings for those parts to validate. Unknown keys and wrong types are errors that name
 the key: a typo must never silently fall back to a default.
 """
@@ -33,7 +33,7 @@ from posturewatch.app.pipeline import PipelineSettings
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING, axis_vector
 from posturewatch.ingest.records import LOCATIONS
 
-PASS_THROUGH = ("mqtt", "influx", "sensors", "store", "adapter", "calibration", "demo")
+PASS_THROUGH = ("mqtt", "influx", "ble", "sensors", "store", "adapter", "calibration", "demo")
 
 
 class ConfigError(ValueError):

@@ -94,6 +94,11 @@ class Decoder(ABC):
     def reset(self) -> None:  # noqa: B027 - a no-op is right for stateless decoders
         """Forget partial frames and counter history (called after a reconnect)."""
 
+    def flush(self) -> DecodedSamples | None:
+        """Decode what is held back waiting for a possible continuation (the link ended);
+        None when nothing is. Decoders that never hold a complete packet keep this default."""
+        return None
+
 
 def concat_samples(blocks: list[DecodedSamples]) -> DecodedSamples | None:
     """Join consecutive blocks of one device into one; None when there is nothing to join.

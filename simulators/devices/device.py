@@ -205,10 +205,12 @@ class EmulatedDevice:
                 return
             self._last_delivery = delivery
             acc, gyr, mag = self.motion.sample(self.location, host_t)
-            self._deliver(self.encode(dev_start + index / self.rate_hz, k, acc, gyr, mag), n)
+            self._deliver(self.encode(dev_start + index / self.rate_hz, k, acc, gyr, mag), n,
+                          host_t)
             k += n
 
-    def _deliver(self, notifications: list[tuple[str, bytes]], n: int) -> None:
+    def _deliver(self, notifications: list[tuple[str, bytes]], n: int,
+                 host_t: np.ndarray | None = None) -> None:
         plan, rng, tally = self.faults, self.rng, self.tally
         if plan.garbage_prob and rng.random() < plan.garbage_prob:
             tally.garbage_packets += 1
@@ -235,6 +237,8 @@ class EmulatedDevice:
         for uuid, data in notifications:
             self.send(uuid, data)
         tally.confirm()
+        if host_t is not None:
+            tally.delivered(float(host_t[0]), float(host_t[-1]))
         if plan.duplicate_prob and rng.random() < plan.duplicate_prob:
             tally.duplicated_samples += n
             for uuid, data in notifications:

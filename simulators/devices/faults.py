@@ -52,6 +52,9 @@ class FaultTally:
     reboots: int = 0
     refused_connects: int = 0
     connects: int = 0
+    gaps: int = 0
+    gap_s: float = 0.0
+    last_delivered_t: float | None = None
     _pending: dict[str, int] = field(default_factory=lambda: {"drop": 0, "truncate": 0})
     _baseline: bool = False  # a packet of this connection got through before
 
@@ -72,6 +75,14 @@ class FaultTally:
         self.truncated_samples += self._pending["truncate"]
         self._pending = {"drop": 0, "truncate": 0}
         self._baseline = True
+
+    def delivered(self, first_t: float, last_t: float, gap_after_s: float = 1.0) -> None:
+        """A packet sampled over host times [first_t, last_t] got through: a silence longer
+        than ``gap_after_s`` since the previous one is a gap any receiver will see."""
+        if self.last_delivered_t is not None and first_t - self.last_delivered_t > gap_after_s:
+            self.gaps += 1
+            self.gap_s += first_t - self.last_delivered_t
+        self.last_delivered_t = last_t
 
     def session_ended(self) -> None:
         """The link dropped: pending losses can never be observed."""

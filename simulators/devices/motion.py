@@ -109,9 +109,18 @@ class WearerMotion:
         parts = self._buffer.get(location)
         if not parts:
             return self._fallback.sample(location, t)
-        rows = np.concatenate(parts)
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
         keep_from = np.searchsorted(rows[:, 0], t[0] - 1.0)
-        self._buffer[location] = [rows[max(0, keep_from - 1):]]
-        cols = [np.interp(t, rows[:, 0], rows[:, k]) for k in range(1, 10)]
-        out = np.column_stack(cols)
+        if keep_from > 1 or len(parts) > 1:
+            rows = rows[max(0, keep_from - 1):]
+            self._buffer[location] = [rows]
+        # linear interpolation of all nine columns at once (np.interp per column costs 9 calls)
+        times = rows[:, 0]
+        i = np.clip(np.searchsorted(times, t), 1, max(1, len(times) - 1))
+        if len(times) < 2:
+            out = np.repeat(rows[:1, 1:], len(t), axis=0)
+        else:
+            span = times[i] - times[i - 1]
+            w = np.clip((t - times[i - 1]) / np.where(span > 0, span, 1.0), 0.0, 1.0)[:, None]
+            out = rows[i - 1, 1:] * (1.0 - w) + rows[i, 1:] * w
         return out[:, 0:3], out[:, 3:6], out[:, 6:9]
