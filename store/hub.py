@@ -209,7 +209,11 @@ class OutputHub:
         if self.influx:
             self._put_influx([alert_line(self.user, alert)], EVENT)
         if self.sqlite is not None:
-            self.sqlite.write_alert(self.user, alert)
+            # the episode may have ended within this same block, its end event (queued first)
+            # then found no alert row to record the response on: take it from the follow-up
+            response = next((f.response_s for f in self.policy.follow_ups() if f.alert.id == alert.id),
+                            None)
+            self.sqlite.write_alert(self.user, alert, response_s=response)
 
     def _put_mqtt(self, messages: list[tuple[str, dict, bool]], priority: int) -> None:
         items = [
