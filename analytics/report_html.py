@@ -54,7 +54,9 @@ details summary { cursor: pointer; color: var(--accent); font-size: 14px; }
 .note { font-size: 13px; color: var(--muted); }
 .chain { display: flex; align-items: baseline; gap: 18px; padding: 14px 18px;
   border-left: 4px solid var(--accent); background: var(--soft); border-radius: 0 8px 8px 0; margin: 10px 0; }
-.chain .big { font-size: 30px; font-weight: 700; }
+.chain .big { font-size: 30px; font-weight: 700; white-space: nowrap; }
+table.compact { width: auto; min-width: 55%; }
+table.compact td, table.compact th { padding-right: 36px; }
 footer { margin-top: 40px; padding-top: 12px; border-top: 1px solid var(--line); font-size: 12.5px;
   color: var(--muted); }
 @media print { main { padding: 0; } h2 { break-after: avoid; } figure, table { break-inside: avoid; } }
@@ -95,6 +97,13 @@ def _tile(key: str, value: str, note: str = "") -> str:
             f'<div class="n">{_e(note)}</div></div>')
 
 
+def _sent_note(data: DayData, s: DayStats) -> str:
+    kinds = ", ".join(f"{n} {KIND_NAMES.get(k, k).lower()}" for k, n in sorted(s.alerts_by_kind.items()))
+    capped = int(data.summary.get("suppressed_daily_cap", 0))
+    note = kinds or "none today"
+    return f"{note}; {capped} more held back by the daily limit" if capped else note
+
+
 def _summary(data: DayData, s: DayStats) -> str:
     longest = s.longest_bout
     zone = ZoneInfo(data.tz)
@@ -114,9 +123,7 @@ def _summary(data: DayData, s: DayStats) -> str:
               f"from {_clock(longest.start, zone)}" if longest else "no sitting"),
         _tile("Bouts over 30 min", str(s.long_bouts), f"of {len(s.bouts)} sitting bouts"),
         _tile("Breaks from sitting", str(len(s.breaks)), breaks_note),
-        _tile("Reminders sent", str(s.alerts_total),
-              ", ".join(f"{n} {KIND_NAMES.get(k, k).lower()}" for k, n in sorted(s.alerts_by_kind.items()))
-              or "none today"),
+        _tile("Reminders sent", str(s.alerts_total), _sent_note(data, s)),
         _tile("Reminders acted on", *responses),
         _tile("Slump before head-forward", chain_value,
               f"forward-head episodes with a pelvic tilt ≤ {s.chain_minutes:.0f} min before"),
@@ -210,9 +217,9 @@ def _alerts_table(data: DayData) -> str:
             response = "already changed"
         else:
             response = f"after {_hm(a.response_s)}" if a.response_s >= 60 else f"after {a.response_s:.0f} s"
-        rows.append(f"<tr><td class=num>{_clock(a.ts, zone)}</td><td>{_e(a.title)}</td>"
+        rows.append(f"<tr><td>{_clock(a.ts, zone)}</td><td>{_e(a.title)}</td>"
                     f"<td>{_e(response)}</td></tr>")
-    return ("<table><thead><tr><th class=num>Time</th><th>Reminder</th><th>You changed position</th>"
+    return ("<table class=compact><thead><tr><th>Time</th><th>Reminder</th><th>You changed position</th>"
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -225,15 +232,16 @@ def _chain(data: DayData, s: DayStats) -> str:
         return f"{_clock(link.tilt.start, zone)} ({_hm(link.lead_s)} before)" if link.tilt else "none"
 
     items = "".join(
-        f"<tr><td class=num>{_clock(link.forward_head.start, zone)}</td><td>{_e(before(link))}</td></tr>"
+        f"<tr><td>{_clock(link.forward_head.start, zone)}</td><td>{_e(before(link))}</td></tr>"
         for link in s.chain
     )
     return (
         f'<div class="chain"><span class="big">{s.chained} of {len(s.chain)}</span>'
         f"<span>forward-head episodes ({share:.0f} %) came while the pelvis was tilted back, or within "
         f"{s.chain_minutes:.0f} min after it had been.</span></div>"
-        "<table><thead><tr><th class=num>Head forward at</th><th>Pelvis tilted back from</th></tr></thead>"
-        f"<tbody>{items}</tbody></table>"
+        f"<details><summary>Each head-forward episode and the tilt before it ({len(s.chain)})</summary>"
+        "<table class=compact><thead><tr><th>Head forward at</th><th>Pelvis tilted back from</th></tr>"
+        f"</thead><tbody>{items}</tbody></table></details>"
     )
 
 

@@ -104,10 +104,14 @@ def test_store_report_numbers_match_the_store(store_dir: Path, tmp_path: Path) -
         kinds = dict(db.execute("SELECT kind, COUNT(*) FROM episodes GROUP BY kind"))
         alerts = db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
         rate = db.execute("SELECT value FROM daily_summary WHERE name = 'response_rate_300s'").fetchone()[0]
+        responses = [r[0] for r in db.execute("SELECT response_s FROM alerts")]
     assert s.sitting_s == sitting and s.monitored_s == known
     assert {k: n for k, n in s.episodes_by_kind.items() if n} == kinds
     assert s.alerts_total == alerts > 0
     assert s.response_rate == pytest.approx(rate)
+    # each alert row knows its own response, and they add up to the policy's day summary
+    assert None not in responses
+    assert sum(r <= 300 for r in responses) == s.responded == round(rate * alerts)
     # bouts: every sitting second lies in a bout; a bout spans no more than its sitting plus bridged gaps
     assert sum(b.duration_s for b in s.bouts) >= s.sitting_s
     assert all(b.duration_s >= 60 for b in s.breaks)
