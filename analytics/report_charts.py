@@ -20,10 +20,16 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from posturewatch.analytics.posture import runs  # noqa: E402
 from posturewatch.analytics.records import EPISODE_KINDS, Posture  # noqa: E402
-from posturewatch.analytics.report_stats import LONG_BOUT_S, DayData, DayStats  # noqa: E402
+from posturewatch.analytics.report_stats import (  # noqa: E402
+    LONG_BOUT_S,
+    DayData,
+    DayStats,
+    headline_facts,
+)
 
 POSTURE_COLORS = {
     "sitting": "#E3A857",
@@ -55,7 +61,7 @@ INK, MUTED, GRID = "#222831", "#6B7280", "#E5E7EB"
 
 STYLE = {
     "font.family": "DejaVu Sans",
-    "font.size": 9.5,
+    "font.size": 10,
     "axes.edgecolor": MUTED,
     "axes.labelcolor": INK,
     "axes.titlesize": 11,
@@ -217,19 +223,27 @@ def distributions_figure(stats: DayStats) -> Figure:
 
 
 def page_figure(data: DayData, stats: DayStats, headline: str) -> Figure:
-    """Everything on one page, for the PNG."""
+    """Everything on one page, for the PNG: headline facts, then the three charts."""
+    facts = headline_facts(stats)
     with plt.rc_context(STYLE):
-        fig = plt.figure(figsize=(10, 9.6), layout="constrained")
-        fig.suptitle(headline, x=0.01, ha="left", fontsize=13, fontweight="bold", color=INK)
-        grid = fig.add_gridspec(3, 3, height_ratios=[3.1, 2.4, 2.4])
-        ax = fig.add_subplot(grid[0, :])
+        fig = plt.figure(figsize=(10, 11.6), layout="constrained")
+        grid = fig.add_gridspec(4, 3, height_ratios=[0.55 + 0.22 * len(facts), 3.0, 2.4, 2.4])
+        top = fig.add_subplot(grid[0, :])
+        top.axis("off")
+        # from the page's left edge, not the axes' (the lane labels take room there)
+        edge = blended_transform_factory(fig.transFigure, top.transAxes)
+        top.text(0.012, 1, headline, ha="left", va="top", fontsize=14, fontweight="bold", color=INK,
+                 transform=edge)
+        top.text(0.012, 0.62, "\n".join(facts), ha="left", va="top", fontsize=10, color=INK,
+                 linespacing=1.6, transform=edge)
+        ax = fig.add_subplot(grid[1, :])
         ax.set_title("Your day: posture, episodes and reminders")
         draw_timeline(ax, data, stats)
-        ax = fig.add_subplot(grid[1, :])
+        ax = fig.add_subplot(grid[2, :])
         ax.set_title("Sitting bouts (a bout ends after a break of at least 1 minute)")
         draw_bouts(ax, data, stats)
-        axes = [fig.add_subplot(grid[2, 0])]
-        axes += [fig.add_subplot(grid[2, i], sharey=axes[0]) for i in (1, 2)]
+        axes = [fig.add_subplot(grid[3, 0])]
+        axes += [fig.add_subplot(grid[3, i], sharey=axes[0]) for i in (1, 2)]
         draw_distributions(axes, stats)
     return fig
 

@@ -19,6 +19,7 @@ from posturewatch.analytics.report_stats import (
     RESPONSE_WINDOW_S,
     DayData,
     DayStats,
+    hm,
 )
 
 CSS = """
@@ -67,16 +68,6 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _hm(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "–"
-    if seconds < 59.5:
-        return f"{seconds:.0f} s"
-    minutes = int(round(seconds / 60))
-    h, m = divmod(minutes, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min"
-
-
 def _clock(ts: float | None, zone: ZoneInfo) -> str:
     return "–" if ts is None or not math.isfinite(ts) else datetime.fromtimestamp(ts, zone).strftime("%H:%M")
 
@@ -108,7 +99,7 @@ def _summary(data: DayData, s: DayStats) -> str:
     longest = s.longest_bout
     zone = ZoneInfo(data.tz)
     share = s.sitting_s / s.monitored_s * 100 if s.monitored_s else 0.0
-    breaks_note = (f"median {_hm(sorted(b.duration_s for b in s.breaks)[len(s.breaks) // 2])}"
+    breaks_note = (f"median {hm(sorted(b.duration_s for b in s.breaks)[len(s.breaks) // 2])}"
                    if s.breaks else "no break between sitting bouts")
     if s.response_rate is None:
         responses = ("n/a", "not known from a replay" if not data.responses_known else "no reminders")
@@ -117,9 +108,9 @@ def _summary(data: DayData, s: DayStats) -> str:
                      f"{s.responded} of {s.alerts_total} acted on within {RESPONSE_WINDOW_S / 60:.0f} min")
     chain_value = f"{s.chained} of {len(s.chain)}" if s.chain else "–"
     tiles = [
-        _tile("Time monitored", _hm(s.monitored_s), f"{_clock(s.first, zone)}–{_clock(s.last, zone)}"),
-        _tile("Time sitting", _hm(s.sitting_s), f"{share:.0f} % of the monitored time"),
-        _tile("Longest sitting bout", _hm(longest.duration_s) if longest else "–",
+        _tile("Time monitored", hm(s.monitored_s), f"{_clock(s.first, zone)}–{_clock(s.last, zone)}"),
+        _tile("Time sitting", hm(s.sitting_s), f"{share:.0f} % of the monitored time"),
+        _tile("Longest sitting bout", hm(longest.duration_s) if longest else "–",
               f"from {_clock(longest.start, zone)}" if longest else "no sitting"),
         _tile("Bouts over 30 min", str(s.long_bouts), f"of {len(s.bouts)} sitting bouts"),
         _tile("Breaks from sitting", str(len(s.breaks)), breaks_note),
@@ -131,7 +122,7 @@ def _summary(data: DayData, s: DayStats) -> str:
     kinds = "".join(
         f'<span><span class="dot" style="background:{KIND_COLORS[k]}"></span>{_e(KIND_NAMES[k])}: '
         f"<b>{n}</b> episode{'s' if n != 1 else ''}"
-        + (f" ({_hm(s.episode_minutes[k] * 60)})" if n else "") + "</span>"
+        + (f" ({hm(s.episode_minutes[k] * 60)})" if n else "") + "</span>"
         for k, n in s.episodes_by_kind.items()
     )
     return f'<section class="summary">{"".join(tiles)}<div class="kinds">{kinds}</div></section>'
@@ -147,7 +138,7 @@ def _angles_table(s: DayStats) -> str:
                 f"<tr><td>{_e(posture)}</td><td>{_e(ANGLE_NAMES_PLAIN[angle])}</td>"
                 f'<td class="num">{_deg(summary.median)}</td>'
                 f'<td class="num">{_deg(summary.p10)} to {_deg(summary.p90)}</td>'
-                f'<td class="num">{_hm(summary.n)}</td></tr>'
+                f'<td class="num">{hm(summary.n)}</td></tr>'
             )
     if not rows:
         return '<p class="note">No sitting or standing data on this day.</p>'
@@ -172,7 +163,7 @@ def _episode_kinds_table(data: DayData, s: DayStats) -> str:
         rows.append(
             f'<tr><td><span class="dot" style="background:{KIND_COLORS.get(kind, "#999")}"></span>'
             f"{_e(KIND_NAMES.get(kind, kind))}</td><td class=num>{n}</td>"
-            f"<td class=num>{_hm(s.episode_minutes[kind] * 60)}</td><td class=num>{_hm(longest)}</td>"
+            f"<td class=num>{hm(s.episode_minutes[kind] * 60)}</td><td class=num>{hm(longest)}</td>"
             f"<td class=num>{_e(extreme)}</td></tr>"
         )
     if not rows:
@@ -195,7 +186,7 @@ def _episodes_list(data: DayData) -> str:
         rows.append(
             f'<tr><td><span class="dot" style="background:{KIND_COLORS.get(e.kind, "#999")}"></span>'
             f"{_e(KIND_NAMES.get(e.kind, e.kind))}</td><td class=num>{_clock(e.start, zone)}</td>"
-            f"<td class=num>{_hm(e.duration_s) if e.end is not None else 'still going'}</td>"
+            f"<td class=num>{hm(e.duration_s) if e.end is not None else 'still going'}</td>"
             f"<td class=num>{_e(peak)}</td></tr>"
         )
     return (f"<details><summary>Every episode, one by one ({len(rows)})</summary>"
@@ -216,7 +207,7 @@ def _alerts_table(data: DayData) -> str:
         elif a.response_s <= 1:
             response = "already changed"
         else:
-            response = f"after {_hm(a.response_s)}" if a.response_s >= 60 else f"after {a.response_s:.0f} s"
+            response = f"after {hm(a.response_s)}" if a.response_s >= 60 else f"after {a.response_s:.0f} s"
         rows.append(f"<tr><td>{_clock(a.ts, zone)}</td><td>{_e(a.title)}</td>"
                     f"<td>{_e(response)}</td></tr>")
     return ("<table class=compact><thead><tr><th>Time</th><th>Reminder</th><th>You changed position</th>"
@@ -229,7 +220,7 @@ def _chain(data: DayData, s: DayStats) -> str:
         return '<p class="note">No forward-head episodes on this day, so there is no chain to show.</p>'
     share = s.chained / len(s.chain) * 100
     def before(link) -> str:
-        return f"{_clock(link.tilt.start, zone)} ({_hm(link.lead_s)} before)" if link.tilt else "none"
+        return f"{_clock(link.tilt.start, zone)} ({hm(link.lead_s)} before)" if link.tilt else "none"
 
     items = "".join(
         f"<tr><td>{_clock(link.forward_head.start, zone)}</td><td>{_e(before(link))}</td></tr>"

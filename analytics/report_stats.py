@@ -131,6 +131,33 @@ class DayStats:
         return sum(link.tilt is not None for link in self.chain)
 
 
+def hm(seconds: float) -> str:
+    """A duration for people: "45 s", "12 min", "1 h 05 min"."""
+    if not math.isfinite(seconds):
+        return "–"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    h, m = divmod(int(round(seconds / 60)), 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min"
+
+
+def headline_facts(s: DayStats) -> list[str]:
+    """The day in two sentences (the PNG's header; the HTML has the full summary box)."""
+    share = s.sitting_s / s.monitored_s * 100 if s.monitored_s else 0.0
+    longest = s.longest_bout
+    first = (f"Sitting {hm(s.sitting_s)} of {hm(s.monitored_s)} ({share:.0f} %)"
+             f" · longest bout {hm(longest.duration_s) if longest else '–'}"
+             f" · {s.long_bouts} bouts over 30 min · {len(s.breaks)} breaks")
+    names = {"prolonged_sitting": "long sitting", "posterior_tilt": "pelvis back",
+             "forward_head": "head forward", "lumbar_bend": "back bends"}
+    episodes = ", ".join(f"{names.get(k, k)} {n}" for k, n in s.episodes_by_kind.items())
+    acted = "n/a" if s.response_rate is None else f"{s.response_rate * 100:.0f} %"
+    second = f"Episodes: {episodes}"
+    third = (f"Reminders {s.alerts_total}, acted on {acted}"
+             f" · head forward after a pelvic tilt: {s.chained} of {len(s.chain)}")
+    return [first, second, third]
+
+
 def _dense(data: DayData) -> tuple[float, np.ndarray]:
     """Posture on a gap-free 1 s grid from the first to the last second (missing = unknown)."""
     if not len(data.t):

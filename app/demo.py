@@ -240,12 +240,11 @@ class DemoRun:
             self._deliver(hub, out, block_end)
             self.sim_now = block_end
             target = wall0 + (block_end - start) / opts.speed
-            self.view.show(self._snapshot(start, wearer.end, wall0, service, pump, outbox, url))
-            now = time.monotonic()
-            if opts.duration is not None and now - wall0 >= opts.duration:
+            if opts.duration is not None and time.monotonic() - wall0 >= opts.duration:
                 return True
             if self.stop.wait(max(0.0, target - time.monotonic())):
                 return True
+            self.view.show(self._snapshot(start, wearer.end, wall0, service, pump, outbox, url))
         self.view.show(self._snapshot(start, wearer.end, wall0, service, pump, outbox, url), force=True)
         return False
 
