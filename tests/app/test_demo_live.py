@@ -108,29 +108,38 @@ def test_demo_publishes_alerts_on_its_embedded_broker_and_stops_cleanly_on_sigin
     assert summary["alerts"] == len(stored)
 
 
-def test_demo_publishes_to_the_given_mqtt_url(tmp_path: Path, mosquitto_factory) -> None:
+def test_demo_publishes_to_the_given_mqtt_url_and_stops_on_sigterm(tmp_path: Path, mosquitto_factory) -> None:
     broker = mosquitto_factory()
     collector = MqttCollector(broker.host, broker.port, ["posturewatch/demo/#"])
+    proc = _demo(tmp_path, "--hours", "1", "--speed", "300", "--no-report",
+                 "--mqtt-url", f"mqtt://{broker.host}:{broker.port}")
     try:
-        proc = _demo(tmp_path, "--hours", "0.25", "--speed", "900", "--no-report",
-                     "--mqtt-url", f"mqtt://{broker.host}:{broker.port}")
         out = _Lines(proc)
-        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+        collector.wait_for(lambda msgs: any(t == ALERTS for t, _, _ in msgs), timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
         lines = out.join()
         summary = next(line for line in lines if line.startswith("episodes: "))
         n_alerts = int(summary.rsplit("alerts: ", 1)[1])
-        assert n_alerts >= 1
-        collector.wait_for(lambda msgs: len([m for m in msgs if m[0] == ALERTS]) >= n_alerts, timeout=20)
-        assert len({a["id"] for a in _alerts(collector)}) == n_alerts
+        # the subscriber was there before the demo started: it must get every alert, once each
+        collector.wait_for(lambda msgs: len({json.loads(p)["id"] for t, p, _ in msgs if t == ALERTS})
+                           >= n_alerts, timeout=20)
         collector.wait_for(lambda msgs: any(
             t == STATUS and json.loads(p).get("state") == "offline" for t, p, _ in msgs), timeout=10)
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         collector.close()
+    assert len({a["id"] for a in _alerts(collector)}) == n_alerts >= 1
     assert lines[0].startswith(f"broker: mqtt://{broker.host}:{broker.port}")
     assert "embedded" not in lines[0]
+    assert any("stopped early" in line for line in lines)
     assert not any("fell back" in line for line in lines)  # Mosquitto speaks v5: no fallback
     assert not any("still queued" in line for line in lines)
     angles = collector.json_on("posturewatch/demo/angles")
-    assert len(angles) >= 0.9 * 15 * 60  # one per simulated second, minus the 15 s posture delay
+    seconds = [a["ts_ms"] // 1000 for a in angles]
+    assert len(seconds) > 200 and len(set(seconds)) == len(seconds)  # 1 Hz, no duplicates
+    assert max(seconds) - min(seconds) + 1 == len(seconds)  # and no gaps
     posture = collector.json_on("posturewatch/demo/posture")
     assert posture and posture[-1]["posture"] in {"sitting", "standing", "walking", "lying", "unknown"}
