@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+
 from posturewatch.ingest.records import ANGLE_NAMES
 
 
