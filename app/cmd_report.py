@@ -50,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
         tz = args.tz or cfg.alerts.timezone
         ZoneInfo(tz)
         if args.day is not None:
-            date.fromisoformat(args.day)
+            try:
+                date.fromisoformat(args.day)
+            except ValueError as exc:
+                raise ValueError(f"--day must be a date YYYY-MM-DD ({exc})") from None
         if not args.chain_minutes > 0:
             raise ValueError(f"--chain-minutes must be > 0, got {args.chain_minutes}")
     except (configuration.ConfigError, ValueError, ZoneInfoNotFoundError) as exc:
