@@ -3,7 +3,9 @@
 ``MqttLink`` connects in the background and keeps reconnecting with backoff (paho's network
 thread). With ``protocol="auto"`` it offers MQTT v5 first; a broker that refuses v5 in its CONNACK
 (amqtt answers "unacceptable protocol version") gets a fresh 3.1.1 client, once, and v5-only
-options (message expiry) are then simply left out. Subscriptions are renewed on every connect,
+options (message expiry) are then simply left out. A broker that accepts the TCP connection but
+never answers a v5 CONNECT (amqtt does this when the CONNECT carries a will) is treated the same
+way after ``V5_ANSWER_TIMEOUT_S``. Subscriptions are renewed on every connect,
 acks (PUBACK for QoS 1) are reported to listeners so the outbox pump can drop what arrived.
 """
 
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 # CONNACK answers meaning "this broker does not speak the protocol version offered"
 _UNSUPPORTED_PROTOCOL = {132, 1}
+
+# how long an open socket may wait for the CONNACK to a v5 CONNECT before 3.1.1 is tried
+V5_ANSWER_TIMEOUT_S = 5.0
 
 MessageHandler = Callable[[str, bytes], None]
 
@@ -86,6 +91,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self._stopped = False
         self._v5 = settings.protocol in ("auto", "5")
+        self._answered = False  # any CONNACK seen: the broker speaks the offered protocol
         self._client = self._make_client()
 
     # ---- public -------------------------------------------------------------------------
@@ -173,6 +179,7 @@ class MqttLink:
         client.reconnect_delay_set(max(1, round(s.reconnect_min_s)), max(1, round(s.reconnect_max_s)))
         client.max_inflight_messages_set(s.max_inflight)
         client.on_connect = self._on_connect
+        client.on_socket_open = self._on_socket_open
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -186,7 +193,19 @@ class MqttLink:
             props.SessionExpiryInterval = 7 * 86400  # keep queued QoS 1 messages for a week
         return {"clean_start": self.settings.clean_start, "properties": props}
 
+    def _on_socket_open(self, client, userdata, sock) -> None:
+        if self._v5 and self.settings.protocol == "auto" and not self._answered:
+            timer = threading.Timer(V5_ANSWER_TIMEOUT_S, self._no_answer, args=(client,))
+            timer.daemon = True
+            timer.start()
+
+    def _no_answer(self, client: mqtt.Client) -> None:
+        if client is self._client and self._v5 and not self._answered and not self._stopped:
+            log.info("broker did not answer an MQTT v5 CONNECT in %.0f s: trying 3.1.1", V5_ANSWER_TIMEOUT_S)
+            self._fall_back()
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered = True
         if reason_code.is_failure:
             if (
                 self._v5 and self.settings.protocol == "auto"
