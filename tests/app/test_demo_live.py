@@ -9,7 +9,9 @@ the demo at a private Mosquitto with ``--mqtt-url`` and lets a short day run to 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -58,6 +60,16 @@ class _Lines:
         return self.lines
 
 
+def _mosquitto_sub(port: int) -> subprocess.Popen[str] | None:
+    """The Debian `mosquitto_sub` a user would run, waiting for one alert (None if not installed)."""
+    exe = shutil.which("mosquitto_sub")
+    if exe is None:
+        assert os.environ.get("CI") != "true", "mosquitto_sub (Debian mosquitto-clients) is missing"
+        return None
+    return subprocess.Popen([exe, "-h", "127.0.0.1", "-p", str(port), "-t", ALERTS, "-C", "1", "-W", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def _alerts(collector: MqttCollector) -> list[dict]:
     return collector.json_on(ALERTS)
 
@@ -71,8 +83,13 @@ def test_demo_publishes_alerts_on_its_embedded_broker_and_stops_cleanly_on_sigin
         assert match, f"first line does not name the broker: {out.lines[:1]}"
         port = int(match.group(1))
         assert match.group(2) == match.group(1)
+        sub = _mosquitto_sub(port)
         collector = MqttCollector("127.0.0.1", port, ["posturewatch/#"])
         collector.wait_for(lambda msgs: any(t == ALERTS for t, _, _ in msgs), timeout=60)
+        if sub is not None:
+            printed, errors = sub.communicate(timeout=60)
+            assert sub.returncode == 0, errors
+            assert json.loads(printed.splitlines()[0])["kind"] in EPISODE_KINDS
         first = _alerts(collector)[0]
         assert first["v"] == 1 and first["kind"] in EPISODE_KINDS and first["title"] and first["id"]
         assert first["episode_id"] in first["id"]
