@@ -270,10 +270,10 @@ class SensorLink:
         self._arrivals.append((arrival, len(t)))
         while self._arrivals and self._arrivals[0][0] < arrival - RATE_WINDOW_S:
             self._arrivals.popleft()
-        steps = np.diff(t, prepend=t[0] if self.last_sample_t is None else self.last_sample_t)
-        silent = steps[steps > GAP_S]
-        self.gaps += len(silent)
-        self.gap_s += float(silent.sum())
+        # a notification's samples are evenly spaced: a silence can only come before them
+        if self.last_sample_t is not None and t[0] - self.last_sample_t > GAP_S:
+            self.gaps += 1
+            self.gap_s += float(t[0]) - self.last_sample_t
         self.last_sample_t = float(t[-1])
         return SensorBlock(
             self.sensor.location,

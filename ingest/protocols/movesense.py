@@ -139,6 +139,10 @@ PROFILE = DeviceProfile(
 """Both GSP variants: a sensor has one of the two command/data characteristic pairs."""
 
 RATE_VOTES_TO_SWITCH = 3
+# Lost packets stretch the spacing of the ones that arrive: one packet missing between each of a
+# few received ones reads exactly like half the rate, and every slower supported rate is such a
+# fraction. A step down therefore needs a long unbroken run of votes, one up only a few.
+RATE_VOTES_TO_SLOW_DOWN = 8
 RATE_TOLERANCE = 0.1
 
 
@@ -275,7 +279,8 @@ class MovesenseDecoder(Decoder):
 
     def _observe_rate(self, start_ms: int, n: int) -> None:
         """Follow the sensor's real rate when it differs from the subscribed path (the daemon
-        may have subscribed another rate): a packet's span is the previous packet's samples."""
+        may have subscribed another rate): a packet's span is the previous packet's samples.
+        Lost packets can only make the rate look slower, so slowing down takes more evidence."""
         previous, self._previous_packet = self._previous_packet, (start_ms, n)
         if previous is None or start_ms <= previous[0]:
             return
@@ -286,7 +291,7 @@ class MovesenseDecoder(Decoder):
             return
         votes = self._rate_votes[1] + 1 if self._rate_votes[0] == nearest else 1
         self._rate_votes = (nearest, votes)
-        if votes >= RATE_VOTES_TO_SWITCH:
+        if votes >= (RATE_VOTES_TO_SWITCH if nearest > self.rate_hz else RATE_VOTES_TO_SLOW_DOWN):
             self.rate_hz = nearest
             self.rate_changes += 1
             self._rate_votes = (0, 0)

@@ -10,11 +10,20 @@ magnetometer's scale.
 Framing without a checksum: a candidate frame starts at ``55 61``/``55 71``. It is accepted when
 the next frame header follows it directly, when the data ends with it, or when no other header
 starts inside it. A candidate that swallows the start of another header (a frame truncated by a
-lost notification, or garbage that happens to contain ``55 61``) is rejected and counted, and the
-scan resumes at the header inside it. Garbage that mimics a whole frame cannot be told apart.
+lost notification and glued to the next one) is rejected and counted, and the scan resumes at
+the header inside it.
+
+Structure cannot reject a truncated frame glued to junk without a header (a garbage notification)
+when the junk fills it up: a frame followed by junk looks exactly like that. Its content can: a
+data frame whose acceleration or rotation rate jumps from the previous sample far beyond both an
+absolute limit and the stream's own recent sample-to-sample variability is rejected and counted
+as ``implausible_jump`` (after a few such frames in a row the stream is believed again, so a real
+change is never locked out). Random bytes land anywhere in ±16 g / ±2000 °/s; limbs move smoothly.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 
@@ -72,6 +81,15 @@ _BATTERY_STEPS: tuple[tuple[int, int], ...] = (
 )
 
 NOMINAL_RATE_HZ = 50.0
+
+# A jump is implausible beyond both an absolute floor and a multiple of the stream's recent
+# median jump: random bytes land anywhere in ±16 g / ±2000 °/s, real limbs change smoothly.
+JUMP_FLOOR_ACC_MS2 = 5.0 * GRAVITY
+JUMP_FLOOR_GYR_RADS = np.deg2rad(500.0)
+JUMP_MEDIAN_FACTOR = 8.0
+JUMP_HISTORY = 64
+JUMP_MIN_HISTORY = 8
+JUMP_REJECTS_BEFORE_BELIEVING = 2
 
 
 def register_command(reg: int, value: int) -> bytes:
@@ -163,6 +181,7 @@ class WitMotionDecoder(Decoder):
         self.default_mag_chip = mag_chip
         self.mag_hold_frames = mag_hold_frames
         self.bytes_skipped = 0
+        self._jumps: deque[tuple[float, float]] = deque(maxlen=JUMP_HISTORY)
         self.reset()
 
     def reset(self) -> None:
@@ -172,6 +191,9 @@ class WitMotionDecoder(Decoder):
         self.quaternion: np.ndarray | None = None
         self.magnetic_field_ut: np.ndarray | None = None
         self._mag_age = 1 << 30  # data frames since the last magnetometer reply
+        # the wearer's typical jumps outlive a reconnect; the last sample does not
+        self._last_motion: np.ndarray | None = None  # acc (m/s²) and gyro (rad/s)
+        self._rejected_run = 0
 
     @property
     def mag_chip(self) -> int | None:
@@ -261,17 +283,74 @@ class WitMotionDecoder(Decoder):
             if mag is not None:
                 mag_updates.append((int(np.count_nonzero(is_data[:row])), mag))
         raw = values[is_data]
+        if len(raw) == 0:
+            return None
+        motion = np.concatenate([raw[:, 0:3] * ACC_MS2_PER_COUNT, raw[:, 3:6] * GYR_RADS_PER_COUNT], 1)
+        keep = self._plausible(motion)
+        if not keep.all():
+            raw, motion = raw[keep], motion[keep]
+            # magnetometer replies keep their place among the data frames that remain
+            kept_before = np.concatenate([[0], np.cumsum(keep)])
+            mag_updates = [(int(kept_before[o]), m) for o, m in mag_updates]
         n = len(raw)
         if n == 0:
             return None
         self.stats.frames += n
         self.stats.samples += n
         self.euler_deg = raw[-1, 6:9] * ANGLE_DEG_PER_COUNT
-        return DecodedSamples(
-            acc=raw[:, 0:3] * ACC_MS2_PER_COUNT,
-            gyr=raw[:, 3:6] * GYR_RADS_PER_COUNT,
-            mag=self._held_mag(n, mag_updates),
-        )
+        return DecodedSamples(acc=motion[:, 0:3], gyr=motion[:, 3:6], mag=self._held_mag(n, mag_updates))
+
+    def _plausible(self, motion: np.ndarray) -> np.ndarray:
+        """Which data frames to keep: see the module docstring on implausible jumps."""
+        previous = motion[:1] if self._last_motion is None else self._last_motion[None, :]
+        steps = np.diff(np.concatenate([previous, motion]), axis=0)
+        d_acc = np.linalg.norm(steps[:, 0:3], axis=1)
+        d_gyr = np.linalg.norm(steps[:, 3:6], axis=1)
+        keep = np.ones(len(motion), dtype=bool)
+        if len(self._jumps) >= JUMP_MIN_HISTORY:
+            typical = np.median(np.asarray(self._jumps), axis=0) * JUMP_MEDIAN_FACTOR
+            limit_acc = max(JUMP_FLOOR_ACC_MS2, float(typical[0]))
+            limit_gyr = max(JUMP_FLOOR_GYR_RADS, float(typical[1]))
+            if np.any((d_acc > limit_acc) | (d_gyr > limit_gyr)):
+                keep = self._resolve_jumps(motion, limit_acc, limit_gyr)
+            else:
+                self._rejected_run = 0
+        else:
+            self._rejected_run = 0
+        kept = motion[keep]
+        if len(kept):
+            chain = np.concatenate([previous, kept]) if self._last_motion is not None else kept
+            kept_steps = np.diff(chain, axis=0)
+            self._jumps.extend(zip(np.linalg.norm(kept_steps[:, 0:3], axis=1).tolist(),
+                                   np.linalg.norm(kept_steps[:, 3:6], axis=1).tolist(), strict=True))
+            self._last_motion = kept[-1]
+        return keep
+
+    def _resolve_jumps(self, motion: np.ndarray, limit_acc: float, limit_gyr: float) -> np.ndarray:
+        """Frame by frame (rare: only a block with a suspicious jump), each against the last kept.
+        With nothing before it (a new connection), the first frame must agree with the second."""
+        keep = np.ones(len(motion), dtype=bool)
+        last = self._last_motion
+        if last is None and len(motion) > 1:
+            step = motion[1] - motion[0]
+            if np.linalg.norm(step[0:3]) > limit_acc or np.linalg.norm(step[3:6]) > limit_gyr:
+                keep[0] = False
+                self.stats.bad["implausible_jump"] += 1
+            last = motion[1]
+        for i, row in enumerate(motion):
+            if last is None or (i == 0 and self._last_motion is None):
+                last = row if last is None else last
+                continue
+            step = row - last
+            jump = (np.linalg.norm(step[0:3]) > limit_acc) or (np.linalg.norm(step[3:6]) > limit_gyr)
+            if jump and self._rejected_run < JUMP_REJECTS_BEFORE_BELIEVING:
+                keep[i] = False
+                self._rejected_run += 1
+                self.stats.bad["implausible_jump"] += 1
+                continue
+            self._rejected_run = 0
+            last = row
+        return keep
 
     def _apply_reply(self, frame: np.ndarray) -> np.ndarray | None:
         """Store the 8 registers of a ``55 71`` reply; the µT vector if it held the magnetometer."""
