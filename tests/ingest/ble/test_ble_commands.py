@@ -47,7 +47,8 @@ def test_without_adapter_one_clear_line_and_nonzero_exit(command, tmp_path):
     argv = [str(cfg) if a == "CFG" else a for a in command]
     proc = subprocess.run([sys.executable, "-m", "posturewatch.app.cli", *argv],
                           capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**os.environ, "PYTHONWARNINGS": "ignore",
+                               "XDG_STATE_HOME": str(tmp_path / "state")})
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -69,12 +70,15 @@ def test_run_reports_config_errors(tmp_path, capsys):
     assert "location must be one of" in capsys.readouterr().err
 
 
-def test_run_emulated_streams_and_summarizes(tmp_path, capsys):
+def test_run_emulated_streams_and_summarizes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # outbox and local store
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # (no) stored calibration
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG)
     assert main(["run", "--config", str(cfg), "--emulate", "--duration", "3", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "pelvis: pwrp" in out and "thigh: movesense" in out
+    assert (tmp_path / "state" / "posturewatch" / "default" / "posturewatch.sqlite").exists()
     delivered = int(out.strip().splitlines()[-1].split()[0])
     assert delivered > 50
 

@@ -1,0 +1,115 @@
+"""The daemon's config sections and its MQTT side in real time: status, commands, outputs.
+
+Three emulated sensors stand still (so a calibration request succeeds) while the daemon runs
+against a private Mosquitto; commands go in on ``cmd/…`` and their replies come back on
+``cmd/result``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+from servers import MqttCollector
+
+from posturewatch.app.cmd_run import daemon_settings
+from posturewatch.app.config import from_mapping, load
+from posturewatch.app.daemon import Daemon, load_calibrations
+from posturewatch.ingest.ble.config import ConfigError
+from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
+
+SENSORS = [
+    {"location": "pelvis", "family": "movesense", "address": "AA:00:00:00:00:01"},
+    {"location": "thigh", "family": "witmotion", "address": "AA:00:00:00:00:02", "rate_hz": 50},
+    {"location": "thorax", "family": "movella_dot", "name": "Xsens DOT", "rate_hz": 30},
+]
+EXAMPLE = Path(__file__).parents[2] / "deploy" / "example-sensors.toml"
+
+
+def test_example_config_is_valid(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    settings = daemon_settings(load(EXAMPLE))
+    assert {s.location for s in settings.ble.sensors} == {"pelvis", "thigh", "thorax"}
+    assert settings.mqtt is not None and settings.influx is None and settings.store.sqlite
+    assert settings.store.dir == tmp_path / "posturewatch" / "alice"
+
+
+@pytest.mark.parametrize(("section", "error"), [
+    ({"mqtt": {"hots": "x"}}, "[mqtt] unknown key 'hots'"),
+    ({"mqtt": {"port": "1883"}}, "[mqtt] port must be of type int"),
+    ({"mqtt": {"protocol": "4"}}, "protocol must be"),
+    ({"influx": {"bucket": 3}}, "[influx] bucket must be of type str"),
+    ({"store": {"sqlite": "yes"}}, "[store] sqlite must be of type bool"),
+    ({"ble": {"scan_timeout": 3}}, "[ble] has unknown keys"),
+    ({"mounting": {"pelvis": {"superior": "z", "anterior": "x"}}}, "mounting differs"),
+])
+def test_wrong_sections_name_the_key(section, error):
+    sensors = [dict(SENSORS[0], mounting={"superior": "x", "anterior": "-z"}), *SENSORS[1:]]
+    with pytest.raises((ConfigError, ValueError), match=error.replace("[", r"\[").replace("]", r"\]")):
+        daemon_settings(from_mapping({"sensors": sensors, **section}))
+
+
+def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path):
+    user = "cmdtest"
+    config = from_mapping({
+        "user": user, "sensors": SENSORS,
+        "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "status_interval_s": 2},
+        "store": {"dir": str(tmp_path / "state")},
+    })
+    settings = daemon_settings(config)
+    cal_path = tmp_path / "calibration.json"
+    base = f"posturewatch/{user}"
+    collector = MqttCollector(mosquitto.host, mosquitto.port, [f"{base}/#"])
+
+    def replies(command: str) -> list[dict]:
+        return [r for r in collector.json_on(f"{base}/cmd/result") if r["command"] == command]
+
+    async def main() -> Daemon:
+        loop = asyncio.get_running_loop()
+        devices = emulate_config(settings.ble, time.time, seed=1)
+        daemon = Daemon(config, settings, EmulatedBackend(devices), calibration_path=cal_path)
+        runner = asyncio.create_task(daemon.run())
+        while not (daemon.service and daemon.service.link.connected
+                   and all(s["state"] == "streaming" for s in daemon.status().values())):
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(5.0)  # a few seconds of standing still to calibrate from
+        for command, body in [("snooze", {"minutes": 20, "id": "s1"}), ("snooze", b"{not json"),
+                              ("config", {"alerts": {"daily_cap": 3}}), ("calibrate", {})]:
+            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+            collector.client.publish(f"{base}/cmd/{command}", payload, qos=1)
+        await loop.run_in_executor(None, collector.wait_for,
+                                   lambda m: sum(t.endswith("cmd/result") for t, _, _ in m) >= 4, 20)
+        await asyncio.sleep(2.5)
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        return daemon
+
+    daemon = asyncio.run(main())
+    assert daemon.hub is None, "cancelling the run closes every output"
+    collector.wait_for(lambda m: any(t == f"{base}/status" and b'"offline"' in p for t, p, _ in m))
+    collector.close()
+
+    snoozes = replies("snooze")
+    assert [r["ok"] for r in snoozes] == [True, False] and snoozes[0]["id"] == "s1"
+    assert daemon.monitor.policy.settings.daily_cap == 3 and replies("config")[0]["ok"]
+    calibrated = replies("calibrate")[0]
+    assert calibrated["ok"], calibrated
+    assert calibrated["result"]["locations"] == ["pelvis", "thigh", "thorax"]
+    assert daemon.monitor.pipeline.calibrations["thigh"].source == "pose"
+    stored, notes = load_calibrations(cal_path, settings.pipeline.declared)
+    assert set(stored) == {"pelvis", "thigh", "thorax"}, notes
+
+    statuses = collector.json_on(f"{base}/status")
+    online = [s for s in statuses if s["state"] == "online" and s["sensors"]]
+    assert len(online) >= 3, "status goes out regularly and on every change"
+    live = [s for s in online if all(v["state"] == "streaming" for v in s["sensors"].values())]
+    assert live and online[-1]["sensors"]["thorax"]["state"] == "stopped"
+    assert statuses[-1]["state"] == "offline"
+    for location in ("pelvis", "thigh", "thorax"):
+        s = live[-1]["sensors"][location]
+        assert s["connected"] and s["samples"] > 0 and s["battery_pct"] is not None
+        assert {"loss_pct", "lost", "gaps", "gap_s", "rate_hz"} <= set(s)
+    assert collector.json_on(f"{base}/angles"), "1 Hz angles are published through the outbox"
