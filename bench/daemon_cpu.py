@@ -1,9 +1,16 @@
-"""CPU cost of the BLE daemon: three emulated sensors at ~100 Hz, in real time.
+"""CPU and memory of the daemon: three emulated sensors at ~50–100 Hz, in real time.
 
-Runs the unmodified daemon (decoders, clock mapping, accounting, block merging) against
-byte-exact emulators for a wall-clock minute (``--seconds`` to shorten) and prints CPU seconds
-per wall second and peak RSS. The emulators run in the same process, so the figure is an upper
-bound for the daemon alone.
+Two phases of ``--seconds`` each (default 60), in one process:
+
+1. reference — the BLE part alone (emulators, decoders, clock mapping, accounting, block merging)
+   feeding a sink that only counts samples;
+2. daemon — the whole ``app.daemon.Daemon``: the same BLE part feeding the real Monitor (fusion,
+   angles, posture, episodes, alert policy) and the OutputHub writing the outbox and the local
+   SQLite store (no MQTT server needed).
+
+Prints CPU seconds per wall second for both (the emulators run in the same process, so both are
+upper bounds), the analysis' own share (their difference), and resident memory at the start and
+end of the daemon phase plus the peak, so a leak shows as growth.
 """
 
 from __future__ import annotations
@@ -12,55 +19,83 @@ import argparse
 import asyncio
 import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from posturewatch.ingest.ble.config import parse_config
+from posturewatch.app.cmd_run import daemon_settings
+from posturewatch.app.config import from_mapping
+from posturewatch.app.daemon import Daemon
 from posturewatch.ingest.ble.daemon import BleDaemon
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 
-CONFIG = {"sensors": [
+SENSORS = [
     {"location": "pelvis", "family": "witmotion", "address": "AA:00:00:00:00:01", "rate_hz": 100},
     {"location": "thigh", "family": "movesense", "address": "AA:00:00:00:00:02", "rate_hz": 104},
     {"location": "thorax", "family": "pwrp", "address": "AA:00:00:00:00:03", "rate_hz": 100},
-]}
+]
 
 
-async def main(seconds: float) -> dict:
-    config = parse_config(CONFIG)
-    devices = emulate_config(config, time.time)
-    samples = {"n": 0}
+def rss_mb() -> float:
+    """Current resident set size (Linux /proc), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
-    def sink(blocks):
-        samples["n"] += sum(len(b) for b in blocks)
 
-    daemon = BleDaemon(config, EmulatedBackend(devices), sink)
+async def _timed(label: str, seconds: float, runner, progress) -> tuple[float, float]:
     cpu0, wall0 = time.process_time(), time.perf_counter()
 
-    async def progress():
+    async def show() -> None:
         while True:
             await asyncio.sleep(1.0)
             done = time.perf_counter() - wall0
-            print(f"\r{done:5.0f}/{seconds:.0f} s  {samples['n']} samples", end="", file=sys.stderr)
+            print(f"\r{label}: {done:5.0f}/{seconds:.0f} s  {progress()}", end="", file=sys.stderr)
 
-    shower = asyncio.create_task(progress())
-    await daemon.run(duration_s=seconds)
+    shower = asyncio.create_task(show())
+    await runner
     shower.cancel()
     print(file=sys.stderr)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return {"cpu_s": cpu, "wall_s": wall, "samples": samples["n"], "status": daemon.status()}
+    return time.process_time() - cpu0, time.perf_counter() - wall0
+
+
+async def main(seconds: float, state_dir: Path) -> dict:
+    config = from_mapping({"user": "bench", "sensors": SENSORS, "store": {"dir": str(state_dir)}})
+    settings = daemon_settings(config)
+
+    counted = {"n": 0}
+    reference = BleDaemon(settings.ble, EmulatedBackend(emulate_config(settings.ble, time.time)),
+                          lambda blocks: counted.__setitem__("n", counted["n"] + sum(map(len, blocks))),
+                          flush_interval_s=1.0)
+    ref_cpu, ref_wall = await _timed("reference (BLE only)", seconds, reference.run(duration_s=seconds),
+                                     lambda: f"{counted['n']} samples")
+
+    daemon = Daemon(config, settings, EmulatedBackend(emulate_config(settings.ble, time.time, seed=1)))
+    rss_start = rss_mb()
+    cpu, wall = await _timed("daemon (BLE + Monitor + store)", seconds, daemon.run(duration_s=seconds),
+                             lambda: f"{daemon.ble.samples_out} samples, {daemon.frames_out} frames")
+    return {"ref": (ref_cpu, ref_wall, counted["n"]), "daemon": (cpu, wall, daemon.ble.samples_out),
+            "frames": daemon.frames_out, "rss": (rss_start, rss_mb()), "status": daemon.status()}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="wall seconds per phase")
     args = parser.parse_args()
-    result = asyncio.run(main(args.seconds))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"three emulated sensors ~100 Hz for {result['wall_s']:.1f} s wall: "
-          f"{result['samples']} samples ({result['samples'] / result['wall_s']:.0f}/s)")
-    print(f"CPU seconds per wall second (daemon + emulators): "
-          f"{result['cpu_s'] / result['wall_s']:.3f}")
-    print(f"peak RSS: {peak_mb:.1f} MB")
-    for location, s in result["status"]["sensors"].items():
-        print(f"  {location}: {s['family']} rate {s['rate_hz']} Hz lost {s['lost']} "
-              f"bad {s['bad_packets']}")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = asyncio.run(main(args.seconds, Path(tmp)))
+    (rc, rw, rn), (dc, dw, dn) = result["ref"], result["daemon"]
+    print(f"three emulated sensors ~100 Hz, {dw:.0f} s wall per phase")
+    print(f"reference (emulators + BLE daemon, counting sink): {rc / rw:.4f} CPU s per wall s, "
+          f"{rn / rw:.0f} samples/s")
+    print(f"daemon    (… + Monitor + OutputHub + SQLite):       {dc / dw:.4f} CPU s per wall s, "
+          f"{dn / dw:.0f} samples/s, {result['frames']} frames")
+    print(f"analysis and outputs alone: {(dc / dw - rc / rw):.4f} CPU s per wall s "
+          f"({100 * (dc / dw - rc / rw):.2f} % of one core); daemon/reference = {(dc / dw) / (rc / rw):.2f}")
+    start, end = result["rss"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"RSS at daemon start {start:.1f} MB, at end {end:.1f} MB (growth {end - start:+.1f} MB), "
+          f"peak {peak:.1f} MB")
+    for location, s in result["status"].items():
+        print(f"  {location}: {s['family']} rate {s['rate_hz']} Hz lost {s['lost']} bad {s['bad_packets']}")
