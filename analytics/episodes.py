@@ -188,11 +188,16 @@ class ProlongedSittingDetector:
 
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         events: list[EpisodeEvent] = []
-        sitting = (frames.posture == Posture.SITTING).astype(np.int8)
-        starts, lengths, values = runs(sitting)
+        # 1 sitting, 0 up (standing/walking) or lying, −1 unknown: a lost sensor neither
+        # continues nor breaks a bout (gaps are gaps), it only delays the decision.
+        p = frames.posture
+        state = np.where(p == Posture.SITTING, 1, np.where(p == Posture.UNKNOWN, -1, 0)).astype(np.int8)
+        starts, lengths, values = runs(state)
         for i0, ln, sit in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
             t0, t1 = frames.t[i0], frames.t[i0] + ln * frames.dt
-            if sit:
+            if sit == -1:
+                continue
+            if sit == 1:
                 if self.start is None:
                     self.start = t0
                 self.break_since = None

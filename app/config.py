@@ -21,6 +21,7 @@ the key: a typo must never silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,13 +60,17 @@ def _scalars(obj, mapping: dict, where: str):
         if key not in fields or not isinstance(current, int | float) or isinstance(current, bool):
             allowed = ", ".join(k for k, f in fields.items() if isinstance(getattr(obj, k), int | float))
             raise ConfigError(f"[{where}] unknown key {key!r}; allowed: {allowed}")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"[{where}] {key} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"[{where}] {key} must be a finite number, got {value!r}")
+        if key.endswith("_s") and value <= 0:
+            raise ConfigError(f"[{where}] {key} is a duration and must be > 0, got {value!r}")
         changes[key] = float(value)
     return dataclasses.replace(obj, **changes)
 
 
 def _mountings(mapping: dict) -> dict[str, tuple[str | None, str | None]]:
+    if not isinstance(mapping, dict):
+        raise ConfigError("[mounting] must be a table of locations, e.g. [mounting.thigh]")
     out = {}
     for loc, axes in mapping.items():
         if loc not in LOCATIONS:
@@ -73,6 +78,8 @@ def _mountings(mapping: dict) -> dict[str, tuple[str | None, str | None]]:
         if not isinstance(axes, dict) or set(axes) - {"superior", "anterior"}:
             raise ConfigError(f"[mounting.{loc}] takes only 'superior' and 'anterior' axis names")
         sup, ant = axes.get("superior"), axes.get("anterior")
+        if not all(v is None or isinstance(v, str) for v in (sup, ant)):
+            raise ConfigError(f"[mounting.{loc}] axes are names like \"x\" or \"-z\", got {sup!r}, {ant!r}")
         try:
             s = axis_vector(sup or DEFAULT_MOUNTING[loc][0])
             a = axis_vector(ant or DEFAULT_MOUNTING[loc][1])

@@ -95,9 +95,11 @@ class _Sensor:
         if self.tracker is None:  # need a few samples to know the rate
             self.waiting.append(block)
             t = np.concatenate([b.t for b in self.waiting])
-            if len(t) < 8:
+            steps = np.diff(t)
+            steps = steps[steps > 0]
+            if len(steps) < 7:
                 return
-            rate = 1.0 / float(np.median(np.diff(t)))
+            rate = 1.0 / float(np.median(steps))
             self.tracker = GravityTracker(rate)
             blocks, self.waiting = self.waiting, []
         else:
@@ -171,9 +173,12 @@ class Pipeline:
         for block in blocks:
             if len(block) == 0:
                 continue
+            block = self._finite(block)
+            if len(block) == 0:
+                continue
             t = self.clocks[block.location].apply(block.t) if block.location in self.clocks else block.t
             if self.k_next is not None:
-                late = t < self.k_next * FRAME_S
+                late = t < self.k_next / FRAME_HZ
                 if late.any():
                     self.counters[f"{block.location}_late_samples"] += int(late.sum())
                     block = block.slice(int(np.argmin(late)) if not late.all() else len(t), len(t))
@@ -200,6 +205,21 @@ class Pipeline:
             self.k_next = k_end
         return self._emit(final=False)
 
+    def _finite(self, block: SensorBlock) -> SensorBlock:
+        """The block without samples whose time or readings are not finite (counted)."""
+        ok = np.isfinite(block.t) & np.isfinite(block.acc).all(axis=1)
+        if block.gyr is not None:
+            ok &= np.isfinite(block.gyr).all(axis=1)
+        if len(block) and len(block.t) > 1:
+            ok[1:] &= np.diff(block.t) > 0
+        if ok.all():
+            return block
+        self.counters[f"{block.location}_bad_samples"] += int((~ok).sum())
+        idx = np.flatnonzero(ok)
+        return SensorBlock(block.location, block.t[idx], block.acc[idx],
+                           None if block.gyr is None else block.gyr[idx],
+                           None if block.mag is None else block.mag[idx])
+
     def close(self) -> PipelineOutput:
         """Finalize everything pushed so far and end open episodes (end of a recording)."""
         ends = [s.t[-1] for s in self.sensors.values() if len(s.t)]
@@ -210,7 +230,7 @@ class Pipeline:
                 self.k_next = k_end
         out = self._emit(final=True)
         if self.k_next is not None:
-            out.events += self.detectors.close(self.k_next * FRAME_S)
+            out.events += self.detectors.close(self.k_next / FRAME_HZ)
         return out
 
     # -- stages ---------------------------------------------------------------------------------
@@ -230,7 +250,8 @@ class Pipeline:
         angles = segment_angles(theta, n)
         raw = classify_frames(PostureFeatures(theta, tilt, roll, motion), self.settings.posture, n)
         self._pend_raw = np.concatenate((self._pend_raw, raw))
-        self._pend_t = np.concatenate((self._pend_t, (k0 + np.arange(n)) * FRAME_S))
+        # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
+        self._pend_t = np.concatenate((self._pend_t, (k0 + np.arange(n)) / FRAME_HZ))
         for name in ANGLE_NAMES:
             self._pend_angles[name] = np.concatenate((self._pend_angles[name], angles[name]))
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
 
 
 class Progress:
     """``Progress("replay")(fraction, detail)`` redraws one line at most ~5 times a second."""
 
-    def __init__(self, label: str, stream=None, enabled: bool | None = None) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
@@ -36,7 +37,3 @@ class Progress:
             self.stream.write(message + "\n")
         self.stream.flush()
 
-
-def staged(progress, start: float, end: float):
-    """A callback mapping a stage's own 0..1 onto ``[start, end]`` of an overall progress."""
-    return lambda f, detail="": progress(start + (end - start) * f, detail)

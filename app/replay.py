@@ -25,8 +25,9 @@ from posturewatch.ingest.align import ClockModel, apply_to_block, estimate_clock
 from posturewatch.ingest.autocal import autocalibrate
 from posturewatch.ingest.frames import frame_index, reduce_to_frames
 from posturewatch.ingest.mounting import Calibration
-from posturewatch.ingest.recording import ReadReport, read_recording
+from posturewatch.ingest.recording import ReadReport, RecordingError, read_recording
 from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
+from posturewatch.store.rollup import per_second
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ def run_replay(
 ) -> ReplayResult:
     """Analyse in-memory recorded blocks; progress runs 0..1 over alignment, calibration, streaming."""
     progress = progress or (lambda f, d="": None)
+    if not blocks:
+        raise RecordingError("no usable samples: every sensor column was empty or bad")
     clocks = estimate_clock_models(blocks) if align and len(blocks) > 1 else {}
     blocks = {loc: apply_to_block(b, clocks[loc]) if loc in clocks else b for loc, b in blocks.items()}
     progress(0.05, "clocks aligned")
@@ -123,28 +126,6 @@ def run_replay(
     return result
 
 
-def per_second(t: np.ndarray, posture: np.ndarray, angles: dict[str, np.ndarray]):
-    """10 Hz frames → 1 Hz: posture by majority, angles by mean of the frames that have data."""
-    if not len(t):
-        return np.zeros(0), np.zeros(0, np.int8), {a: np.zeros(0) for a in angles}
-    sec = np.floor(t + 1e-6).astype(np.int64)
-    s0 = sec[0]
-    idx = sec - s0
-    n = idx[-1] + 1
-    votes = np.zeros((n, len(Posture)), np.int64)
-    np.add.at(votes, (idx, posture.astype(np.int64)), 1)
-    has = votes.sum(axis=1) > 0
-    out_p = votes.argmax(axis=1).astype(np.int8)
-    out_a = {}
-    for name, v in angles.items():
-        ok = np.isfinite(v)
-        s = np.bincount(idx[ok], v[ok], minlength=n)
-        c = np.bincount(idx[ok], minlength=n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out_a[name] = np.where(c > 0, s / np.maximum(c, 1), np.nan)[has]
-    return (s0 + np.arange(n))[has].astype(float), out_p[has], out_a
-
-
 def episode_rows(events: list[EpisodeEvent]) -> list[dict]:
     """One row per ended episode (open ones at the end of the data were closed by the pipeline)."""
     rows = []
@@ -164,7 +145,8 @@ def write_results(result: ReplayResult, out_dir: str | Path) -> dict[str, Path]:
     """Write angles.csv (1 Hz), episodes.csv and alerts.csv; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    t, posture, angles = per_second(result.t, result.posture, result.angles)
+    sec = per_second(result.t, result.angles, result.posture)
+    t, posture, angles = sec.t, sec.posture, sec.angles
     paths = {name: out / f"{name}.csv" for name in ("angles", "episodes", "alerts")}
     with paths["angles"].open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -172,7 +154,7 @@ def write_results(result: ReplayResult, out_dir: str | Path) -> dict[str, Path]:
         labels = np.array([p.label for p in Posture])[posture.astype(int)]
         cols = [np.char.mod("%.2f", angles[a]) for a in ANGLE_NAMES]
         cols = [np.where(c == "nan", "", c) for c in cols]
-        w.writerows(zip(np.char.mod("%.0f", t), labels, *cols, strict=True))
+        w.writerows(zip(t.astype(str), labels, *cols, strict=True))
     fields = ["id", "kind", "start", "end", "duration_s", "peak", "mean", "confirmed"]
     with paths["episodes"].open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
@@ -187,8 +169,16 @@ def write_results(result: ReplayResult, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def replay_file(path, out_dir, config: Config, acc_unit="auto", gyro_unit="rad/s", progress=None,
-                align: bool = True, calibrations=None) -> ReplayResult:
+def replay_file(
+    path: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    acc_unit: str = "auto",
+    gyro_unit: str = "rad/s",
+    progress: Callable[[float, str], None] | None = None,
+    align: bool = True,
+    calibrations: Mapping[str, Calibration] | None = None,
+) -> ReplayResult:
     """Read, analyse and write: what `posturewatch replay` does."""
     progress = progress or (lambda f, d="": None)
     rec = read_recording(path, acc_unit, gyro_unit, progress=lambda f: progress(0.3 * f, "reading"))

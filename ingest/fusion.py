@@ -10,9 +10,13 @@ average.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import signal
 from vqf import VQF, offlineVQF
+
+__all__ = ["estimate_orientation", "up_in_sensor_frame", "GravityTracker"]
 
 ACC_ONLY_CUTOFF_HZ = 0.6
 """Low-pass corner for accelerometer-only inclination: below gait (~1.8 Hz), above posture changes."""
@@ -21,6 +25,11 @@ RESET_GAP_PERIODS = 2.5
 """Lost samples (a gap over this many sample periods) restart the filter from the next sample:
 VQF would otherwise integrate across the gap as if no rotation happened in it — 60° missed in a
 quick bend — and take seconds to recover. The gyro bias estimate is carried over."""
+
+
+def _check_rate(rate_hz: float) -> None:
+    if not (math.isfinite(rate_hz) and rate_hz > 0):
+        raise ValueError(f"rate_hz must be a finite positive number, got {rate_hz}")
 
 
 def _as_samples(name: str, arr: np.ndarray | None, n: int | None = None) -> np.ndarray | None:
@@ -41,13 +50,22 @@ def estimate_orientation(
 
     ``gyr`` (N, 3) rad/s and ``acc`` (N, 3) m/s² at a constant ``rate_hz``; with ``mag`` (N, 3) µT
     the 9D solution is returned (earth frame ENU), otherwise the 6D one (z up, arbitrary heading).
-    Each quaternion rotates sensor coordinates into the earth frame.
+    Each quaternion rotates sensor coordinates into the earth frame. Float64 out; N = 0 gives
+    an empty (0, 4) array.
+
+    This is the offline (non-causal) vqf: it looks ahead, which makes it the most accurate choice
+    for recorded data. Live code uses ``GravityTracker``, which is causal and streams. Samples
+    must be finite and evenly spaced (drop or split at gaps first).
+
+    Raises ``ValueError`` for wrong shapes, mismatched lengths or a non-finite/non-positive rate.
+
+    >>> q = estimate_orientation(gyr, acc, rate_hz=100.0)      # doctest: +SKIP
+    >>> up = up_in_sensor_frame(q)                             # doctest: +SKIP
     """
     acc = _as_samples("acc", acc)
     gyr = _as_samples("gyr", gyr, len(acc))
     mag = _as_samples("mag", mag, len(acc))
-    if not rate_hz > 0:
-        raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+    _check_rate(rate_hz)
     if len(acc) == 0:
         return np.zeros((0, 4))
     out = offlineVQF(gyr, acc, mag, 1.0 / rate_hz)
@@ -71,8 +89,7 @@ class GravityTracker:
     """
 
     def __init__(self, rate_hz: float) -> None:
-        if not rate_hz > 0:
-            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        _check_rate(rate_hz)
         self.rate_hz = rate_hz
         self._vqf: VQF | None = None
         self._sos = signal.butter(2, ACC_ONLY_CUTOFF_HZ, fs=rate_hz, output="sos")
@@ -106,6 +123,8 @@ class GravityTracker:
                 self._reset()
             if b > a:
                 up[a:b] = self._update_run(acc[a:b], None if gyr is None else gyr[a:b])
+        if self._zi is not None and not np.isfinite(self._zi).all():
+            self._zi = None  # a non-finite sample must not poison every later estimate
         if len(t):
             self._last_t = float(t[-1])
         return up

@@ -82,11 +82,16 @@ def _layout(header: list[str], report: ReadReport) -> dict[str, dict[str, list[s
 
 
 def _iso_timestamps(col: pa.Array) -> np.ndarray:
-    """RFC 3339 text → epoch seconds; whole seconds fast, anything else through ``fromisoformat``."""
+    """RFC 3339 text → epoch seconds: Arrow's parser for the lot, ``fromisoformat`` for leftovers."""
+    try:
+        parsed = pc.cast(col, pa.timestamp("us", "UTC"))
+        return pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False).astype(float) / 1e6
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass  # some cell is not a timestamp Arrow can read: go cell by cell for those only
     ts = pc.cast(pc.strptime(col, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True), pa.int64())
     missing = pc.is_null(ts).to_numpy(zero_copy_only=False)
     out = ts.to_numpy(zero_copy_only=False).astype(float) / 1e6
-    if missing.any():  # fractional seconds and 'Z' need the general ISO parser
+    if missing.any():
         strings = col.to_pylist()
         for i in np.flatnonzero(missing):
             out[i] = _iso(strings[i])

@@ -1,11 +1,11 @@
-"""Typed records that flow out of ingest: raw sensor sample blocks and segment-angle blocks.
+"""Typed records that flow out of ingest: raw sensor sample blocks, locations and angle names.
 
 Every later stage talks in these; they hold numpy arrays of many samples, never one sample.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -61,23 +61,3 @@ class SensorBlock:
             None if self.mag is None else self.mag[start:stop],
         )
 
-
-@dataclass(slots=True)
-class AngleBlock:
-    """Segment angles and posture features on the common analysis clock.
-
-    ``angles`` maps every name in ``ANGLE_NAMES`` to an (M,) float array in degrees, NaN where
-    the sensors it needs are absent or in a gap. ``tilt`` maps each present location to the
-    segment's full angle from vertical (any direction, degrees) and ``roll`` to its sideways
-    component; ``motion`` is the (M,) dynamic-acceleration intensity (m/s², RMS over the frame)
-    per location, and ``cadence`` the (M,) step-frequency estimate in Hz (NaN when not periodic).
-    """
-
-    t: np.ndarray
-    angles: dict[str, np.ndarray]
-    tilt: dict[str, np.ndarray] = field(default_factory=dict)
-    roll: dict[str, np.ndarray] = field(default_factory=dict)
-    motion: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.t)

@@ -110,3 +110,16 @@ def test_ids_are_stable_across_runs():
     a = [e.episode.id for e in detect(f)]
     b = [e.episode.id for e in detect(f, 33)]
     assert a == b and len(set(a)) == 1
+
+
+def test_lost_sensor_does_not_split_a_sitting_bout():
+    U = Posture.UNKNOWN
+    f = series([(40 * 60, S, {}), (90, U, {}), (40 * 60, S, {}), (120, W, {})])
+    eps = ended(detect(f), "prolonged_sitting")
+    assert len(eps) == 1
+    assert eps[0].end == pytest.approx(T0 + 80 * 60 + 90, abs=0.11)
+
+
+def test_lying_ends_a_sitting_bout():
+    f = series([(40 * 60, S, {}), (20 * 60, Posture.LYING, {}), (40 * 60, S, {}), (120, W, {})])
+    assert len(ended(detect(f), "prolonged_sitting")) == 2

@@ -17,10 +17,11 @@ import pytest
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 from posturewatch.analytics.scoring import score_episodes, score_posture
 from posturewatch.app.config import Config
-from posturewatch.app.replay import per_second, run_replay
+from posturewatch.app.replay import run_replay
 from posturewatch.ingest.recording import read_recording
 from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.recording import record
+from posturewatch.store.rollup import per_second
 
 SEED = 11
 UPRIGHT = {"sitting": "upright", "standing": "upright"}
@@ -102,7 +103,8 @@ def test_single_sensor_lying_upright_walking(day, only):
     sim, _, _ = day
     rec = read_recording(sim / "sensors.csv")
     res = run_replay({k: rec.blocks[k] for k in only}, Config())
-    t, p, _ = per_second(res.t, res.posture, res.angles)
+    sec = per_second(res.t, res.angles, res.posture)
+    t, p = sec.t, sec.posture
     labels = [Posture(int(x)).label for x in p]
     tt, tl = _truth_posture(sim)
     if only == ("thigh",):

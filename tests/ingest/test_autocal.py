@@ -6,17 +6,19 @@ import pytest
 from posturewatch.analytics.records import Posture
 from posturewatch.analytics.scoring import score_posture
 from posturewatch.app.config import Config
-from posturewatch.app.replay import learn_calibrations, per_second, run_replay
+from posturewatch.app.replay import learn_calibrations, run_replay
 from posturewatch.ingest.mounting import Calibration, angle_deg
 from posturewatch.simulators.config import Realism, WearerConfig
 from posturewatch.simulators.wearer import Truth, simulate
+from posturewatch.store.rollup import per_second
 
 HOURS = 1.5
 SEED = 5
 
 
 def _agreement(res, truth) -> float:
-    t, p, _ = per_second(res.t, res.posture, res.angles)
+    sec = per_second(res.t, res.angles, res.posture)
+    t, p = sec.t, sec.posture
     return score_posture(t, [Posture(int(x)).label for x in p], truth.t_1hz,
                          list(Truth.labels(truth.posture_1hz))).agreement
 

@@ -1,0 +1,55 @@
+"""`posturewatch replay` on bad input: one clear line and a non-zero exit, never a traceback."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from posekit import mounting, static_block
+
+from posturewatch.app.pipeline import Pipeline
+
+HEADER = "timestamp,pelvis_ax,pelvis_ay,pelvis_az\n"
+
+
+def replay(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "posturewatch.app.cli", "replay", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("content,config,message", [
+    (None, None, "no such file"),
+    (HEADER, None, "no usable samples"),
+    (HEADER + "1,abc,0,9.8\n2,nan,0,9.8\n", None, "no usable samples"),
+    (HEADER + "1,0,0,9.8\n", "mounting = 5\n", "[mounting] must be a table"),
+    (HEADER + "1,0,0,9.8\n", "[mounting.thigh]\nsuperior = 5\n", "axes are names"),
+    (HEADER + "1,0,0,9.8\n", "[episodes]\nsustain_s = nan\n", "finite number"),
+    (HEADER + "1,0,0,9.8\n", "[episodes]\nsustain_s = -5\n", "must be > 0"),
+    (HEADER + "1,0,0,9.8\n", "[episodez]\n", "unknown section"),
+])
+def test_bad_input_gets_one_clear_line(tmp_path, content, config, message):
+    rec = tmp_path / "rec.csv"
+    if content is not None:
+        rec.write_text(content)
+    args = [rec, "--out", tmp_path / "out"]
+    if config is not None:
+        (tmp_path / "c.toml").write_text(config)
+        args += ["--config", tmp_path / "c.toml"]
+    run = replay(tmp_path, *args)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_nan_sample_is_counted_and_does_not_poison_an_accelerometer_only_sensor():
+    R = mounting("thigh")
+    block = static_block("thigh", R, -90.0, 1_700_000_000.0, 30.0, gyro=False)
+    block.acc[100] = np.nan
+    block.t[200] = block.t[199]  # a repeated instant
+    pipe = Pipeline()
+    pipe.push([block], until=block.t[-1])
+    out = pipe.close()
+    assert pipe.counters["thigh_bad_samples"] == 2
+    late = out.t > block.t[0] + 20
+    assert np.isfinite(out.angles["thigh_inclination"][late]).all()
+    assert np.nanmean(out.angles["thigh_inclination"][late]) == pytest.approx(90, abs=2)
