@@ -12,7 +12,14 @@ import math
 
 from posturewatch.alerts.records import Alert
 from posturewatch.analytics.records import EPISODE_KINDS, Episode, Posture
-from posturewatch.store.lines import alert_line, episode_line, point, sensor_status_line
+from posturewatch.ingest.records import ANGLE_NAMES, LOCATIONS
+from posturewatch.store.lines import (
+    alert_line,
+    episode_line,
+    escape_tag,
+    point,
+    sensor_status_line,
+)
 from posturewatch.store.outbox import EVENT, TELEMETRY
 
 DATA_TOPICS = ("angles", "episodes", "alerts", "status")
@@ -58,6 +65,10 @@ def _ts(body: dict, key: str = "ts_ms") -> float:
 
 def lines_for(user: str, kind: str, raw: bytes) -> tuple[list[str], int, str | None]:
     """(lines, outbox priority, record id for dedupe or None) for one message."""
+    try:
+        escape_tag(user)
+    except ValueError as exc:
+        raise BadPayload("bad_topic", f"user {user!r} cannot be stored: {exc}") from None
     body = _obj(raw)
     if kind == "angles":
         return [_angles(user, body)], TELEMETRY, None
@@ -77,6 +88,10 @@ def _angles(user: str, body: dict) -> str:
     angles = body.get("angles")
     if not isinstance(angles, dict):
         raise BadPayload("bad_field", "'angles' must be an object")
+    # names become InfluxDB field keys: only the known angles, never what a client makes up
+    unknown = sorted(set(angles) - set(ANGLE_NAMES))
+    if unknown:
+        raise BadPayload("bad_field", f"unknown angle name(s) {unknown}; known: {ANGLE_NAMES}")
     fields: dict[str, float | int] = {}
     for name, value in sorted(angles.items()):
         if value is None:
@@ -120,6 +135,9 @@ def _status(user: str, body: dict) -> list[str]:
     sensors = body.get("sensors", {})
     if not isinstance(sensors, dict):
         raise BadPayload("bad_field", "'sensors' must be an object")
+    unknown = sorted(set(sensors) - set(LOCATIONS))
+    if unknown:  # a location becomes a tag value: only the known ones
+        raise BadPayload("bad_field", f"unknown sensor location(s) {unknown}; known: {LOCATIONS}")
     for location, info in sorted(sensors.items()):
         if not isinstance(info, dict):
             raise BadPayload("bad_field", f"sensor {location!r} must be an object")

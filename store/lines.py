@@ -19,13 +19,32 @@ from posturewatch.store.rollup import Seconds
 SEVERITY_CODES = {"info": 0, "warning": 1, "critical": 2}
 
 
-def escape_tag(value: str) -> str:
-    """Escape a tag key/value (commas, spaces, equals signs, backslashes)."""
+def _escape(value: str, special: str, what: str) -> str:
     if value == "":
-        raise ValueError("tag values must not be empty")
-    return (
-        value.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ").replace("=", "\\=")
-    )
+        raise ValueError(f"{what} must not be empty")
+    if "\n" in value or "\r" in value:
+        # line protocol has no escape for a line break: it would end the line and start another
+        raise ValueError(f"{what} {value!r} contains a line break")
+    out = value.replace("\\", "\\\\")
+    for char in special:
+        out = out.replace(char, "\\" + char)
+    return out
+
+
+def escape_tag(value: str) -> str:
+    """Escape a tag key/value (commas, spaces, equals signs, backslashes); ValueError if it is
+    empty or holds a line break, which line protocol cannot carry."""
+    return _escape(value, ", =", "tag key/value")
+
+
+def escape_field_key(name: str) -> str:
+    """Escape a field key like a tag key (same rules, same refusals)."""
+    return _escape(name, ", =", "field key")
+
+
+def escape_measurement(name: str) -> str:
+    """Escape a measurement name (commas and spaces; an equals sign is literal there)."""
+    return _escape(name, ", ", "measurement")
 
 
 def _ms(ts: float) -> int:
@@ -38,11 +57,11 @@ def _fields(values: Mapping[str, float | int | bool | None]) -> str:
         if value is None:
             continue
         if isinstance(value, bool):
-            parts.append(f"{name}={int(value)}i")
+            parts.append(f"{escape_field_key(name)}={int(value)}i")
         elif isinstance(value, int):
-            parts.append(f"{name}={value}i")
+            parts.append(f"{escape_field_key(name)}={value}i")
         elif math.isfinite(value):
-            parts.append(f"{name}={float(value)!r}")
+            parts.append(f"{escape_field_key(name)}={float(value)!r}")
     if not parts:
         raise ValueError("a point needs at least one finite numeric field")
     return ",".join(parts)
@@ -51,7 +70,7 @@ def _fields(values: Mapping[str, float | int | bool | None]) -> str:
 def point(measurement: str, tags: Mapping[str, str], fields: Mapping, ts: float) -> str:
     """One line: tags sorted by key, non-finite / None fields left out."""
     tag_text = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()))
-    return f"{escape_tag(measurement)}{tag_text} {_fields(fields)} {_ms(ts)}"
+    return f"{escape_measurement(measurement)}{tag_text} {_fields(fields)} {_ms(ts)}"
 
 
 def angle_lines(user: str, seconds: Seconds) -> list[str]:
@@ -63,7 +82,8 @@ def angle_lines(user: str, seconds: Seconds) -> list[str]:
     for name in sorted(seconds.angles):
         values = np.asarray(seconds.angles[name], dtype=np.float64)
         finite = np.isfinite(values)
-        part = np.strings.add(f"{name}=", np.strings.mod("%.3f", np.where(finite, values, 0.0)))
+        text = np.strings.mod("%.3f", np.where(finite, values, 0.0))
+        part = np.strings.add(f"{escape_field_key(name)}=", text)
         part = np.where(finite, part, "")
         joined = np.strings.add(np.strings.add(fields, ","), part)
         fields = np.where(fields == "", part, np.where(part == "", fields, joined))

@@ -13,6 +13,7 @@ from posturewatch.store.lines import (
     daily_summary_line,
     episode_line,
     escape_tag,
+    point,
     sensor_status_line,
 )
 from posturewatch.store.rollup import SecondRollup, per_second
@@ -88,3 +89,22 @@ def test_episode_alert_status_summary_lines():
     assert daily_summary_line("u", T0, {"sitting_min": 300}).startswith("daily_summary,user=u")
     with pytest.raises(ValueError):
         escape_tag("")
+
+
+def test_keys_are_escaped_and_line_breaks_refused_everywhere_in_a_line():
+    line = point("m,x y", {"a b": "c,d=e\\"}, {"f=g h,i": 1.5}, T0)
+    assert line == f"m\\,x\\ y,a\\ b=c\\,d\\=e\\\\ f\\=g\\ h\\,i=1.5 {int(T0 * 1000)}"
+    for text in ("a\nb", "a\rb"):
+        with pytest.raises(ValueError, match="line break"):
+            escape_tag(text)
+        with pytest.raises(ValueError, match="line break"):
+            point("m", {"user": "u"}, {text: 1.0}, T0)
+        with pytest.raises(ValueError, match="line break"):
+            sensor_status_line("u", f"pelvis{text}", T0, connected=True)
+        with pytest.raises(ValueError, match="line break"):
+            angle_lines(f"u{text}", per_second(*frames(10)))
+    t, angles, posture = frames(10)
+    with pytest.raises(ValueError, match="line break"):
+        angle_lines("u", per_second(t, {"x=1 0\nangles,user=bob a": angles["pelvic_tilt"]}, posture))
+    (odd,) = angle_lines("u", per_second(t, {"a b": angles["pelvic_tilt"]}, posture))
+    assert " a\\ b=" in odd

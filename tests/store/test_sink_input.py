@@ -17,6 +17,21 @@ from posturewatch.store.sink import SinkWorker
 
 T0 = 1_709_553_600.0
 
+# an angle name that, written unchecked as a field key, would end the line and start a second
+# one in another user's series
+INJECTED_ANGLE = "x=1 0\nangles,posture=sitting,user={victim} pelvic_tilt"
+INJECTED_SENSOR = "pelvis\nsensor_status,location=pelvis,user={victim} connected"
+
+
+def injected_angles(victim: str) -> bytes:
+    return encode(angles_payload(T0, "sitting", {"pelvic_tilt": -3.0,
+                                                 INJECTED_ANGLE.format(victim=victim): 1.0}))
+
+
+def injected_status(victim: str) -> bytes:
+    sensors = {"thigh": {"connected": True}, INJECTED_SENSOR.format(victim=victim): {"connected": True}}
+    return encode(status_payload(T0, True, sensors))
+
 
 @pytest.mark.parametrize(
     ("kind", "raw", "reason"),
@@ -30,12 +45,31 @@ T0 = 1_709_553_600.0
         ("alerts", b'{"v": 1, "ts_ms": 1, "id": "x"}', "bad_field"),
         ("status", b'{"v": 1, "ts_ms": 1, "state": "online", "sensors": []}', "bad_field"),
         ("posture", b'{"v": 1}', "bad_topic"),
+        ("angles", injected_angles("bob"), "bad_field"),
+        ("angles", b'{"v": 1, "ts_ms": 1, "posture": "sitting", "angles": {"tilt": 1}}', "bad_field"),
+        ("status", injected_status("bob"), "bad_field"),
+        ("status", b'{"v": 1, "ts_ms": 1, "state": "online", "sensors": {"elbow": {}}}', "bad_field"),
     ],
 )
 def test_bad_payloads_name_a_reason(kind, raw, reason):
     with pytest.raises(BadPayload) as err:
         lines_for("u", kind, raw)
     assert err.value.reason == reason
+
+
+def test_unknown_names_are_refused_by_name():
+    with pytest.raises(BadPayload, match="unknown angle name") as err:
+        lines_for("u", "angles", injected_angles("bob"))
+    assert "user=bob" in str(err.value) and "\n" not in str(err.value)  # repr: one log line
+    with pytest.raises(BadPayload, match="unknown sensor location"):
+        lines_for("u", "status", injected_status("bob"))
+
+
+def test_a_user_that_cannot_be_a_tag_is_a_bad_topic():
+    good = encode(angles_payload(T0, "sitting", {"pelvic_tilt": -3.0}))
+    with pytest.raises(BadPayload) as err:
+        lines_for("u\nangles,user=bob", "angles", good)
+    assert err.value.reason == "bad_topic"
 
 
 def test_good_payloads_become_lines():
@@ -49,6 +83,7 @@ def test_good_payloads_become_lines():
 
 def test_sink_survives_garbage_and_stores_the_good(mosquitto, victoria, tmp_path):
     user = f"g{uuid.uuid4().hex[:6]}"
+    victim = f"{user}victim"
     sink = SinkWorker(
         MqttSettings(host=mosquitto.host, port=mosquitto.port, client_id=f"sink-{user}"),
         InfluxSettings(url=victoria.url), tmp_path / "sink.db",
@@ -60,17 +95,27 @@ def test_sink_survives_garbage_and_stores_the_good(mosquitto, victoria, tmp_path
         for topic, body in [
             (f"{base}/angles", b"\x00\x01garbage"),
             (f"{base}/alerts", b'{"v": 1}'),
+            (f"{base}/angles", injected_angles(victim)),
+            (f"{base}/status", injected_status(victim)),
             (f"{base}/angles", encode(angles_payload(T0, "standing", {"pelvic_tilt": 1.5}))),
+            (f"{base}/status", encode(status_payload(T0, True, {"thigh": {"connected": True}}))),
         ]:
             pub.client.publish(topic, body, qos=1).wait_for_publish(5)
         deadline = time.monotonic() + 10
-        while sink.received["angles"] < 1 and time.monotonic() < deadline:
+        while (sink.received["angles"] < 1 or sink.received["status"] < 1) and (
+            time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert sink.pump.wait_drained(10)
+        assert sink.outbox.dead_count() == 0  # no batch dead-lettered on the way
     finally:
         pub.close()
         sink.stop()
-    assert sink.bad == {"bad_json": 1, "bad_field": 1}
+    assert sink.bad == {"bad_json": 1, "bad_field": 3}
     (series,) = victoria.export(f'{{__name__="angles_pelvic_tilt",user="{user}"}}')
     assert series["values"] == [1.5] and series["metric"]["posture"] == "standing"
+    # nothing reached the other user's series (the same selector does find this user's)
+    assert victoria.export(f'{{user="{victim}"}}') == [] and victoria.export(f'{{user="{user}"}}')
+    (thigh,) = victoria.export(f'{{__name__="sensor_status_connected",user="{user}",location="thigh"}}')
+    assert thigh["values"] == [1]
     assert json.dumps(sink.stats)
