@@ -9,6 +9,8 @@ Payloads are JSON objects; an optional ``"id"`` is echoed in the reply on ``…/
   current settings (validated as a whole before anything changes).
 
 A malformed command never raises: it gets an error reply and is counted in ``errors`` by reason.
+JSON's non-standard ``NaN``/``Infinity`` (which Python's json module accepts by default) are
+refused: an infinite cooldown would silently switch a kind's alerts off.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class CommandService:
     @staticmethod
     def _parse(raw: bytes) -> dict:
         try:
-            body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+            body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant) if raw.strip() else {}
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CommandError("bad_json", f"payload is not JSON: {exc}") from None
         if not isinstance(body, dict):
@@ -144,6 +146,10 @@ class CommandService:
         except SettingsError as exc:
             raise CommandError("bad_settings", f"config: {exc}") from None
         return {"applied": sorted(body["alerts"])}
+
+
+def _refuse_constant(name: str) -> object:
+    raise CommandError("bad_json", f"payload is not JSON: {name} is not a JSON number")
 
 
 def _str_id(request_id: object) -> str | None:

@@ -44,6 +44,7 @@ episode is open and goes out once nothing blocks it any more; see ``policy.Alert
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -103,8 +104,10 @@ class KindSettings:
 
     def validate(self, where: str) -> None:
         for name in ("delay_s", "repeat_s", "cooldown_s"):
-            if getattr(self, name) < 0:
-                raise SettingsError(f"{where}.{name} must be ≥ 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            # NaN compares false with everything and inf never elapses: both would disable alerts
+            if not (math.isfinite(value) and value >= 0):
+                raise SettingsError(f"{where}.{name} must be a finite number ≥ 0, got {value}")
         for label in self.postures:
             try:
                 Posture.from_label(label)
@@ -149,8 +152,9 @@ class AlertSettings:
             raise SettingsError(f"timezone: unknown time zone {self.timezone!r}") from None
         if self.daily_cap < 0:
             raise SettingsError(f"daily_cap must be ≥ 0, got {self.daily_cap}")
-        if not self.follow_up_windows_s or any(w <= 0 for w in self.follow_up_windows_s):
-            raise SettingsError("follow_up_windows_s must be positive durations")
+        windows = self.follow_up_windows_s
+        if not windows or any(not (math.isfinite(w) and w > 0) for w in windows):
+            raise SettingsError(f"follow_up_windows_s must be finite positive durations, got {windows}")
         self.quiet_hours.validate("quiet_hours")
         for kind in EPISODE_KINDS:
             self.for_kind(kind).validate(kind)

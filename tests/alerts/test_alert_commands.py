@@ -29,6 +29,9 @@ NOW = 1_709_553_600.0
         ("calibrate", b'{"pose": "sitting"}', "bad_field"),
         ("config", b'{"alerts": {"quiet_hours": {"start": "7pm"}}}', "bad_settings"),
         ("config", b'{"mqtt": {}}', "bad_field"),
+        ("config", b'{"alerts": {"forward_head": {"cooldown_s": -5}}}', "bad_settings"),
+        ("config", b'{"alerts": {"follow_up_windows_s": [60, 1e999]}}', "bad_settings"),
+        ("snooze", b'{"minutes": NaN}', "bad_json"),
     ],
 )
 def test_bad_commands_reply_with_error_and_count(command, body, reason):
@@ -37,6 +40,19 @@ def test_bad_commands_reply_with_error_and_count(command, body, reason):
     assert reply["ok"] is False and reply["error"] and reply["command"] == command
     assert service.errors == {reason: 1}
     json.dumps(reply)  # always serialisable
+
+
+@pytest.mark.parametrize("constant", ["Infinity", "-Infinity", "NaN"])
+def test_config_refuses_non_finite_numbers_and_keeps_the_settings(constant):
+    policy = AlertPolicy()
+    before = policy.settings
+    service = CommandService(policy, clock=lambda: NOW)
+    body = f'{{"alerts": {{"forward_head": {{"cooldown_s": {constant}}}}}}}'.encode()
+    reply = service.handle("config", body)
+    assert reply["ok"] is False and constant in reply["error"]
+    assert service.errors == {"bad_json": 1} and not service.handled
+    assert policy.settings == before and policy.settings.forward_head.cooldown_s == 900.0
+    json.dumps(reply, allow_nan=False)
 
 
 def test_snooze_until_tomorrow_and_cancel():

@@ -64,10 +64,28 @@ def test_from_toml_overrides_only_given_keys():
         ({"quiet_hours": {"start": "25:00"}}, "quiet_hours.start"),
         ({"quiet_hours": 3}, "quiet_hours: expected a table"),
         ({"timezone": "Mars/Olympus"}, "unknown time zone"),
-        ({"lumbar_bend": {"delay_s": -1}}, r"lumbar_bend.delay_s must be ≥ 0"),
+        ({"lumbar_bend": {"delay_s": -1}}, r"lumbar_bend.delay_s must be a finite number ≥ 0"),
         ({"forward_head": {"severity": "loud"}}, "severity must be one of"),
     ],
 )
 def test_bad_settings_are_rejected_with_the_key_named(mapping, message):
     with pytest.raises(SettingsError, match=message):
         AlertSettings.from_mapping(mapping)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[forward_head]\ncooldown_s = inf", r"forward_head.cooldown_s must be a finite number ≥ 0, got inf"),
+        ("[forward_head]\ncooldown_s = nan", r"forward_head.cooldown_s must be a finite number ≥ 0, got nan"),
+        ("[prolonged_sitting]\nrepeat_s = +inf", r"prolonged_sitting.repeat_s must be a finite"),
+        ("[posterior_tilt]\ndelay_s = -inf", r"posterior_tilt.delay_s must be a finite"),
+        ("[posterior_tilt]\ndelay_s = -0.5", r"posterior_tilt.delay_s must be a finite"),
+        ("follow_up_windows_s = [60, inf]", "follow_up_windows_s must be finite positive"),
+        ("follow_up_windows_s = [nan]", "follow_up_windows_s must be finite positive"),
+        ("follow_up_windows_s = [60, -1]", "follow_up_windows_s must be finite positive"),
+    ],
+)
+def test_non_finite_and_negative_durations_in_toml_are_rejected(toml, message):
+    with pytest.raises(SettingsError, match=message):
+        AlertSettings.from_mapping(tomllib.loads(toml))
