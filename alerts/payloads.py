@@ -7,11 +7,14 @@ event type, an alert's is the alert id. NaN angles are sent as ``null``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import numpy as np
 
 from posturewatch.alerts.records import Alert
 from posturewatch.analytics.records import EpisodeEvent
@@ -119,6 +122,31 @@ def posture_payload(
 
 def angles_payload(ts: float, posture: str, angles: Mapping[str, float]) -> dict[str, object]:
     return {**stamp(ts), "posture": posture, "angles": {k: _num(v) for k, v in angles.items()}}
+
+
+def angles_payloads(
+    ts: Sequence[float] | np.ndarray, postures: Sequence[str], angles: Mapping[str, Sequence[float]]
+) -> list[dict[str, object]]:
+    """``angles_payload`` for many 1 Hz rows at once (equal payloads), built column by column:
+    the time stamps and each angle column in one pass instead of a mapping per row."""
+    ts = np.asarray(ts, dtype=np.float64)
+    ms = np.round(ts * 1000).astype(np.int64)
+    texts = np.strings.add(np.datetime_as_string(ms.astype("datetime64[ms]")), "Z").tolist()
+    names = list(angles)
+    columns = [_rounded(np.asarray(angles[name], dtype=np.float64)) for name in names]
+    return [
+        {"v": SCHEMA_VERSION, "ts": text, "ts_ms": stamp_ms, "posture": posture,
+         "angles": dict(zip(names, row, strict=True))}
+        for text, stamp_ms, posture, *row in zip(texts, ms.tolist(), postures, *columns, strict=True)
+    ]
+
+
+def _rounded(values: np.ndarray) -> list[float | None]:
+    """``_num`` over a column: Python's round (as the single-row payload), None where not finite."""
+    out: list[float | None] = list(map(round, values.tolist(), itertools.repeat(3)))
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[i] = None
+    return out
 
 
 def episode_payload(event: EpisodeEvent) -> dict[str, object]:

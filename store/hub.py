@@ -18,7 +18,7 @@ import numpy as np
 from posturewatch.alerts.payloads import (
     Topics,
     alert_payload,
-    angles_payload,
+    angles_payloads,
     encode,
     episode_payload,
     posture_payload,
@@ -48,8 +48,10 @@ class HubCounters:
 class OutputHub:
     """Queues one wearer's outputs; see the module docstring.
 
-    ``mqtt``/``influx`` switch the two outbox channels; ``full_rate`` writes every frame to
-    InfluxDB instead of the 1 Hz summary; ``sqlite`` also keeps everything locally.
+    ``policy`` is the one that issues this wearer's alerts (the hub reads its follow-ups and day
+    summaries; a private one would report no alerts and zero response rates). ``mqtt``/``influx``
+    switch the two outbox channels; ``full_rate`` writes every frame to InfluxDB instead of the
+    1 Hz summary; ``sqlite`` also keeps everything locally.
     """
 
     def __init__(
@@ -57,7 +59,7 @@ class OutputHub:
         user: str,
         outbox: Outbox,
         *,
-        policy: AlertPolicy | None = None,
+        policy: AlertPolicy,
         prefix: str = "posturewatch",
         mqtt: bool = True,
         influx: bool = True,
@@ -67,7 +69,7 @@ class OutputHub:
         self.user = user
         self.topics = Topics(user, prefix)
         self.outbox = outbox
-        self.policy = policy or AlertPolicy()
+        self.policy = policy
         self.mqtt = mqtt
         self.influx = influx
         self.full_rate = full_rate
@@ -141,15 +143,13 @@ class OutputHub:
         if n == 0:
             return
         self.counters.seconds += n
-        labels = [p.label for p in Posture]
         if self.mqtt:
-            msgs = []
+            labels = np.array([p.label for p in Posture])[seconds.posture.astype(np.int64)]
             names = sorted(seconds.angles)
-            columns = [seconds.angles[k].tolist() for k in names]
-            for i, (ts, code) in enumerate(zip(seconds.t.tolist(), seconds.posture.tolist(), strict=True)):
-                values = {k: col[i] for k, col in zip(names, columns, strict=True)}
-                msgs.append((self.topics.angles, angles_payload(float(ts), labels[code], values), False))
-            self._put_mqtt(msgs, TELEMETRY)
+            payloads = angles_payloads(
+                seconds.t, labels.tolist(), {name: seconds.angles[name] for name in names}
+            )
+            self._put_mqtt([(self.topics.angles, payload, False) for payload in payloads], TELEMETRY)
         if self.influx and not self.full_rate:
             self._put_influx(angle_lines(self.user, seconds), TELEMETRY)
         if self.sqlite is not None:

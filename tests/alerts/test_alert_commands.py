@@ -7,7 +7,15 @@ import json
 import pytest
 
 from posturewatch.alerts.commands import CommandService
-from posturewatch.alerts.payloads import Topics, alert_payload, encode, episode_payload, split_topic
+from posturewatch.alerts.payloads import (
+    Topics,
+    alert_payload,
+    angles_payload,
+    angles_payloads,
+    encode,
+    episode_payload,
+    split_topic,
+)
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.records import Alert
 from posturewatch.analytics.records import Episode, EpisodeEvent
@@ -84,6 +92,22 @@ def test_payloads_carry_version_time_and_stable_ids():
     assert json.loads(encode(end))["mean"] is None  # NaN goes out as null
     alert = Alert("x-a0", "posterior_tilt", "T", "M", "warning", NOW + 60, ep.id, NOW)
     assert alert_payload(alert)["id"] == "x-a0" and alert_payload(alert)["v"] == 1
+
+
+def test_angles_payloads_equal_one_payload_per_row():
+    ts = [NOW, NOW + 1, NOW + 2]
+    postures = ["sitting", "sitting", "standing"]
+    angles = {"pelvic_tilt": [-5.12345, float("nan"), 2.0], "hip_flexion": [80.0, float("inf"), -0.0004]}
+    rows = angles_payloads(ts, postures, angles)
+    assert rows == [
+        angles_payload(t, p, {k: v[i] for k, v in angles.items()})
+        for i, (t, p) in enumerate(zip(ts, postures, strict=True))
+    ]
+    assert rows[0]["angles"] == {"pelvic_tilt": -5.123, "hip_flexion": 80.0}
+    assert rows[1]["angles"] == {"pelvic_tilt": None, "hip_flexion": None}
+    assert list(rows[2]["angles"]) == ["pelvic_tilt", "hip_flexion"]  # the caller's order
+    with pytest.raises(ValueError):
+        angles_payloads(ts, postures, {"pelvic_tilt": [1.0]})
 
 
 def test_topics_and_topic_parsing():

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
+from posturewatch.alerts.payloads import angles_payload, encode
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
 from posturewatch.store.hub import INFLUX, MQTT, OutputHub
@@ -66,9 +68,34 @@ def test_block_outputs_and_alert(tmp_path):
 
 def test_full_rate_writes_every_frame_with_ms_stamps(tmp_path):
     outbox = Outbox(tmp_path / "o.db", synchronous="NORMAL")
-    hub = OutputHub("ann", outbox, full_rate=True, mqtt=False)
+    hub = OutputHub("ann", outbox, policy=AlertPolicy(), full_rate=True, mqtt=False)
     t, angles, posture = block(T0, 2, Posture.STANDING)
     hub.process(t, angles, posture, [], [], now=T0 + 2)
     lines = outbox.peek(INFLUX, 10)[0].payload.decode().split("\n")
     assert len(lines) == 20 and lines[1].endswith(f" {round((T0 + 0.1) * 1000)}")
     assert outbox.pending(MQTT) == 0
+
+
+def test_angles_messages_equal_the_single_row_payload(tmp_path):
+    outbox = Outbox(tmp_path / "o.db", synchronous="NORMAL")
+    hub = OutputHub("ann", outbox, policy=AlertPolicy(), influx=False)
+    rng = np.random.default_rng(5)
+    t = T0 + np.arange(50) / 10
+    angles = {"trunk_inclination": rng.normal(10, 5, 50), "pelvic_tilt": rng.normal(-8, 4, 50)}
+    angles["pelvic_tilt"][20:30] = np.nan  # second 2 has no pelvis: null in the payload
+    posture = np.repeat([int(Posture.SITTING), int(Posture.STANDING)], 25)
+    hub.process(t, angles, posture, [], [], now=T0 + 5)
+    queued = [i.payload for i in outbox.peek(MQTT, 100) if i.meta["topic"].endswith("/angles")]
+    assert len(queued) == 5
+    for k, payload in enumerate(queued):
+        rows = slice(10 * k, 10 * k + 10)
+        means = {n: float(np.nanmean(v[rows])) if np.isfinite(v[rows]).any() else float("nan")
+                 for n, v in sorted(angles.items())}
+        label = Posture(int(np.bincount(posture[rows]).argmax())).label
+        assert payload == encode(angles_payload(T0 + k, label, means))
+    assert json.loads(queued[2])["angles"]["pelvic_tilt"] is None
+
+
+def test_the_policy_is_required(tmp_path):
+    with pytest.raises(TypeError, match="policy"):
+        OutputHub("ann", Outbox(tmp_path / "o.db", synchronous="NORMAL"))  # type: ignore[call-arg]
