@@ -30,8 +30,6 @@ RETAIN_S = 8 * 86400.0
 # a start event confirmed at start + sustain must count as due despite float rounding
 DUE_TOLERANCE_S = 1e-6
 
-SUPPRESSION_REASONS = ("disabled", "quiet_hours", "snoozed", "daily_cap", "cooldown", "posture")
-
 
 def posture_label(posture: Posture | str | int | None) -> str:
     """Normalise a posture given as enum, code or label to its label."""
@@ -124,10 +122,6 @@ class AlertPolicy:
         self._snooze_kinds = None
 
     # ---- outputs ------------------------------------------------------------------------
-
-    @property
-    def open_episode_ids(self) -> list[str]:
-        return list(self._open)
 
     def follow_ups(self) -> list[FollowUp]:
         return list(self._follow_ups)

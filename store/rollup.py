@@ -59,6 +59,10 @@ class SecondRollup:
     """Stateful 1 Hz reduction over consecutive blocks (timestamps must not go backwards)."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """Hold nothing (no unfinished second)."""
         self._t = np.zeros(0)
         self._angles: dict[str, np.ndarray] = {}
         self._posture = np.zeros(0, np.int64)
@@ -107,5 +111,5 @@ class SecondRollup:
     def flush(self) -> Seconds:
         """Emit the held unfinished second (at the end of a stream)."""
         out = per_second(self._t, self._angles, self._posture)
-        self.__init__()
+        self._reset()
         return out

@@ -53,6 +53,11 @@ def test_stateful_rollup_emits_each_second_once_across_block_boundaries():
     assert got_t.tolist() == whole.t.tolist()
     got = np.concatenate([p.angles["pelvic_tilt"] for p in parts])
     np.testing.assert_allclose(got, whole.angles["pelvic_tilt"])
+    # flushed: nothing held any more, and the same rollup serves a later stream
+    assert len(roll.flush()) == 0
+    later_t, later_angles, later_posture = frames(25, T0 + 100)
+    again = roll.push(later_t, later_angles, later_posture)
+    assert again.t.tolist() == [int(T0) + 100, int(T0) + 101] and len(roll.flush()) == 1
 
 
 def test_rollup_rejects_mismatched_shapes_and_bad_codes():
