@@ -129,3 +129,10 @@ class EmbeddedBroker:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._loop = self._thread = self._broker = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from servers import AmqttBroker, MosquittoServer, VictoriaMetricsServer
+from servers import MosquittoServer, VictoriaMetricsServer
+
+from posturewatch.app.demo_broker import EmbeddedBroker
 
 _LIVE: list = []
 
@@ -89,8 +91,8 @@ def victoria_factory(tmp_path: Path) -> Iterator[Callable[..., VictoriaMetricsSe
 
 
 @pytest.fixture
-def amqtt_broker() -> Iterator[AmqttBroker]:
-    """The embedded MQTT 3.1.1-only broker, in-process."""
-    broker = _started(AmqttBroker())
+def amqtt_broker() -> Iterator[EmbeddedBroker]:
+    """The demo's embedded MQTT 3.1.1-only broker (amqtt), in-process on a free port."""
+    broker = _started(EmbeddedBroker())
     yield broker
     _stopped(broker)

@@ -2,14 +2,14 @@
 
 Each server binds a free loopback port chosen once, so a fault test can stop it and start it
 again on the SAME port (clients reconnect to where they were). Mosquitto and VictoriaMetrics run
-as child processes from their Debian binaries; amqtt (the pure-Python broker the demo embeds)
-runs in a background thread with its own event loop. When a binary is missing the test skips,
-except under ``CI=true`` where it fails with a message saying what to install (DESIGN §6).
+as child processes from their Debian binaries (amqtt, the pure-Python broker, is the demo's own
+``posturewatch.app.demo_broker.EmbeddedBroker``: see the ``amqtt_broker`` fixture). When a
+binary is missing the test skips, except under ``CI=true`` where it fails with a message saying
+what to install (DESIGN §6); ``require_binary`` does that for any tool a test runs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -24,16 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from posturewatch.app.demo_broker import free_port
+
 MOSQUITTO_BIN = os.environ.get("POSTUREWATCH_MOSQUITTO", "/usr/sbin/mosquitto")
 VICTORIA_BIN = os.environ.get("POSTUREWATCH_VICTORIA", "/usr/bin/victoria-metrics")
 START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def require_binary(path: str, debian_package: str) -> str:
@@ -237,73 +232,6 @@ class VictoriaMetricsServer(_ProcessServer):
         body = urllib.parse.urlencode({"match[]": match, "start": "0"}).encode()
         with urllib.request.urlopen(self.url + "/api/v1/export", data=body, timeout=30) as resp:
             return [json.loads(line) for line in resp.read().decode().splitlines() if line]
-
-
-class AmqttBroker:
-    """The embedded pure-Python broker (MQTT 3.1.1 only) in a background thread."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._broker = None
-
-    def start(self) -> None:
-        from amqtt.broker import Broker
-
-        config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
-            },
-        }
-        started = threading.Event()
-        errors: list[BaseException] = []
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-
-            async def boot() -> None:
-                self._broker = Broker(config)
-                await self._broker.start()
-
-            try:
-                loop.run_until_complete(boot())
-            except BaseException as exc:  # surfaced to the caller of start()
-                errors.append(exc)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="amqtt-broker", daemon=True)
-        self._thread.start()
-        started.wait(START_TIMEOUT_S)
-        if errors:
-            raise RuntimeError(f"amqtt broker failed to start: {errors[0]!r}")
-
-    def stop(self) -> None:
-        if self._loop is None or self._broker is None:
-            return
-        future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
-        with contextlib.suppress(Exception):
-            future.result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(timeout=10)
-        self._loop = None
-        self._broker = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class MqttCollector:
