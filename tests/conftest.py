@@ -3,7 +3,8 @@
 Session fixtures (``mosquitto``, ``victoria``) are shared by tests that only need a server up;
 factories (``mosquitto_factory``, ``victoria_factory``) give a test its own instance it may stop
 and restart on the same port for fault tests. Every server started here is stopped at the end of
-its scope, and an atexit hook stops stragglers if the run is interrupted.
+its scope, and an atexit hook stops stragglers if the run is interrupted; ``cleanup`` does the
+same for the clients and services a test opens.
 """
 
 from __future__ import annotations
@@ -88,6 +89,14 @@ def victoria_factory(tmp_path: Path) -> Iterator[Callable[..., VictoriaMetricsSe
     yield make
     for server in made:
         _stopped(server)
+
+
+@pytest.fixture
+def cleanup() -> Iterator[contextlib.ExitStack]:
+    """Register what a test opens (``cleanup.callback(x.close)``, ``cleanup.enter_context(x)``):
+    it is closed when the test ends, also when an assertion failed halfway."""
+    with contextlib.ExitStack() as stack:
+        yield stack
 
 
 @pytest.fixture

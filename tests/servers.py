@@ -245,6 +245,7 @@ class MqttCollector:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes, bool]] = []
+        self._closed = False
         self.granted: list[int] = []
         self._cond = threading.Condition()
         proto = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
@@ -294,5 +295,24 @@ class MqttCollector:
             return [json.loads(p) for t, p, _ in self.messages if t == topic and p]
 
     def close(self) -> None:
+        """Disconnect (again is harmless, so a test's cleanup may close it too)."""
+        if self._closed:
+            return
+        self._closed = True
         self.client.disconnect()
         self.client.loop_stop()
+
+    def __enter__(self) -> MqttCollector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate()`` until true; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)

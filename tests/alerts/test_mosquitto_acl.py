@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from servers import MqttCollector
+from servers import MqttCollector, require_binary
 
 from posturewatch.alerts.mqtt import MqttLink, MqttSettings
 
@@ -18,8 +17,7 @@ USERS = {"alice": "a-secret", "bob": "b-secret", "posturewatch-sink": "s-secret"
 
 @pytest.fixture
 def secured_broker(mosquitto_factory, tmp_path):
-    if not shutil.which("mosquitto_passwd"):
-        pytest.skip("mosquitto_passwd missing")
+    require_binary("/usr/bin/mosquitto_passwd", "mosquitto")  # make-passwd.sh runs it
     passwd = tmp_path / "passwd"
     users = "".join(f"{u}:{p}\n" for u, p in USERS.items())
     subprocess.run(

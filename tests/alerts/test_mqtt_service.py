@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 
-from servers import MqttCollector
+from servers import MqttCollector, wait_until
 
 from posturewatch.alerts.commands import CommandService
+from posturewatch.alerts.homeassistant import discovery_configs
 from posturewatch.alerts.mqtt import MqttSettings
 from posturewatch.alerts.payloads import Topics
 from posturewatch.alerts.policy import AlertPolicy
@@ -22,35 +22,41 @@ from posturewatch.alerts.service import UserMqttService
 NOW = 1_709_553_600.0
 
 
-def make_service(broker, user: str, **kw) -> UserMqttService:
+def make_service(broker, user: str, cleanup, **kw) -> UserMqttService:
+    """A started service, closed at the end of the test (closing it earlier too is harmless)."""
     commands = CommandService(AlertPolicy(), clock=lambda: NOW, **kw)
-    return UserMqttService(
+    service = UserMqttService(
         MqttSettings(host=broker.host, port=broker.port), Topics(user), commands, clock=lambda: NOW
     )
+    cleanup.callback(service.close)
+    assert service.start(wait_s=10)
+    return service
+
+
+def collector(broker, topics: list[str], cleanup) -> MqttCollector:
+    return cleanup.enter_context(MqttCollector(broker.host, broker.port, topics))
 
 
 def check_stamp(payload: dict) -> None:
     assert payload["v"] == 1 and payload["ts"].endswith("Z") and isinstance(payload["ts_ms"], int)
 
 
-def test_status_retained_online_then_offline_on_close(mosquitto):
+def test_status_retained_online_then_offline_on_close(mosquitto, cleanup):
     user = f"s{uuid.uuid4().hex[:6]}"
-    service = make_service(mosquitto, user)
-    assert service.start(wait_s=10)
+    service = make_service(mosquitto, user, cleanup)
     service.publish_status({"pelvis": {"connected": True, "battery_pct": 80}})
     service.close()
     # a late subscriber sees the retained last word: offline, with the sensors
-    late = MqttCollector(mosquitto.host, mosquitto.port, [f"posturewatch/{user}/status"])
+    late = collector(mosquitto, [f"posturewatch/{user}/status"], cleanup)
     (status,) = [json.loads(p) for _, p, _ in late.wait_for(lambda m: len(m) >= 1)]
-    late.close()
     check_stamp(status)
     assert status["state"] == "offline" and status["sensors"]["pelvis"]["battery_pct"] == 80
 
 
-def test_lwt_announces_offline_when_the_daemon_is_killed(mosquitto, tmp_path):
+def test_lwt_announces_offline_when_the_daemon_is_killed(mosquitto, cleanup):
     user = f"k{uuid.uuid4().hex[:6]}"
     topic = f"posturewatch/{user}/status"
-    watcher = MqttCollector(mosquitto.host, mosquitto.port, [topic])
+    watcher = collector(mosquitto, [topic], cleanup)
     script = textwrap.dedent(f"""
         import sys, time
         from posturewatch.alerts.commands import CommandService
@@ -74,16 +80,16 @@ def test_lwt_announces_offline_when_the_daemon_is_killed(mosquitto, tmp_path):
     finally:
         proc.kill()
         proc.wait()
-        watcher.close()
 
 
-def test_commands_get_replies_and_bad_ones_are_counted(mosquitto):
+def test_commands_get_replies_and_bad_ones_are_counted(mosquitto, cleanup):
     user = f"c{uuid.uuid4().hex[:6]}"
     calibrations = []
-    service = make_service(mosquitto, user, calibrate=lambda body: calibrations.append(body) or {"ok": 1})
-    assert service.start(wait_s=10)
-    results = MqttCollector(mosquitto.host, mosquitto.port, [f"posturewatch/{user}/cmd/result"])
-    pub = MqttCollector(mosquitto.host, mosquitto.port, ["unused/none"])
+    service = make_service(
+        mosquitto, user, cleanup, calibrate=lambda body: calibrations.append(body) or {"ok": 1}
+    )
+    results = collector(mosquitto, [f"posturewatch/{user}/cmd/result"], cleanup)
+    pub = collector(mosquitto, ["unused/none"], cleanup)
     base = f"posturewatch/{user}/cmd"
     sends = [
         ("snooze", b'{"minutes": 20, "id": "r1"}'),
@@ -97,8 +103,6 @@ def test_commands_get_replies_and_bad_ones_are_counted(mosquitto):
     for name, body in sends:
         pub.client.publish(f"{base}/{name}", body, qos=1).wait_for_publish(5)
     replies_raw = results.wait_for(lambda m: len(m) >= len(sends))
-    results.close()
-    pub.close()
     replies = [json.loads(p) for _, p, _ in replies_raw]
     for reply in replies:
         check_stamp(reply)
@@ -116,23 +120,22 @@ def test_commands_get_replies_and_bad_ones_are_counted(mosquitto):
     errors = service.commands.errors
     assert errors["bad_json"] == 1 and errors["bad_field"] == 1 and errors["bad_settings"] == 1
     assert errors["unknown_command"] == 1
-    service.close()
 
 
-def test_home_assistant_discovery_and_republish_on_birth(mosquitto):
+def test_home_assistant_discovery_and_republish_on_birth(mosquitto, cleanup):
     user = f"h{uuid.uuid4().hex[:6]}"
-    service = make_service(mosquitto, user)
-    assert service.start(wait_s=10)
+    service = make_service(mosquitto, user, cleanup)
     node = f"posturewatch_{user}"
     config_filter = [f"homeassistant/+/{node}/+/config"]
-    first = MqttCollector(mosquitto.host, mosquitto.port, config_filter)
-    first.wait_for(lambda m: len(m) >= 8)  # live or retained: now they are at the broker
-    first.close()
-    ha = MqttCollector(mosquitto.host, mosquitto.port, config_filter)
-    configs = ha.wait_for(lambda m: len(m) >= 8)
-    assert all(retain for _, _, retain in configs)  # delivered as retained to a late subscriber
-    while service.discovery_published < 1:  # counted after the last config went out
-        time.sleep(0.01)
+    n = len(discovery_configs(service.topics))
+    with MqttCollector(mosquitto.host, mosquitto.port, config_filter) as first:
+        first.wait_for(lambda m: len(m) >= n)  # live or retained: now they are at the broker
+    ha = collector(mosquitto, config_filter, cleanup)
+    configs = ha.wait_for(lambda m: len(m) >= n)
+    assert len(configs) == n and all(retain for _, _, retain in configs)  # retained for late ones
+    # counted after the last config went out, i.e. maybe after a subscriber received them
+    wait_until(lambda: service.discovery_published >= 1, what="the first discovery to be counted")
+    before = service.discovery_published
     by_topic = {t: json.loads(p) for t, p, _ in configs}
     posture = by_topic[f"homeassistant/sensor/{node}/posture/config"]
     assert posture["state_topic"] == f"posturewatch/{user}/posture"
@@ -140,11 +143,9 @@ def test_home_assistant_discovery_and_republish_on_birth(mosquitto):
     assert by_topic[f"homeassistant/event/{node}/alert/config"]["event_types"][0] == "prolonged_sitting"
     assert f"homeassistant/sensor/{node}/sitting_today/config" in by_topic
     assert f"homeassistant/sensor/{node}/pelvic_tilt/config" in by_topic
-    before = service.discovery_published
-    birth = MqttCollector(mosquitto.host, mosquitto.port, ["unused/none"])
+    birth = collector(mosquitto, ["unused/none"], cleanup)
     birth.client.publish("homeassistant/status", b"online", qos=1).wait_for_publish(5)
-    ha.wait_for(lambda m: len(m) >= 2 * len(configs))
+    again = ha.wait_for(lambda m: len(m) >= 2 * n)
+    assert {t for t, _, _ in again[n:]} == set(by_topic)  # the same configs, once more
+    wait_until(lambda: service.discovery_published >= before + 1, what="the re-publish to be counted")
     assert service.discovery_published == before + 1
-    birth.close()
-    ha.close()
-    service.close()

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
-import pytest
-from servers import free_port
+from servers import free_port, require_binary
 
 from posturewatch.alerts.mqtt import MqttLink, MqttSettings
 
 
 def make_certs(d):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl missing")
+    openssl = require_binary("/usr/bin/openssl", "openssl")
 
     def run(*args):
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+        subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
 
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
         "-keyout", "ca.key", "-out", "ca.crt")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import sqlite3
 import threading
 import time
 import uuid
@@ -90,9 +91,13 @@ def test_database_outage_is_bridged_without_loss_or_duplicates(victoria_factory,
 
 
 class _RejectingHandler(http.server.BaseHTTPRequestHandler):
+    """Refuses (400) any write holding "bad"; records the lines of every write it accepts."""
+
     def do_POST(self):  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers["Content-Length"]))
         status = 400 if b"bad" in body else 204
+        if status == 204:
+            self.server.accepted_lines.extend(body.decode().split("\n"))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -106,14 +111,18 @@ class _RejectingHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def rejecting_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RejectingHandler)
+    server.accepted_lines = []
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
     server.shutdown()
+    server.server_close()
 
 
 def test_writer_classifies_failures(rejecting_server):
-    writer = InfluxWriter(InfluxSettings(url=rejecting_server))
+    writer = InfluxWriter(InfluxSettings(url=rejecting_server.url))
     writer.write(["m,user=u v=1 1"])
+    assert rejecting_server.accepted_lines == ["m,user=u v=1 1"]
     with pytest.raises(WriteError) as rejected:
         writer.write(["bad line"])
     assert not rejected.value.transient and "400" in str(rejected.value)
@@ -125,13 +134,25 @@ def test_writer_classifies_failures(rejecting_server):
 
 def test_a_rejected_item_is_dead_lettered_and_the_rest_still_flows(rejecting_server, tmp_path):
     box = Outbox(tmp_path / "o.db")
-    good = [box.put("influx", f"m,user=u v={i} {i}") for i in range(3)]
+    good = [f"m,user=u v={i} {i}" for i in range(3)]
+    for line in good:
+        box.put("influx", line)
     bad = box.put("influx", "bad")
-    later = box.put("influx", "m,user=u v=9 9")
-    pump = InfluxPump(box, InfluxWriter(InfluxSettings(url=rejecting_server)))
+    later = "m,user=u v=9 9"
+    box.put("influx", later)
+    writer = InfluxWriter(InfluxSettings(url=rejecting_server.url))
+    pump = InfluxPump(box, writer)
     pump.start()
     try:
         assert pump.wait_drained(20)
     finally:
         pump.stop()
-    assert box.dead_count("influx") == 1 and bad not in good and later
+        writer.close()
+    # the server took every good line (those before the bad item and the one after it) ...
+    assert sorted(set(rejecting_server.accepted_lines)) == sorted([*good, later])
+    assert "bad" not in rejecting_server.accepted_lines
+    # ... and exactly the bad item waits in the dead-letter table, with the server's reason
+    with sqlite3.connect(box.path) as db:
+        dead = db.execute("SELECT seq, payload, reason FROM dead").fetchall()
+    assert [(seq, bytes(payload)) for seq, payload, _ in dead] == [(bad, b"bad")]
+    assert "400" in dead[0][2] and box.dead_count("influx") == 1

@@ -7,6 +7,7 @@ and the alert ids seen on MQTT are exactly the expected ones.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -64,30 +65,37 @@ def alert_ids(collector: MqttCollector, topic: str) -> list[str]:
     return [m["episode_id"] for m in collector.json_on(topic)]
 
 
-def test_stream_survives_broker_and_database_outages(mosquitto_factory, victoria_factory, tmp_path):
+def test_stream_survives_broker_and_database_outages(
+    mosquitto_factory, victoria_factory, tmp_path, cleanup
+):
     broker = mosquitto_factory()
     db = victoria_factory()
     user = "carol"
     topics = Topics(user)
-    watcher = MqttCollector(broker.host, broker.port, [topics.alerts, topics.episodes],
-                            client_id="watcher", clean=False)
-    sink = SinkWorker(
-        MqttSettings(host=broker.host, port=broker.port, protocol="3.1.1"),
-        InfluxSettings(url=db.url, timeout_s=2), tmp_path / "sink-outbox.db", backoff_max_s=0.5,
-    )
-    assert sink.start(wait_s=10)
+    watcher = cleanup.enter_context(MqttCollector(
+        broker.host, broker.port, [topics.alerts, topics.episodes], client_id="watcher", clean=False
+    ))
     outbox = Outbox(tmp_path / "device-outbox.db", synchronous="NORMAL")
     policy = AlertPolicy()
     hub = OutputHub(user, outbox, policy=policy, influx=False,
                     sqlite=SqliteStore(tmp_path / "device.db"))
-    service = UserMqttService(MqttSettings(host=broker.host, port=broker.port), topics,
-                              CommandService(policy))
-    pump = MqttPump(outbox, service.link)
-    pump.start()
-    assert service.start(wait_s=10)
-    all_blocks = list(blocks(DURATION_S))
-    third = len(all_blocks) // 3
-    try:
+    # stopped in reverse order (service, pump, sink) when the stream is done or a check fails
+    with contextlib.ExitStack() as running:
+        sink = SinkWorker(
+            MqttSettings(host=broker.host, port=broker.port, protocol="3.1.1"),
+            InfluxSettings(url=db.url, timeout_s=2), tmp_path / "sink-outbox.db", backoff_max_s=0.5,
+        )
+        running.callback(sink.stop)
+        assert sink.start(wait_s=10)
+        service = UserMqttService(MqttSettings(host=broker.host, port=broker.port), topics,
+                                  CommandService(policy))
+        pump = MqttPump(outbox, service.link)
+        running.callback(pump.stop)
+        running.callback(service.close)
+        pump.start()
+        assert service.start(wait_s=10)
+        all_blocks = list(blocks(DURATION_S))
+        third = len(all_blocks) // 3
         for block in all_blocks:
             if block.index == third:  # the broker goes away mid-stream
                 broker.stop()
@@ -113,36 +121,36 @@ def test_stream_survives_broker_and_database_outages(mosquitto_factory, victoria
         ):
             time.sleep(0.1)
         assert sink.pump.wait_drained(60)
-    finally:
-        service.close()
-        pump.stop()
-        sink.stop()
     assert sink.stats["bad"] == 0
     assert sum(policy.suppressed.values()) >= 2
     assert policy.suppressed["cooldown"] >= 1 and policy.suppressed["snoozed"] >= 1
     check_database(db, user)
     # over MQTT: every expected alert arrived, nothing else (redeliveries carry the same id)
     ids = alert_ids(watcher, topics.alerts)
-    watcher.close()
     assert set(ids) == expected_alert_episode_ids()
     local = SqliteStore(tmp_path / "device.db").alerts_on(user, "2024-03-04")
     assert sorted(a["episode_id"] for a in local) == sorted(expected_alert_episode_ids())
 
 
 def test_writer_killed_with_sigkill_resumes_without_loss_or_duplicates(
-    mosquitto_factory, victoria_factory, tmp_path
+    mosquitto_factory, victoria_factory, tmp_path, cleanup
 ):
     broker = mosquitto_factory()
     db = victoria_factory()
     user = "dave"
     topics = Topics(user)
-    watcher = MqttCollector(broker.host, broker.port, [topics.alerts], client_id="w2", clean=False)
+    watcher = cleanup.enter_context(
+        MqttCollector(broker.host, broker.port, [topics.alerts], client_id="w2", clean=False)
+    )
     script = Path(__file__).with_name("writer_proc.py")
     common = [sys.executable, str(script), "--user", user, "--dir", str(tmp_path),
               "--mqtt-port", str(broker.port), "--influx-url", db.url,
               "--duration", str(DURATION_S)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    first = subprocess.Popen([*common, "--block-delay", "0.01"], stdout=subprocess.PIPE, env=env)
+    first = cleanup.enter_context(
+        subprocess.Popen([*common, "--block-delay", "0.01"], stdout=subprocess.PIPE, env=env)
+    )
+    cleanup.callback(first.kill)  # runs before the Popen exit waits for it: no orphan on failure
     last = -1
     for line in first.stdout:
         last = int(line.split()[1])
@@ -162,7 +170,6 @@ def test_writer_killed_with_sigkill_resumes_without_loss_or_duplicates(
     watcher.wait_for(lambda m: len(m) >= len(expected_alert_episode_ids()))
     time.sleep(0.5)
     ids = alert_ids(watcher, topics.alerts)
-    watcher.close()
     assert set(ids) == expected_alert_episode_ids()
     payloads = {}
     for message in watcher.json_on(topics.alerts):
