@@ -89,6 +89,7 @@ JUMP_FLOOR_GYR_RADS = np.deg2rad(500.0)
 JUMP_MEDIAN_FACTOR = 8.0
 JUMP_HISTORY = 64
 JUMP_MIN_HISTORY = 8
+JUMP_REFRESH = 16  # frames between recomputations of the typical jump
 JUMP_REJECTS_BEFORE_BELIEVING = 2
 
 
@@ -182,6 +183,8 @@ class WitMotionDecoder(Decoder):
         self.mag_hold_frames = mag_hold_frames
         self.bytes_skipped = 0
         self._jumps: deque[tuple[float, float]] = deque(maxlen=JUMP_HISTORY)
+        self._jumps_added = 0
+        self._limits: tuple[float, float] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -304,27 +307,32 @@ class WitMotionDecoder(Decoder):
         """Which data frames to keep: see the module docstring on implausible jumps."""
         previous = motion[:1] if self._last_motion is None else self._last_motion[None, :]
         steps = np.diff(np.concatenate([previous, motion]), axis=0)
-        d_acc = np.linalg.norm(steps[:, 0:3], axis=1)
-        d_gyr = np.linalg.norm(steps[:, 3:6], axis=1)
+        d_acc = np.sqrt(np.einsum("ij,ij->i", steps[:, 0:3], steps[:, 0:3]))
+        d_gyr = np.sqrt(np.einsum("ij,ij->i", steps[:, 3:6], steps[:, 3:6]))
         keep = np.ones(len(motion), dtype=bool)
-        if len(self._jumps) >= JUMP_MIN_HISTORY:
-            typical = np.median(np.asarray(self._jumps), axis=0) * JUMP_MEDIAN_FACTOR
-            limit_acc = max(JUMP_FLOOR_ACC_MS2, float(typical[0]))
-            limit_gyr = max(JUMP_FLOOR_GYR_RADS, float(typical[1]))
-            if np.any((d_acc > limit_acc) | (d_gyr > limit_gyr)):
-                keep = self._resolve_jumps(motion, limit_acc, limit_gyr)
-            else:
-                self._rejected_run = 0
-        else:
+        limits = self._jump_limits()
+        if limits is not None and np.any((d_acc > limits[0]) | (d_gyr > limits[1])):
+            keep = self._resolve_jumps(motion, *limits)
+            d_acc, d_gyr = d_acc[keep], d_gyr[keep]  # the steps of kept frames after a rejection
+        else:  # are approximate: they only feed the typical jump size
             self._rejected_run = 0
-        kept = motion[keep]
-        if len(kept):
-            chain = np.concatenate([previous, kept]) if self._last_motion is not None else kept
-            kept_steps = np.diff(chain, axis=0)
-            self._jumps.extend(zip(np.linalg.norm(kept_steps[:, 0:3], axis=1).tolist(),
-                                   np.linalg.norm(kept_steps[:, 3:6], axis=1).tolist(), strict=True))
-            self._last_motion = kept[-1]
+        if keep.any():
+            start = 0 if self._last_motion is not None else 1
+            self._jumps.extend(zip(d_acc[start:].tolist(), d_gyr[start:].tolist(), strict=True))
+            self._jumps_added += len(d_acc) - start
+            self._last_motion = motion[keep][-1]
         return keep
+
+    def _jump_limits(self) -> tuple[float, float] | None:
+        """Absolute floor or a multiple of the recent median jump, refreshed every few frames."""
+        if len(self._jumps) < JUMP_MIN_HISTORY:
+            return None
+        if self._limits is None or self._jumps_added >= JUMP_REFRESH:
+            typical = np.median(np.asarray(self._jumps), axis=0) * JUMP_MEDIAN_FACTOR
+            self._limits = (max(JUMP_FLOOR_ACC_MS2, float(typical[0])),
+                            max(JUMP_FLOOR_GYR_RADS, float(typical[1])))
+            self._jumps_added = 0
+        return self._limits
 
     def _resolve_jumps(self, motion: np.ndarray, limit_acc: float, limit_gyr: float) -> np.ndarray:
         """Frame by frame (rare: only a block with a suspicious jump), each against the last kept.

@@ -116,11 +116,12 @@ class WearerMotion:
             self._buffer[location] = [rows]
         # linear interpolation of all nine columns at once (np.interp per column costs 9 calls)
         times = rows[:, 0]
-        i = np.clip(np.searchsorted(times, t), 1, max(1, len(times) - 1))
         if len(times) < 2:
             out = np.repeat(rows[:1, 1:], len(t), axis=0)
         else:
+            i = np.minimum(np.maximum(np.searchsorted(times, t), 1), len(times) - 1)
             span = times[i] - times[i - 1]
-            w = np.clip((t - times[i - 1]) / np.where(span > 0, span, 1.0), 0.0, 1.0)[:, None]
+            w = (t - times[i - 1]) / np.where(span > 0, span, 1.0)
+            w = np.minimum(np.maximum(w, 0.0), 1.0)[:, None]  # held at the ends, as np.interp does
             out = rows[i - 1, 1:] * (1.0 - w) + rows[i, 1:] * w
         return out[:, 0:3], out[:, 3:6], out[:, 6:9]

@@ -3,7 +3,9 @@
 Three emulated sensors of three families (WitMotion on the thigh, Movesense on the pelvis, PWRP
 on the thorax) move like the synthetic wearer; each is disconnected several times, loses 2 % of
 its packets, and sends garbage now and then. The daemon publishes through its outbox to a
-private Mosquitto, and everything below is read back from the broker:
+private Mosquitto (status, episodes, alerts are read back from there) and, with no InfluxDB
+configured, into its embedded SQLite store (the 1 Hz posture and angles are read from there: a
+subscriber to the 1 Hz topic would compete for the CPU the hour is timed on):
 
 * every sensor reconnected after every drop;
 * posture agrees with the simulator's truth on ≥ 97 % of the seconds (3 s around transitions
@@ -27,7 +29,7 @@ import numpy as np
 import pytest
 from servers import MqttCollector
 
-from posturewatch.analytics.records import EPISODE_KINDS
+from posturewatch.analytics.records import EPISODE_KINDS, Posture
 from posturewatch.analytics.scoring import score_episodes, score_posture
 from posturewatch.app.cmd_calibrate import summarize
 from posturewatch.app.cmd_run import daemon_settings
@@ -40,6 +42,7 @@ from posturewatch.simulators.devices.faults import FaultPlan
 from posturewatch.simulators.devices.motion import WearerMotion
 from posturewatch.simulators.devices.vtime import run_virtual
 from posturewatch.simulators.wearer import Truth, simulate
+from posturewatch.store.sqlite import SqliteStore
 
 SEED = 3
 HOURS = 1.0
@@ -74,7 +77,7 @@ def _neutral_window(truth: Truth, start: float) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def hour(tmp_path_factory, mosquitto):
     tmp = tmp_path_factory.mktemp("daemon_e2e")
-    wearer = WearerConfig(hours=HOURS, seed=SEED).with_realism(
+    wearer = WearerConfig(hours=HOURS, seed=SEED, rate=50.0).with_realism(
         clock=False, jitter=False, packet_loss=False, dropout=False)  # the BLE link does these
     day = simulate(wearer)
     t0, t1 = _neutral_window(day.truth, wearer.start)
@@ -91,7 +94,7 @@ def hour(tmp_path_factory, mosquitto):
     settings = daemon_settings(config)
     calibrations, notes = load_calibrations(cal_path, settings.pipeline.declared)
     assert set(calibrations) == {"pelvis", "thigh", "thorax"}, notes
-    topics = [f"posturewatch/{USER}/{kind}" for kind in ("status", "angles", "episodes", "alerts")]
+    topics = [f"posturewatch/{USER}/{kind}" for kind in ("status", "episodes", "alerts")]
     collector = MqttCollector(mosquitto.host, mosquitto.port, topics)
 
     async def main(now):
@@ -111,20 +114,22 @@ def hour(tmp_path_factory, mosquitto):
     collector.close()
     print(f"simulated hour in {wall:.1f} s wall; {daemon.frames_out} frames, "
           f"{daemon.status_published} status messages")
-    return day, daemon, devices, collector
+    store = SqliteStore(tmp / "state" / "posturewatch.sqlite")
+    seconds = store.angles_between(USER, wearer.start, wearer.end + 60)
+    store.close()
+    return day, daemon, devices, collector, seconds
 
 
-def _seconds(collector) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Per second (from the angles topic): time, posture, and whether every sensor had data."""
-    rows = collector.json_on(f"posturewatch/{USER}/angles")
-    t = np.array([r["ts_ms"] / 1000.0 for r in rows])
+def _seconds(seconds) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Per second (from the embedded store): time, posture, whether every sensor had data."""
     need = ("pelvic_tilt", "thigh_inclination", "trunk_inclination")
-    complete = np.array([all(r["angles"].get(k) is not None for k in need) for r in rows])
-    return t, [r["posture"] for r in rows], complete
+    complete = np.all([np.isfinite(seconds.angles[k]) for k in need], axis=0)
+    labels = [Posture(int(code)).label for code in seconds.posture]
+    return seconds.t.astype(float), labels, complete
 
 
 def test_every_sensor_reconnects_after_every_drop(hour):
-    _, daemon, devices, collector = hour
+    _, daemon, devices, collector, _ = hour
     final = collector.json_on(f"posturewatch/{USER}/status")[-1]
     assert final["state"] == "offline"
     for location, device in devices.items():
@@ -136,7 +141,7 @@ def test_every_sensor_reconnects_after_every_drop(hour):
 
 
 def test_status_reports_the_injected_loss_and_gaps(hour):
-    _, _, devices, collector = hour
+    _, _, devices, collector, _ = hour
     statuses = collector.json_on(f"posturewatch/{USER}/status")
     assert len(statuses) >= 60, "status is published at least every minute"
     final = statuses[-1]["sensors"]
@@ -157,8 +162,8 @@ def test_status_reports_the_injected_loss_and_gaps(hour):
 
 
 def test_posture_matches_truth_where_data_existed(hour):
-    day, _, _, collector = hour
-    t, posture, complete = _seconds(collector)
+    day, _, _, _, seconds = hour
+    t, posture, complete = _seconds(seconds)
     truth = day.truth
     score = score_posture(t[complete], [p for p, c in zip(posture, complete, strict=True) if c],
                           truth.t_1hz, list(Truth.labels(truth.posture_1hz)))
@@ -171,7 +176,7 @@ def test_posture_matches_truth_where_data_existed(hour):
 
 @pytest.mark.parametrize("kind", EPISODE_KINDS)
 def test_episodes_match_truth(hour, kind):
-    day, _, _, collector = hour
+    day, _, _, collector, _ = hour
     ended = [e for e in collector.json_on(f"posturewatch/{USER}/episodes") if e["event"] == "end"]
     found = [(e["kind"], e["start_ms"] / 1000.0, e["end_ms"] / 1000.0) for e in ended]
     truth = [(e.kind, e.start, e.end) for e in day.truth.episodes]
