@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from posturewatch.alerts.payloads import Topics
 from posturewatch.app import config as app_config
 from posturewatch.app.daemon import Daemon, DaemonSettings, StoreSettings, load_calibrations
 from posturewatch.ingest.ble.client import BleBackend, NoAdapterError
@@ -120,6 +121,10 @@ def daemon_settings(config: app_config.Config) -> DaemonSettings:
     store = settings_from(StoreSettings, store_raw, "store", dir=store_dir, sqlite=influx is None)
     if store.synchronous.upper() not in ("FULL", "NORMAL"):
         raise ConfigError(f"[store] synchronous must be \"FULL\" or \"NORMAL\", got {store.synchronous!r}")
+    try:
+        Topics(config.user, str(own.get("prefix", "posturewatch")))
+    except ValueError as exc:
+        raise ConfigError(f"[mqtt] prefix: {exc}") from None
     interval = own.get("status_interval_s", 30.0)
     if interval <= 0:
         raise ConfigError("[mqtt] status_interval_s must be positive")

@@ -217,8 +217,7 @@ class Daemon:
         if self.hub is None:
             return
         with self.lock:
-            out = self.monitor.close()
-        self._emit(out, self.now())
+            self._emit(self.monitor.close(), self.now())
         self.hub.finish()
         self._publish_status(force=True)
         if self._day is not None:
@@ -236,10 +235,9 @@ class Daemon:
     # ------------------------------------------------------------------ data path
     def _on_blocks(self, blocks: list[SensorBlock]) -> None:
         now = self.now()
-        with self.lock:
+        with self.lock:  # the hub reads the policy a command may be changing
             self._remember(blocks)
-            out = self.monitor.push(blocks, until=now - LATENCY_S)
-        self._emit(out, now)
+            self._emit(self.monitor.push(blocks, until=now - LATENCY_S), now)
 
     def _emit(self, out: MonitorOutput, now: float) -> None:
         frames = out.frames

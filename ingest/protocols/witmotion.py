@@ -17,8 +17,7 @@ Structure cannot reject a truncated frame glued to junk without a header (a garb
 when the junk fills it up: a frame followed by junk looks exactly like that. Its content can: a
 data frame whose acceleration or rotation rate jumps from the previous sample far beyond both an
 absolute limit and the stream's own recent sample-to-sample variability is rejected and counted
-as ``implausible_jump`` (after a few such frames in a row the stream is believed again, so a real
-change is never locked out). Random bytes land anywhere in ±16 g / ±2000 °/s; limbs move smoothly.
+as ``implausible_jump`` (after a few such frames in a row the stream is believed again).
 """
 
 from __future__ import annotations
@@ -335,29 +334,26 @@ class WitMotionDecoder(Decoder):
         return self._limits
 
     def _resolve_jumps(self, motion: np.ndarray, limit_acc: float, limit_gyr: float) -> np.ndarray:
-        """Frame by frame (rare: only a block with a suspicious jump), each against the last kept.
-        With nothing before it (a new connection), the first frame must agree with the second."""
+        """Frame by frame (rare: only a block with a suspicious jump), each against the last kept;
+        with nothing before it (a new connection) the first frame must agree with the second."""
+        def jumps(a: np.ndarray, b: np.ndarray) -> bool:
+            step = a - b
+            return np.linalg.norm(step[0:3]) > limit_acc or np.linalg.norm(step[3:6]) > limit_gyr
+
         keep = np.ones(len(motion), dtype=bool)
-        last = self._last_motion
-        if last is None and len(motion) > 1:
-            step = motion[1] - motion[0]
-            if np.linalg.norm(step[0:3]) > limit_acc or np.linalg.norm(step[3:6]) > limit_gyr:
-                keep[0] = False
+        last, first = self._last_motion, 0
+        if last is None:  # then the jump is at index ≥ 1: the block has two frames at least
+            last, first = motion[0], 1
+            if jumps(motion[1], motion[0]):
+                keep[0], last = False, motion[1]
                 self.stats.bad["implausible_jump"] += 1
-            last = motion[1]
-        for i, row in enumerate(motion):
-            if last is None or (i == 0 and self._last_motion is None):
-                last = row if last is None else last
-                continue
-            step = row - last
-            jump = (np.linalg.norm(step[0:3]) > limit_acc) or (np.linalg.norm(step[3:6]) > limit_gyr)
-            if jump and self._rejected_run < JUMP_REJECTS_BEFORE_BELIEVING:
+        for i in range(first, len(motion)):
+            if jumps(motion[i], last) and self._rejected_run < JUMP_REJECTS_BEFORE_BELIEVING:
                 keep[i] = False
                 self._rejected_run += 1
                 self.stats.bad["implausible_jump"] += 1
-                continue
-            self._rejected_run = 0
-            last = row
+            else:
+                self._rejected_run, last = 0, motion[i]
         return keep
 
     def _apply_reply(self, frame: np.ndarray) -> np.ndarray | None:

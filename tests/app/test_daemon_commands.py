@@ -20,6 +20,7 @@ from posturewatch.app.config import from_mapping, load
 from posturewatch.app.daemon import Daemon, load_calibrations
 from posturewatch.ingest.ble.config import ConfigError
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
+from posturewatch.simulators.devices.vtime import run_virtual
 
 SENSORS = [
     {"location": "pelvis", "family": "movesense", "address": "AA:00:00:00:00:01"},
@@ -43,6 +44,8 @@ def test_example_config_is_valid(monkeypatch, tmp_path):
     ({"mqtt": {"protocol": "4"}}, "protocol must be"),
     ({"influx": {"bucket": 3}}, "[influx] bucket must be of type str"),
     ({"store": {"sqlite": "yes"}}, "[store] sqlite must be of type bool"),
+    ({"mqtt": {"prefix": "a/b"}}, "[mqtt] prefix: invalid MQTT topic level"),
+    ({"mqtt": {"status_interval_s": 0}}, "status_interval_s must be positive"),
     ({"ble": {"scan_timeout": 3}}, "[ble] has unknown keys"),
     ({"mounting": {"pelvis": {"superior": "z", "anterior": "x"}}}, "mounting differs"),
 ])
@@ -113,3 +116,25 @@ def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path):
         assert s["connected"] and s["samples"] > 0 and s["battery_pct"] is not None
         assert {"loss_pct", "lost", "gaps", "gap_s", "rate_hz"} <= set(s)
     assert collector.json_on(f"{base}/angles"), "1 Hz angles are published through the outbox"
+
+
+def test_with_influx_the_daemon_writes_the_database_and_no_local_store(victoria, tmp_path):
+    user = "daemoninflux"
+    config = from_mapping({"user": user, "sensors": SENSORS, "influx": {"url": victoria.url},
+                           "store": {"dir": str(tmp_path / "state")}})
+    settings = daemon_settings(config)
+    assert not settings.store.sqlite and settings.mqtt is None
+
+    async def main(now):
+        devices = emulate_config(settings.ble, now, seed=2)
+        daemon = Daemon(config, settings, EmulatedBackend(devices), now=now)
+        await daemon.run(duration_s=120.0)
+        return daemon
+
+    daemon = run_virtual(main, epoch=1_750_000_000.0)
+    assert daemon.frames_out > 0.9 * 120 * 10
+    rows = victoria.export(f'{{__name__="angles_pelvic_tilt",user="{user}"}}')
+    assert sum(len(r["values"]) for r in rows) >= 100  # 1 Hz, every second that had data
+    status = victoria.export(f'{{__name__="sensor_status_connected",user="{user}"}}')
+    assert {r["metric"]["location"] for r in status} == {"pelvis", "thigh", "thorax"}
+    assert not (tmp_path / "state" / "posturewatch.sqlite").exists()
