@@ -195,3 +195,12 @@ def test_the_hour_contains_several_episodes(hour):
     day, *_ = hour
     kinds = {e.kind for e in day.truth.episodes}
     assert len(day.truth.episodes) >= 6 and len(kinds) >= 3, json.dumps(sorted(kinds))
+
+
+def test_alerts_reach_the_broker_for_the_episodes(hour):
+    _, daemon, _, collector, _ = hour
+    alerts = collector.json_on(f"posturewatch/{USER}/alerts")
+    episodes = {e["episode_id"] for e in collector.json_on(f"posturewatch/{USER}/episodes")}
+    assert {"posterior_tilt", "forward_head"} <= {a["kind"] for a in alerts}
+    assert len({a["id"] for a in alerts}) == len(alerts) == daemon.alerts_out
+    assert all(a["episode_id"] in episodes for a in alerts)
