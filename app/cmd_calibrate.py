@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from posturewatch.app.calibration_file import calibration_path, write_calibration
 from posturewatch.ingest.ble.client import NoAdapterError
 from posturewatch.ingest.ble.config import ConfigError, load_config
 from posturewatch.ingest.ble.daemon import BleDaemon
@@ -43,11 +42,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="still window kept per pose, 3–5 s (default 4)")
     parser.add_argument("--out", type=Path, default=None, help="write here instead")
     parser.add_argument("--emulate", action="store_true", help="use emulated sensors")
-
-
-def calibration_path(user: str) -> Path:
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "posturewatch" / user / "calibration.json"
 
 
 def stillest_window(t: np.ndarray, acc: np.ndarray, window_s: float) -> tuple[int, int] | None:
@@ -146,18 +140,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     problems = [f"{pose}/{loc}: {e['error']}" for pose, locs in recorded.items()
                 for loc, e in locs.items() if "error" in e]
-    now = datetime.now(UTC)
-    document = {"v": 1, "user": args.user, "ts": int(now.timestamp() * 1000),
-                "created": now.isoformat().replace("+00:00", "Z"),
-                "mounting": {s.location: s.mounting for s in config.sensors if s.mounting},
-                "poses": recorded}
     if problems:
         print("calibration not stored:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
     path = args.out or calibration_path(args.user)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=2))
-    tmp.replace(path)
+    mounting = {s.location: s.mounting for s in config.sensors if s.mounting}
+    write_calibration(path, args.user, mounting, recorded)
     print(f"calibration for {args.user} stored in {path}")
     return 0

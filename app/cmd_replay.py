@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -12,9 +11,9 @@ import numpy as np
 
 from posturewatch.analytics.records import Posture
 from posturewatch.app import config as configuration
+from posturewatch.app.calibration_file import load_calibrations
 from posturewatch.app.progress import Progress
 from posturewatch.app.replay import ReplayResult, replay_file
-from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.recording import RecordingError
 
 HELP = "run the pipeline over a recorded file and write angles.csv, episodes.csv, alerts.csv"
@@ -26,7 +25,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config (mountings, thresholds, alert policy)")
     p.add_argument("--acc-unit", choices=("auto", "m/s2", "g"), default="auto")
     p.add_argument("--gyro-unit", choices=("rad/s", "deg/s"), default="rad/s")
-    p.add_argument("--calibration", type=Path, help="calibration JSON (from `posturewatch calibrate`)")
+    p.add_argument("--calibration", type=Path, help="calibration file written by `posturewatch calibrate`")
     p.add_argument("--no-align", action="store_true", help="trust the file's timestamps as they are")
 
 
@@ -49,21 +48,18 @@ def _summary(result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
-def load_calibrations(path: Path) -> dict[str, Calibration]:
-    data = json.loads(path.read_text())
-    items = data.get("calibrations", data) if isinstance(data, dict) else data
-    if isinstance(items, dict):
-        items = list(items.values())
-    return {c.location: c for c in (Calibration.from_dict(d) for d in items)}
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         cfg = configuration.load(args.config)
-        cals = load_calibrations(args.calibration) if args.calibration else None
-    except (configuration.ConfigError, ValueError, KeyError, OSError) as exc:
+    except configuration.ConfigError as exc:
         print(f"posturewatch replay: {exc}", file=sys.stderr)
         return 2
+    cals = None
+    if args.calibration:
+        cals, notes = load_calibrations(args.calibration, cfg.pipeline.declared)
+        if not cals:
+            print("posturewatch replay: " + "; ".join(notes), file=sys.stderr)
+            return 2
     progress = Progress("replay")
     try:
         result = replay_file(args.file, args.out, cfg, args.acc_unit, args.gyro_unit, progress,

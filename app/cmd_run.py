@@ -24,7 +24,8 @@ from pathlib import Path
 
 from posturewatch.alerts.payloads import Topics
 from posturewatch.app import config as app_config
-from posturewatch.app.daemon import Daemon, DaemonSettings, StoreSettings, load_calibrations
+from posturewatch.app.calibration_file import calibration_path, load_calibrations
+from posturewatch.app.daemon import Daemon, DaemonSettings, StoreSettings
 from posturewatch.ingest.ble.client import BleBackend, NoAdapterError
 from posturewatch.ingest.ble.config import ConfigError, DaemonConfig, parse_config
 from posturewatch.ingest.ble.families import families
@@ -199,7 +200,6 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, app_config.ConfigError) as exc:
         print(f"posturewatch run: {exc}", file=sys.stderr)
         return 2
-    from posturewatch.app.cmd_calibrate import calibration_path
 
     backend = make_backend(settings.ble, args.emulate)
     cal_path = args.calibration or calibration_path(config.user)

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ import numpy as np
 from posturewatch.alerts.commands import CommandService
 from posturewatch.alerts.mqtt import MqttSettings
 from posturewatch.alerts.payloads import Topics
+from posturewatch.app.calibration_file import write_calibration
 from posturewatch.app.config import Config
 from posturewatch.app.monitor import Monitor, MonitorOutput
 from posturewatch.app.pipeline import PipelineSettings
@@ -84,35 +84,6 @@ class DaemonSettings:
         """Declared mounting per location, as stored with a calibration."""
         return {loc: {k: v for k, v in zip(("superior", "anterior"), axes, strict=True) if v}
                 for loc, axes in self.pipeline.mountings.items()}
-
-
-def load_calibrations(path: Path, declared: Callable[[str], Calibration]) -> tuple[dict[str, Calibration],
-                                                                                   list[str]]:
-    """Calibrations from a ``posturewatch calibrate`` file (the neutral pose's still-window mean
-    acceleration per location) on top of the declared mountings; notes say what was skipped."""
-    if not path.exists():
-        return {}, [f"no stored calibration at {path}: declared mountings are used"]
-    try:
-        doc = json.loads(path.read_text())
-        neutral = doc["poses"]["neutral"]
-        stored_mounting = doc.get("mounting", {})
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return {}, [f"calibration file {path} unusable ({type(exc).__name__}: {exc}); ignored"]
-    calibrations, notes = {}, []
-    for location, entry in neutral.items():
-        base = declared(location)
-        mounting = stored_mounting.get(location)
-        if mounting and not np.allclose(Calibration.declared(location, mounting.get("superior"),
-                                                             mounting.get("anterior")).R, base.R):
-            notes.append(f"{location}: stored calibration was made with another mounting; ignored")
-            continue
-        try:
-            calibrations[location] = from_pose(base, np.asarray(entry["acc_mean"], dtype=float))
-        except (KeyError, TypeError, ValueError) as exc:
-            notes.append(f"{location}: stored calibration unusable: {exc}")
-    if calibrations:
-        notes.append(f"calibration from {path}: {', '.join(sorted(calibrations))}")
-    return calibrations, notes
 
 
 class _LockedCommands(CommandService):
@@ -321,14 +292,3 @@ class Daemon:
                                                 battery_pct=s["battery_pct"], rate_hz=s["rate_hz"],
                                                 loss_pct=s["loss_pct"])
 
-
-def write_calibration(path: Path, user: str, mounting: Mapping[str, object], poses: dict) -> None:
-    """Store poses in the ``posturewatch calibrate`` file format (atomically)."""
-    now = datetime.now(UTC)
-    document = {"v": 1, "user": user, "ts": int(now.timestamp() * 1000),
-                "created": now.isoformat().replace("+00:00", "Z"), "mounting": dict(mounting),
-                "poses": poses}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=2))
-    tmp.replace(path)

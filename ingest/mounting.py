@@ -84,24 +84,6 @@ class Calibration:
         rot = rotation_between(new_up, old_up)
         return replace(self, R=self.R @ rot, walk_up=new_up, notes=self.notes + (note,))
 
-    def to_dict(self) -> dict:
-        return {
-            "location": self.location,
-            "R": self.R.tolist(),
-            "source": self.source,
-            "walk_up": None if self.walk_up is None else self.walk_up.tolist(),
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Calibration:
-        R = np.asarray(d["R"], dtype=float)
-        if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-3):
-            raise ValueError(f"calibration for {d.get('location')!r} is not a rotation matrix")
-        walk = d.get("walk_up")
-        return cls(d["location"], R, d.get("source", "stored"),
-                   None if walk is None else np.asarray(walk, float), tuple(d.get("notes", ())))
-
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest rotation matrix taking unit direction ``a`` onto ``b``."""

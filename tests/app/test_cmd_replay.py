@@ -53,3 +53,28 @@ def test_a_nan_sample_is_counted_and_does_not_poison_an_accelerometer_only_senso
     late = out.t > block.t[0] + 20
     assert np.isfinite(out.angles["thigh_inclination"][late]).all()
     assert np.nanmean(out.angles["thigh_inclination"][late]) == pytest.approx(90, abs=2)
+
+
+def test_replay_uses_a_stored_calibration_and_refuses_an_unusable_one(tmp_path):
+    from posturewatch.app.calibration_file import write_calibration
+
+    true = {loc: mounting(loc, 12.0, seed=i) for i, loc in enumerate(("pelvis", "thigh", "thorax"))}
+    still = {loc: {"acc_mean": static_block(loc, R, 0.0, 0.0, 1.0).acc.mean(axis=0).tolist()}
+             for loc, R in true.items()}
+    write_calibration(tmp_path / "cal.json", "ann", {}, {"neutral": still})
+    rows = ["timestamp," + ",".join(f"{loc}_a{a}" for loc in true for a in "xyz")]
+    blocks = {loc: static_block(loc, R, th, 1_700_000_000.0, 20.0)
+              for (loc, R), th in zip(true.items(), (-5.0, -90.0, 0.0), strict=True)}
+    for i in range(len(blocks["pelvis"])):
+        rows.append(f"{blocks['pelvis'].t[i]:.3f}," + ",".join(
+            ",".join(f"{v:.4f}" for v in blocks[loc].acc[i]) for loc in true))
+    (tmp_path / "rec.csv").write_text("\n".join(rows) + "\n")
+    rec = tmp_path / "rec.csv"
+    run = replay(tmp_path, rec, "--out", tmp_path / "out", "--calibration", tmp_path / "cal.json")
+    assert run.returncode == 0, run.stderr
+    last = (tmp_path / "out" / "angles.csv").read_text().splitlines()[-2].split(",")
+    assert last[1] == "sitting"
+    assert float(last[2]) == pytest.approx(-5.0, abs=1.0)  # pelvic tilt, despite 12° misalignment
+    (tmp_path / "bad.json").write_text('{"poses": 3}')
+    bad = replay(tmp_path, rec, "--out", tmp_path / "o2", "--calibration", tmp_path / "bad.json")
+    assert bad.returncode == 2 and "unusable" in bad.stderr and "Traceback" not in bad.stderr

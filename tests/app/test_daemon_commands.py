@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from servers import MqttCollector
 
+from posturewatch.app.calibration_file import load_calibrations
 from posturewatch.app.cmd_run import daemon_settings
 from posturewatch.app.config import from_mapping, load
-from posturewatch.app.daemon import Daemon, load_calibrations
+from posturewatch.app.daemon import Daemon
 from posturewatch.ingest.ble.config import ConfigError
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 from posturewatch.simulators.devices.vtime import run_virtual
