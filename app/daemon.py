@@ -86,18 +86,6 @@ class DaemonSettings:
                 for loc, axes in self.pipeline.mountings.items()}
 
 
-class _LockedCommands(CommandService):
-    """Commands run under the daemon's analysis lock (they arrive on paho's thread)."""
-
-    def __init__(self, lock: threading.Lock, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.lock = lock
-
-    def handle(self, command: str, raw: bytes) -> dict[str, object]:
-        with self.lock:
-            return super().handle(command, raw)
-
-
 class Daemon:
     """One wearer's daemon; ``await run()`` until stopped, then everything is flushed and closed."""
 
@@ -153,8 +141,8 @@ class Daemon:
         if s.mqtt is not None:
             from posturewatch.alerts.service import UserMqttService
 
-            commands = _LockedCommands(self.lock, self.monitor.policy, clock=self.now,
-                                       calibrate=self.calibrate_now)
+            commands = CommandService(self.monitor.policy, clock=self.now,
+                                      calibrate=self.calibrate_now, lock=self.lock)
             self.service = UserMqttService(s.mqtt, self.topics, commands, clock=self.now,
                                            home_assistant=s.home_assistant,
                                            discovery_prefix=s.discovery_prefix)

@@ -94,18 +94,6 @@ def default_start(config: Config, now: float | None = None) -> float:
     return datetime(today.year, today.month, today.day, 8, 0, tzinfo=zone).timestamp()
 
 
-class _LockedCommands:
-    """Commands arrive on paho's network thread; the policy is driven by the demo loop."""
-
-    def __init__(self, commands: CommandService, lock: threading.Lock) -> None:
-        self._commands = commands
-        self._lock = lock
-
-    def handle(self, command: str, raw: bytes) -> dict[str, object]:
-        with self._lock:
-            return self._commands.handle(command, raw)
-
-
 class _Tracker:
     """What the view shows, updated from each block's frames, events and alerts."""
 
@@ -183,8 +171,8 @@ class DemoRun:
         outbox = Outbox(data_dir / OUTBOX_FILE, synchronous="NORMAL")
         monitor = Monitor(cfg.pipeline, cfg.alerts)
         hub = OutputHub(cfg.user, outbox, policy=monitor.policy, influx=False, sqlite=store)
-        commands = _LockedCommands(CommandService(monitor.policy, clock=lambda: self.sim_now), self._lock)
-        service = UserMqttService(settings, hub.topics, commands, clock=lambda: self.sim_now)  # type: ignore[arg-type]
+        commands = CommandService(monitor.policy, clock=lambda: self.sim_now, lock=self._lock)
+        service = UserMqttService(settings, hub.topics, commands, clock=lambda: self.sim_now)
         pump = MqttPump(outbox, service.link, window=PUMP_WINDOW)
         result = DemoResult(url, self.sim_now, self.sim_now, interrupted=False)
         try:
