@@ -34,6 +34,7 @@ class EpisodeSettings:
     bend_data_gap_s: float = 3.0
     sustain_s: float = 60.0
     release_s: float = 10.0
+    max_gap_s: float = 120.0  # lost data shorter than this neither holds nor ends an episode
 
 
 @dataclass(slots=True)
@@ -79,8 +80,12 @@ class _Stats:
 class HysteresisDetector:
     """idle → candidate (enter holds) → open (sustained) → ended (hold false for the release time)."""
 
-    def __init__(self, kind: str, sustain_s: float, release_s: float, peak_sign: float) -> None:
+    def __init__(
+        self, kind: str, sustain_s: float, release_s: float, peak_sign: float, max_gap_s: float
+    ) -> None:
         self.kind, self.sustain_s, self.release_s = kind, sustain_s, release_s
+        self.max_gap_s = max_gap_s
+        self.gap_since: float | None = None
         self.state = "idle"
         self.start = 0.0
         self.false_since: float | None = None
@@ -92,13 +97,23 @@ class HysteresisDetector:
 
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         enter, hold, value = self.conditions(frames)
-        level = np.where(enter, 2, np.where(hold, 1, 0)).astype(np.int8)
+        unknown = ~np.isfinite(value) | (frames.posture == Posture.UNKNOWN)
+        level = np.where(unknown, -1, np.where(enter, 2, np.where(hold, 1, 0))).astype(np.int8)
         events: list[EpisodeEvent] = []
         starts, lengths, values = runs(level)
         t, dt = frames.t, frames.dt
         for i0, ln, lv in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
             t0, t1 = t[i0], t[i0] + ln * dt
             chunk = value[i0 : i0 + ln]
+            if lv == -1:  # lost data: no evidence either way, unless it lasts too long
+                if self.state != "idle":
+                    self.gap_since = t0 if self.gap_since is None else self.gap_since
+                    if t1 - self.gap_since >= self.max_gap_s:
+                        if self.false_since is None:
+                            self.false_since = self.gap_since
+                        events += self._release(self.gap_since + self.max_gap_s)
+                continue
+            self.gap_since = None
             if self.state == "idle":
                 if lv != 2:
                     continue
@@ -131,7 +146,7 @@ class HysteresisDetector:
             peak, mean = self.stats.result()
             ep = Episode(self.kind, self.start, self.open_episode.confirmed, self.false_since, peak, mean)
             events.append(EpisodeEvent("end", ep, ts))
-        self.state, self.false_since, self.open_episode = "idle", None, None
+        self.state, self.false_since, self.open_episode, self.gap_since = "idle", None, None, None
         return events
 
     def close(self, ts: float) -> list[EpisodeEvent]:
@@ -146,7 +161,7 @@ class HysteresisDetector:
 
 class PosteriorTiltDetector(HysteresisDetector):
     def __init__(self, s: EpisodeSettings) -> None:
-        super().__init__("posterior_tilt", s.sustain_s, s.release_s, peak_sign=-1.0)
+        super().__init__("posterior_tilt", s.sustain_s, s.release_s, -1.0, s.max_gap_s)
         self.s = s
 
     def conditions(self, frames: Frames):
@@ -158,7 +173,7 @@ class PosteriorTiltDetector(HysteresisDetector):
 
 class ForwardHeadDetector(HysteresisDetector):
     def __init__(self, s: EpisodeSettings) -> None:
-        super().__init__("forward_head", s.sustain_s, s.release_s, peak_sign=1.0)
+        super().__init__("forward_head", s.sustain_s, s.release_s, 1.0, s.max_gap_s)
         self.s = s
 
     def conditions(self, frames: Frames):

@@ -27,7 +27,7 @@ from posturewatch.analytics.posture import (
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.ingest.align import ClockModel
 from posturewatch.ingest.angles import lateral_roll, sagittal_inclination, segment_angles, tilt_from_vertical
-from posturewatch.ingest.autocal import AutoCalSettings
+from posturewatch.ingest.autocal import AutoCalSettings, MountingLearner
 from posturewatch.ingest.frames import (
     FRAME_HZ,
     FRAME_S,
@@ -165,6 +165,9 @@ class Pipeline:
         self._pend_present: dict[str, np.ndarray] = {}
         self._walk: dict[str, np.ndarray] = {}
         self._walk_len = 0
+        # With no calibration given the mountings are learnt live from walking (and standing).
+        self.learner = MountingLearner(self.calibrations, self.settings.autocal)
+        self.learner.active = not any(c.source != "declared" for c in self.calibrations.values())
 
     # -- ingest ---------------------------------------------------------------------------------
     def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> PipelineOutput:
@@ -239,6 +242,7 @@ class Pipeline:
         theta, tilt, roll, motion = {}, {}, {}, {}
         for loc, sensor in self.sensors.items():
             fr, mot = sensor.frames(k0, k1)
+            self.learner.add(loc, fr)
             seg = self.calibrations[loc].to_segment(fr.up)
             theta[loc] = sagittal_inclination(seg)
             tilt[loc] = tilt_from_vertical(seg)
@@ -290,6 +294,14 @@ class Pipeline:
 
     def _end_walk(self, ts: float) -> None:
         if self._walk_len < MIN_SLIP_BOUT_S * FRAME_HZ:
+            self._walk_len = 0
+            self._walk.clear()
+            return
+        if self.learner.active:  # still learning the mountings: walking is evidence, not a check
+            for loc, cal in self.learner.learn(self.settings.declared).items():
+                if cal.source != self.calibrations[loc].source:
+                    self.calibration_log.append((ts, f"{loc}: mounting learnt from {cal.source}"))
+                self.calibrations[loc] = cal
             self._walk_len = 0
             self._walk.clear()
             return

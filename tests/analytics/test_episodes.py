@@ -123,3 +123,14 @@ def test_lost_sensor_does_not_split_a_sitting_bout():
 def test_lying_ends_a_sitting_bout():
     f = series([(40 * 60, S, {}), (20 * 60, Posture.LYING, {}), (40 * 60, S, {}), (120, W, {})])
     assert len(ended(detect(f), "prolonged_sitting")) == 2
+
+
+def test_lost_data_neither_holds_nor_ends_an_episode_unless_it_lasts():
+    tilt = {"pelvic_tilt": -20}
+    gap = {"pelvic_tilt": np.nan}
+    short = series([(90, S, tilt), (40, S, gap), (90, S, tilt), (30, S, {})])
+    eps = ended(detect(short), "posterior_tilt")
+    assert len(eps) == 1 and eps[0].end == pytest.approx(T0 + 220, abs=0.11)
+    long = series([(90, S, tilt), (180, S, gap), (90, S, tilt), (30, S, {})])
+    eps = ended(detect(long, 77), "posterior_tilt")
+    assert len(eps) == 2 and eps[0].end == pytest.approx(T0 + 90, abs=0.11)
