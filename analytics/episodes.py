@@ -164,7 +164,7 @@ class PosteriorTiltDetector(HysteresisDetector):
         super().__init__("posterior_tilt", s.sustain_s, s.release_s, -1.0, s.max_gap_s)
         self.s = s
 
-    def conditions(self, frames: Frames):
+    def conditions(self, frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tilt = frames.angles["pelvic_tilt"]
         ok = np.isin(frames.posture, UPRIGHT_STILL)
         with np.errstate(invalid="ignore"):
@@ -176,7 +176,7 @@ class ForwardHeadDetector(HysteresisDetector):
         super().__init__("forward_head", s.sustain_s, s.release_s, 1.0, s.max_gap_s)
         self.s = s
 
-    def conditions(self, frames: Frames):
+    def conditions(self, frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         s = self.s
         trunk = frames.angles["trunk_inclination"]
         neck = frames.angles["neck_flexion"]

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
@@ -94,7 +95,7 @@ def _num(ts: np.ndarray | float, zone: ZoneInfo):
     return epoch + (arr + shift) / 86400.0
 
 
-def _time_axis(ax, zone: ZoneInfo, first: float, last: float) -> None:
+def _time_axis(ax: Axes, zone: ZoneInfo, first: float, last: float) -> None:
     lo, hi = _num(np.array([first, last]), zone)
     ax.set_xlim(lo, hi)
     hours = (last - first) / 3600.0
@@ -105,7 +106,7 @@ def _time_axis(ax, zone: ZoneInfo, first: float, last: float) -> None:
     ax.set_axisbelow(True)
 
 
-def draw_timeline(ax, data: DayData, stats: DayStats) -> None:
+def draw_timeline(ax: Axes, data: DayData, stats: DayStats) -> None:
     """Posture band, one lane per episode kind, alert markers on top."""
     zone = ZoneInfo(data.tz)
     t = np.asarray(data.t, dtype=float)
@@ -146,7 +147,7 @@ def draw_timeline(ax, data: DayData, stats: DayStats) -> None:
               loc="upper left", bbox_to_anchor=(0, -0.12), handlelength=1.2, fontsize=9)
 
 
-def draw_bouts(ax, data: DayData, stats: DayStats) -> None:
+def draw_bouts(ax: Axes, data: DayData, stats: DayStats) -> None:
     """Each sitting bout as a bar across its time span, height = its length in minutes."""
     zone = ZoneInfo(data.tz)
     limit = LONG_BOUT_S / 60.0

@@ -62,7 +62,7 @@ class Calibration:
     notes: tuple[str, ...] = field(default=())
 
     @classmethod
-    def declared(cls, location: str, superior: str | None = None, anterior: str | None = None):
+    def declared(cls, location: str, superior: str | None = None, anterior: str | None = None) -> Calibration:
         ds, da = DEFAULT_MOUNTING[location]
         s, a = axis_vector(superior or ds), axis_vector(anterior or da)
         if abs(np.dot(s, a)) > 0.5:
