@@ -280,7 +280,8 @@ class Pipeline:
         return PipelineOutput(t, angles, posture, events, present)
 
     def _watch_slips(self, t: np.ndarray, posture: np.ndarray, acc: dict[str, np.ndarray]) -> None:
-        """At the end of each walking bout, compare each sensor's mean up with its calibration."""
+        """At the end of each walking bout, compare each sensor's mean up with its calibration;
+        while the mountings are still being learnt, walking and standing bouts are evidence."""
         window = int(SLIP_WINDOW_S * FRAME_HZ)
         starts, lengths, values = runs(posture)
         for a, ln, label in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
@@ -289,22 +290,26 @@ class Pipeline:
                     prev = self._walk.get(loc, np.zeros((0, 3)))
                     self._walk[loc] = np.concatenate((prev, v[a : a + ln]))[-window:]
                 self._walk_len += ln
-            elif self._walk_len:
+                continue
+            if self._walk_len:
                 self._end_walk(float(t[a]))
+            if label == Posture.STANDING and ln >= MIN_SLIP_BOUT_S * FRAME_HZ:
+                self._learn(float(t[a] + ln / FRAME_HZ))
+
+    def _learn(self, ts: float) -> None:
+        if not self.learner.active:
+            return
+        for loc, cal in self.learner.learn(self.settings.declared).items():
+            if cal.source != self.calibrations[loc].source:
+                self.calibration_log.append((ts, f"{loc}: mounting learnt from {cal.source}"))
+            self.calibrations[loc] = cal
 
     def _end_walk(self, ts: float) -> None:
         if self._walk_len < MIN_SLIP_BOUT_S * FRAME_HZ:
             self._walk_len = 0
             self._walk.clear()
             return
-        if self.learner.active:  # still learning the mountings: walking is evidence, not a check
-            for loc, cal in self.learner.learn(self.settings.declared).items():
-                if cal.source != self.calibrations[loc].source:
-                    self.calibration_log.append((ts, f"{loc}: mounting learnt from {cal.source}"))
-                self.calibrations[loc] = cal
-            self._walk_len = 0
-            self._walk.clear()
-            return
+        self._learn(ts)
         for loc, v in self._walk.items():
             v = v[np.isfinite(v).all(axis=1)]
             if len(v) < FRAME_HZ * 5:
@@ -323,5 +328,7 @@ class Pipeline:
                 self.counters[f"{loc}_slips"] += 1
                 self.calibration_log.append((ts, note))
                 self.calibrations[loc] = cal.rotated(cal.walk_up, up, note)
+                # Learning would keep returning the mounting from before the slip: stop it.
+                self.learner.active = False
         self._walk_len = 0
         self._walk.clear()

@@ -35,6 +35,7 @@ class AutoCalSettings:
     min_evidence_s: float = 20.0
     thigh_standing_deg: float = 20.0
     slip_deg: float = 6.0
+    standing_after_s: int = 1800  # quiet standing this long after the walking evidence still counts
 
 
 def seconds(frames: SensorFrames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,8 +65,11 @@ def _runs_at_least(mask: np.ndarray, min_len: int) -> np.ndarray:
     return out
 
 
-def _before_first_slip(walking: np.ndarray, acc: Mapping[str, np.ndarray], s: AutoCalSettings) -> np.ndarray:
-    """Walking seconds up to the first bout in which some sensor points elsewhere (it slipped)."""
+def _before_first_slip(
+    walking: np.ndarray, acc: Mapping[str, np.ndarray], s: AutoCalSettings
+) -> tuple[np.ndarray, int | None]:
+    """Walking seconds up to the first piece in which some sensor points elsewhere (it slipped),
+    and the second that piece starts (None when no slip was seen)."""
     edges = np.diff(np.concatenate(([0], walking.astype(np.int8), [0])))
     bouts = []
     for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
@@ -73,6 +77,7 @@ def _before_first_slip(walking: np.ndarray, acc: Mapping[str, np.ndarray], s: Au
         bouts += [(p, min(p + SLIP_PIECE_S, b)) for p in range(a, b, SLIP_PIECE_S) if b - p >= s.min_walk_s]
     used: list[np.ndarray] = []
     total = 0
+    slip_at = None
     for a, b in bouts:
         if used:
             ref = np.concatenate(used)
@@ -81,12 +86,14 @@ def _before_first_slip(walking: np.ndarray, acc: Mapping[str, np.ndarray], s: Au
             )
             if moved > s.slip_deg:
                 log.info("autocalibration: a sensor moved %.1f° at second %d; evidence ends", moved, a)
+                slip_at = int(a)
                 break
         used.append(np.arange(a, b))
         total += b - a
         if total >= s.walk_evidence_s:
             break
-    return np.concatenate(used)[: int(s.walk_evidence_s)] if used else np.zeros(0, np.int64)
+    idx = np.concatenate(used)[: int(s.walk_evidence_s)] if used else np.zeros(0, np.int64)
+    return idx, slip_at
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -112,13 +119,13 @@ def autocalibrate(
     motion = np.vstack([v[1][:n] for v in per.values()])
     moving = np.nan_to_num(motion, nan=0.0) >= s.walk_motion
     walking = _runs_at_least(moving.sum(axis=0) * 2 > len(per), int(s.min_walk_s))
-    walk_idx = _before_first_slip(walking, acc, s)
+    walk_idx, slip_at = _before_first_slip(walking, acc, s)
     if len(walk_idx) < s.min_evidence_s:
         log.info("autocalibration: %d s of walking, too little; keeping declared mountings", len(walk_idx))
         return out
-    horizon = walk_idx[-1] + 1
     quiet = (np.nan_to_num(motion, nan=np.inf) < s.quiet_motion).all(axis=0)
-    quiet[horizon:] = False  # evidence after a slip would describe a different mounting
+    # Standing near the walking evidence, never after a slip (it would describe another mounting).
+    quiet[slip_at if slip_at is not None else walk_idx[-1] + 1 + s.standing_after_s :] = False
     walk_up = {loc: _unit(np.nanmean(a[walk_idx], axis=0)) for loc, a in acc.items()}
     standing = None
     if "thigh" in acc:
