@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 from posturewatch.app.cmd_run import daemon_settings
 from posturewatch.app.config import from_mapping
 from posturewatch.app.daemon import Daemon
+from posturewatch.app.progress import Progress
 from posturewatch.ingest.ble.daemon import BleDaemon
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 
@@ -64,17 +64,18 @@ def rss_mb() -> float:
 
 async def _timed(label: str, seconds: float, runner, progress) -> tuple[float, float]:
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    line = Progress(label)
 
     async def show() -> None:
         while True:
             await asyncio.sleep(1.0)
             done = time.perf_counter() - wall0
-            print(f"\r{label}: {done:5.0f}/{seconds:.0f} s  {progress()}", end="", file=sys.stderr)
+            line(min(done / seconds, 1.0), progress())
 
     shower = asyncio.create_task(show())
     await runner
     shower.cancel()
-    print(file=sys.stderr)
+    line.done()
     return time.process_time() - cpu0, time.perf_counter() - wall0
 
 
