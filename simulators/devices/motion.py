@@ -2,13 +2,14 @@
 
 :class:`SwayMotion` is a self-contained signal (the wearer standing, swaying gently in the
 sagittal plane around a per-location lean) that needs nothing else. :class:`WearerMotion`
-adapts the synthetic wearer of ``posturewatch.simulators`` (``iter_blocks(config, chunk_s)``)
-when that is available, interpolating its blocks onto the emulator's sample times.
+adapts the synthetic wearer of ``posturewatch.simulators`` (``iter_blocks(config, chunk_s)``),
+interpolating its blocks onto the emulator's sample times.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from typing import Protocol
 
 import numpy as np
@@ -48,7 +49,8 @@ class SwayMotion:
 
     def sample(self, location: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = np.asarray(t, dtype=np.float64)
-        phase = (hash(location) % 1000) / 1000 * 2 * math.pi
+        # crc32, not hash(): str hashes change with PYTHONHASHSEED, so runs would differ
+        phase = (zlib.crc32(location.encode()) % 1000) / 1000 * 2 * math.pi
         lean = math.radians(self.lean_deg.get(location, 0.0))
         theta = lean + self.sway * np.sin(self.sway_w * t + phase)
         rate = self.sway * self.sway_w * np.cos(self.sway_w * t + phase)
@@ -95,6 +97,8 @@ class WearerMotion:
                 self._add(block)
 
     def _add(self, block) -> None:
+        if len(block.t) == 0:  # a sensor lost the whole window: nothing to interpolate from
+            return
         if self._origin is None:
             self._origin = float(block.t[0])
         t = np.asarray(block.t) - self._origin + self._start
