@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import sys
@@ -51,6 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------- settings
 def _check(value: object, kind: type, where: str) -> object:
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        # TOML has nan and inf literals; no timeout, interval or backoff here means anything with them
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if kind is int and isinstance(value, bool):
         raise ConfigError(f"{where} must be an integer, got {value!r}")
@@ -126,24 +130,28 @@ def daemon_settings(config: app_config.Config) -> DaemonSettings:
         Topics(config.user, str(own.get("prefix", "posturewatch")))
     except ValueError as exc:
         raise ConfigError(f"[mqtt] prefix: {exc}") from None
+    # checked here rather than in DaemonSettings (app/daemon.py) so the message names the key
     interval = own.get("status_interval_s", 30.0)
-    if interval <= 0:
-        raise ConfigError("[mqtt] status_interval_s must be positive")
+    if not (math.isfinite(interval) and interval > 0):
+        raise ConfigError(f"[mqtt] status_interval_s must be a positive finite number, got {interval!r}")
     return DaemonSettings(ble=ble, pipeline=pipeline, store=store, mqtt=mqtt, influx=influx,
                           **{k: v for k, v in own.items()})
 
 
 # ---------------------------------------------------------------------------- backends
 def _wearer_motion(config: DaemonConfig, now):
-    """The synthetic wearer's day as the emulators' motion, when the simulator is installed."""
-    try:
-        from posturewatch.simulators.config import WearerConfig
-        from posturewatch.simulators.devices.motion import WearerMotion
-        from posturewatch.simulators.wearer import iter_blocks
-    except ImportError:
-        return None
+    """The synthetic wearer's day as the emulators' motion.
+
+    Clock errors, jitter, packet loss and dropouts are off: the emulated BLE link injects its
+    own, and interpolating across the simulator's gaps would invent data.
+    """
+    from posturewatch.simulators.config import WearerConfig
+    from posturewatch.simulators.devices.motion import WearerMotion
+    from posturewatch.simulators.wearer import iter_blocks
+
     locations = tuple(s.location for s in config.sensors)
-    wearer = WearerConfig(hours=24.0, locations=locations, head="head" in locations)
+    wearer = WearerConfig(hours=24.0, locations=locations, head="head" in locations).with_realism(
+        clock=False, jitter=False, packet_loss=False, dropout=False)
     return WearerMotion(iter_blocks(wearer, chunk_s=10.0), start=now())
 
 

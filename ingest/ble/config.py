@@ -21,6 +21,7 @@ Every mistake is reported as a :class:`ConfigError` naming the file, the entry a
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -91,8 +92,11 @@ def parse_config(
     for key in ("scan_timeout_s", "connect_timeout_s", "max_backoff_s", "stall_timeout_s"):
         if key in ble:
             value = ble[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{source}: [ble] {key} must be a positive number, got {value!r}")
+            # nan/inf would pass "> 0": nan backoff spins the reconnect loop, nan stall never fires
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not (math.isfinite(value) and value > 0)):
+                raise ConfigError(f"{source}: [ble] {key} must be a positive finite number, "
+                                  f"got {value!r}")
             numbers[key] = float(value)
     adapter = ble.get("adapter")
     if adapter is not None and not isinstance(adapter, str):

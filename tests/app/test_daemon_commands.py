@@ -46,7 +46,13 @@ def test_example_config_is_valid(monkeypatch, tmp_path):
     ({"influx": {"bucket": 3}}, "[influx] bucket must be of type str"),
     ({"store": {"sqlite": "yes"}}, "[store] sqlite must be of type bool"),
     ({"mqtt": {"prefix": "a/b"}}, "[mqtt] prefix: invalid MQTT topic level"),
-    ({"mqtt": {"status_interval_s": 0}}, "status_interval_s must be positive"),
+    ({"mqtt": {"status_interval_s": 0}}, "status_interval_s must be a positive finite number"),
+    ({"mqtt": {"status_interval_s": float("nan")}}, "[mqtt] status_interval_s must be a finite number"),
+    ({"mqtt": {"status_interval_s": float("inf")}}, "[mqtt] status_interval_s must be a finite number"),
+    ({"mqtt": {"reconnect_max_s": float("nan")}}, "[mqtt] reconnect_max_s must be a finite number"),
+    ({"influx": {"timeout_s": float("inf")}}, "[influx] timeout_s must be a finite number"),
+    ({"store": {"synchronous": "OFF"}}, "[store] synchronous must be"),
+    ({"ble": {"max_backoff_s": float("nan")}}, "[ble] max_backoff_s must be a positive finite number"),
     ({"ble": {"scan_timeout": 3}}, "[ble] has unknown keys"),
     ({"mounting": {"pelvis": {"superior": "z", "anterior": "x"}}}, "mounting differs"),
 ])
@@ -56,7 +62,7 @@ def test_wrong_sections_name_the_key(section, error):
         daemon_settings(from_mapping({"sensors": sensors, **section}))
 
 
-def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path):
+def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path, cleanup):
     user = "cmdtest"
     config = from_mapping({
         "user": user, "sensors": SENSORS,
@@ -66,7 +72,7 @@ def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path):
     settings = daemon_settings(config)
     cal_path = tmp_path / "calibration.json"
     base = f"posturewatch/{user}"
-    collector = MqttCollector(mosquitto.host, mosquitto.port, [f"{base}/#"])
+    collector = cleanup.enter_context(MqttCollector(mosquitto.host, mosquitto.port, [f"{base}/#"]))
 
     def replies(command: str) -> list[dict]:
         return [r for r in collector.json_on(f"{base}/cmd/result") if r["command"] == command]
@@ -76,9 +82,21 @@ def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path):
         devices = emulate_config(settings.ble, time.time, seed=1)
         daemon = Daemon(config, settings, EmulatedBackend(devices), calibration_path=cal_path)
         runner = asyncio.create_task(daemon.run())
-        while not (daemon.service and daemon.service.link.connected
-                   and all(s["state"] == "streaming" for s in daemon.status().values())):
-            await asyncio.sleep(0.2)
+
+        async def streaming() -> None:
+            while not (daemon.service and daemon.service.link.connected
+                       and all(s["state"] == "streaming" for s in daemon.status().values())):
+                if runner.done():
+                    runner.result()  # the daemon died: its error, not a timeout
+                    raise AssertionError("the daemon stopped before every sensor streamed")
+                await asyncio.sleep(0.2)
+
+        try:
+            await asyncio.wait_for(streaming(), 60)
+        except BaseException:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            raise
         await asyncio.sleep(5.0)  # a few seconds of standing still to calibrate from
         for command, body in [("snooze", {"minutes": 20, "id": "s1"}), ("snooze", b"{not json"),
                               ("config", {"alerts": {"daily_cap": 3}}), ("calibrate", {})]:

@@ -96,7 +96,6 @@ def hour(tmp_path_factory, mosquitto):
     calibrations, notes = load_calibrations(cal_path, settings.pipeline.declared)
     assert set(calibrations) == {"pelvis", "thigh", "thorax"}, notes
     topics = [f"posturewatch/{USER}/{kind}" for kind in ("status", "episodes", "alerts")]
-    collector = MqttCollector(mosquitto.host, mosquitto.port, topics)
 
     async def main(now):
         motion = WearerMotion(_chunks(day.blocks, wearer.start, wearer.end), start=wearer.start)
@@ -107,12 +106,13 @@ def hour(tmp_path_factory, mosquitto):
         await daemon.run(duration_s=HOURS * 3600.0)
         return daemon, {d.location: d for d in devices}
 
-    started = time.perf_counter()
-    daemon, devices = run_virtual(main, epoch=wearer.start)
-    wall = time.perf_counter() - started
-    offline = f"posturewatch/{USER}/status"
-    collector.wait_for(lambda m: any(t == offline and b'"offline"' in p for t, p, _ in m), 30)
-    collector.close()
+    # a module fixture cannot use the per-test ``cleanup``; ``with`` closes it also on failure
+    with MqttCollector(mosquitto.host, mosquitto.port, topics) as collector:
+        started = time.perf_counter()
+        daemon, devices = run_virtual(main, epoch=wearer.start)
+        wall = time.perf_counter() - started
+        offline = f"posturewatch/{USER}/status"
+        collector.wait_for(lambda m: any(t == offline and b'"offline"' in p for t, p, _ in m), 30)
     print(f"simulated hour in {wall:.1f} s wall; {daemon.frames_out} frames, "
           f"{daemon.status_published} status messages")
     store = SqliteStore(tmp / "state" / "posturewatch.sqlite")

@@ -47,7 +47,11 @@ def _sensor(**extra):
         ({"sensors": [_sensor(colour="red")]}, "unknown keys ['colour']"),
         ({"sensors": [_sensor(), _sensor(address="AA:BB:CC:DD:EE:00")]}, "two sensors at"),
         ({"sensors": [_sensor(), _sensor(location="thigh")]}, "configured twice"),
-        ({"sensors": [_sensor()], "ble": {"scan_timeout_s": 0}}, "positive number"),
+        ({"sensors": [_sensor()], "ble": {"scan_timeout_s": 0}}, "positive finite number"),
+        ({"sensors": [_sensor()], "ble": {"max_backoff_s": float("nan")}}, "max_backoff_s must be"),
+        ({"sensors": [_sensor()], "ble": {"stall_timeout_s": float("nan")}}, "stall_timeout_s must be"),
+        ({"sensors": [_sensor()], "ble": {"connect_timeout_s": float("inf")}}, "connect_timeout_s must be"),
+        ({"sensors": [_sensor(rate_hz=float("nan"))]}, "rate_hz must be"),
         ({"sensors": [_sensor()], "ble": {"adaptor": "hci0"}}, "unknown keys ['adaptor']"),
     ],
 )
