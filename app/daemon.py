@@ -29,7 +29,7 @@ import numpy as np
 from posturewatch.alerts.commands import CommandService
 from posturewatch.alerts.mqtt import MqttSettings
 from posturewatch.alerts.payloads import Topics
-from posturewatch.app.calibration_file import write_calibration
+from posturewatch.app.calibration_file import summarize, write_calibration
 from posturewatch.app.config import Config
 from posturewatch.app.monitor import Monitor, MonitorOutput
 from posturewatch.app.pipeline import PipelineSettings
@@ -226,8 +226,6 @@ class Daemon:
     def calibrate_now(self, body: Mapping[str, object] | None = None) -> dict[str, object]:
         """Neutral-pose calibration from the last seconds of data (``cmd/calibrate``; the caller
         holds the lock). Applied at once and stored for the next start; raises when not still."""
-        from posturewatch.app.cmd_calibrate import summarize
-
         blocks = [b for recent in self._recent.values() for b in recent]
         poses = summarize(blocks, CALIBRATION_WINDOW_S) if blocks else {}
         problems = [f"{loc}: {e['error']}" for loc, e in poses.items() if "error" in e]

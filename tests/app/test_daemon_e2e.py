@@ -31,8 +31,7 @@ from servers import MqttCollector
 
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 from posturewatch.analytics.scoring import score_episodes, score_posture
-from posturewatch.app.calibration_file import load_calibrations, write_calibration
-from posturewatch.app.cmd_calibrate import summarize
+from posturewatch.app.calibration_file import load_calibrations, summarize, write_calibration
 from posturewatch.app.cmd_run import daemon_settings
 from posturewatch.app.config import from_mapping
 from posturewatch.app.daemon import Daemon
