@@ -63,12 +63,13 @@ class DemoOptions:
     report: bool = True
 
     def validate(self) -> None:
-        if not self.hours > 0:
-            raise ValueError(f"--hours must be > 0, got {self.hours}")
-        if not self.speed > 0:
-            raise ValueError(f"--speed must be > 0, got {self.speed}")
-        if self.duration is not None and not self.duration > 0:
-            raise ValueError(f"--duration must be > 0, got {self.duration}")
+        """ValueError naming the option when a number is not positive and finite (inf hours
+        never ends, inf speed overflows the block size, nan compares false everywhere)."""
+        numbers = {"--hours": self.hours, "--speed": self.speed, "--duration": self.duration,
+                   "--chain-minutes": self.chain_minutes, "drain_s": self.drain_s}
+        for name, value in numbers.items():
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value}")
 
 
 @dataclass

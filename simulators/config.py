@@ -8,6 +8,7 @@ the same seed with ``--head`` or ``--ideal`` gives the same day of movement.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 
@@ -75,8 +76,10 @@ class WearerConfig:
     realism: Realism = field(default_factory=Realism)
 
     def __post_init__(self) -> None:
-        if self.hours <= 0:
-            raise ValueError(f"hours must be positive, got {self.hours}")
+        if not (math.isfinite(self.hours) and self.hours > 0):
+            raise ValueError(f"hours must be a positive finite number, got {self.hours}")
+        if not math.isfinite(self.start):
+            raise ValueError(f"start must be a finite Unix time, got {self.start}")
         if not self.sensor_locations:
             raise ValueError("no sensor to simulate: give at least one location")
         for loc in self.locations:

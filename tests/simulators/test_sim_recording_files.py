@@ -127,7 +127,10 @@ def test_cli_ideal_switches_every_impairment_off(tmp_path):
     (["--flip", "thigh=sideways"], "flip of thigh must be one of"),
     (["--start", "yesterday"], "ISO date-time"),
     (["--rate", "5000"], "rate of"),
-    (["--hours", "-1"], "hours must be positive"),
+    (["--hours", "-1"], "hours must be a positive finite number"),
+    (["--hours", "nan"], "hours must be a positive finite number"),
+    (["--hours", "inf"], "hours must be a positive finite number"),
+    (["--rate", "nan"], "rate of"),
     (["--locations", ""], "at least one location"),
     (["--locations", "pelvis,knee"], "unknown location 'knee'"),
 ])

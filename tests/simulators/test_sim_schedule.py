@@ -7,8 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from posturewatch.analytics.records import Posture
 from posturewatch.simulators.config import WearerConfig
-from posturewatch.simulators.schedule import plan_day
+from posturewatch.simulators.schedule import POSTURE_CODES, plan_day
 from posturewatch.simulators.truth import bends
 from posturewatch.simulators.wearer import compute_truth
 
@@ -96,3 +97,11 @@ def test_neck_flexion_accompanies_forward_head_with_a_head_sensor():
     t, neck = truth.t_10hz, truth.angles_10hz["neck_flexion"]
     for e in head_eps:
         assert np.median(neck[(t >= e.start) & (t < e.end)]) >= 20.0
+
+
+def test_posture_codes_match_the_analytics_numbering():
+    """The simulator keeps its own copy (it must not import analytics); truth files and scoring
+    compare codes, so the two numberings may never drift apart."""
+    for label, code in POSTURE_CODES.items():
+        assert Posture(code).label == label
+    assert set(POSTURE_CODES) >= {"unknown", "lying", "sitting", "standing", "walking"}
