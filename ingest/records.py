@@ -5,6 +5,7 @@ Every later stage talks in these; they hold numpy arrays of many samples, never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,21 @@ class SensorBlock:
 
     def __len__(self) -> int:
         return len(self.t)
+
+    @classmethod
+    def concat(cls, parts: Sequence[SensorBlock]) -> SensorBlock:
+        """One block of consecutive ``parts`` of the same sensor; a channel missing in any part
+        (e.g. gyro on one side of a mode change) is left out of the result."""
+        if not parts:
+            raise ValueError("concat needs at least one block")
+        if len({p.location for p in parts}) != 1:
+            raise ValueError("concat joins blocks of one location only")
+
+        def joined(name: str) -> np.ndarray | None:
+            arrays = [getattr(p, name) for p in parts]
+            return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
+        return cls(parts[0].location, joined("t"), joined("acc"), joined("gyr"), joined("mag"))
 
     def slice(self, start: int, stop: int) -> SensorBlock:
         """The samples ``[start, stop)`` as a new block sharing memory with this one."""

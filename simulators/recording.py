@@ -83,7 +83,7 @@ class SensorCsvWriter:
         for loc, pending in self._pending.items():
             if not pending:
                 continue
-            block = pending[0] if len(pending) == 1 else _concat_blocks(loc, pending)
+            block = pending[0] if len(pending) == 1 else SensorBlock.concat(pending)
             cut = int(np.searchsorted(block.t, before, side="left"))
             parts[loc] = block.slice(0, cut)
             rest = block.slice(cut, len(block))
@@ -108,15 +108,6 @@ class SensorCsvWriter:
         table = pa.Table.from_arrays(arrays, names=["timestamp", *self.columns])
         pacsv.write_csv(table, self._file, pacsv.WriteOptions(include_header=False))
         self.rows += len(rows)
-
-
-def _concat_blocks(location: str, parts: list[SensorBlock]) -> SensorBlock:
-    def cat(name: str):
-        arrays = [getattr(p, name) for p in parts]
-        return None if arrays[0] is None else np.concatenate(arrays)
-
-    return SensorBlock(location, np.concatenate([p.t for p in parts]), cat("acc"), cat("gyr"),
-                       cat("mag"))
 
 
 def _writer_for(config: WearerConfig, out_dir: Path) -> SensorCsvWriter:

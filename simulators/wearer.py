@@ -139,15 +139,6 @@ def _allocate(spec: SensorSpec, n: int) -> SensorBlock:
                        triple() if spec.mag else None)
 
 
-def _concat(location: str, parts: list[SensorBlock]) -> SensorBlock:
-    def cat(name: str):
-        arrays = [getattr(p, name) for p in parts]
-        return None if arrays[0] is None else np.concatenate(arrays)
-
-    return SensorBlock(location, np.concatenate([p.t for p in parts]), cat("acc"), cat("gyr"),
-                       cat("mag"))
-
-
 def iter_blocks(config: WearerConfig, chunk_s: float = 1.0) -> Iterator[dict[str, SensorBlock]]:
     """Stream the day as consecutive windows of ``chunk_s`` nominal seconds, in time order.
 
@@ -165,7 +156,7 @@ def iter_blocks(config: WearerConfig, chunk_s: float = 1.0) -> Iterator[dict[str
             pending[loc].append(part)
         ready_until = config.start + min((chunk + 1) * CHUNK_S, config.duration_s)
         last = chunk == int(np.ceil(config.duration_s / CHUNK_S - 1e-9)) - 1
-        blocks = {loc: _concat(loc, [b for b, _ in pending[loc]]) for loc in specs}
+        blocks = {loc: SensorBlock.concat([b for b, _ in pending[loc]]) for loc in specs}
         nominal = {loc: np.concatenate([n for _, n in pending[loc]]) for loc in specs}
         cursor = dict.fromkeys(specs, 0)
         while window < n_windows:

@@ -17,8 +17,6 @@ import random
 import time
 from collections.abc import Callable
 
-import numpy as np
-
 from posturewatch.ingest.ble.client import BleBackend
 from posturewatch.ingest.ble.config import DaemonConfig
 from posturewatch.ingest.ble.families import family
@@ -35,19 +33,7 @@ def merge_blocks(blocks: list[SensorBlock]) -> list[SensorBlock]:
     by_location: dict[str, list[SensorBlock]] = {}
     for block in blocks:
         by_location.setdefault(block.location, []).append(block)
-    merged = []
-    for location, parts in by_location.items():
-        if len(parts) == 1:
-            merged.append(parts[0])
-            continue
-
-        def joined(name: str, parts=parts) -> np.ndarray | None:
-            arrays = [getattr(p, name) for p in parts]
-            return None if any(a is None for a in arrays) else np.concatenate(arrays)
-
-        merged.append(SensorBlock(location, joined("t"), joined("acc"), joined("gyr"),
-                                  joined("mag")))
-    return merged
+    return [parts[0] if len(parts) == 1 else SensorBlock.concat(parts) for parts in by_location.values()]
 
 
 class BleDaemon:

@@ -87,3 +87,15 @@ def test_unreadable_files_raise_a_clear_error(tmp_path, content, match):
         p.write_text(content)
     with pytest.raises(RecordingError, match=match):
         read_recording(p)
+
+
+def test_sensor_block_concat_joins_parts_and_drops_a_channel_missing_in_one():
+    from posturewatch.ingest.records import SensorBlock
+
+    a = SensorBlock("thigh", np.arange(3.0), np.ones((3, 3)), np.zeros((3, 3)))
+    b = SensorBlock("thigh", np.arange(3.0, 5.0), np.ones((2, 3)), None)
+    joined = SensorBlock.concat([a, a.slice(0, 0), SensorBlock("thigh", a.t + 3, a.acc, a.gyr)])
+    assert len(joined) == 6 and joined.gyr.shape == (6, 3)
+    assert SensorBlock.concat([a, b]).gyr is None
+    with pytest.raises(ValueError, match="one location"):
+        SensorBlock.concat([a, SensorBlock("pelvis", a.t, a.acc)])
