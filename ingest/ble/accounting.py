@@ -1,10 +1,10 @@
-"""Per-stream bookkeeping: duplicates dropped, lost samples and gaps counted, from seq or time.
+"""Per-stream bookkeeping: duplicates dropped and lost samples counted, from seq or time.
 
 A sample is identified by its sequence number when the protocol has one, else by its device
 timestamp. Anything not newer than the last accepted sample is a duplicate (a notification the
-link delivered twice) and is dropped. A step larger than one sample period means lost samples;
-a step longer than ``gap_s`` is also recorded as a gap. Loss is counted only within one
-connection: the silence of a reconnect is a gap of the link, not packet loss.
+link delivered twice) and is dropped. A step larger than one sample period means lost samples.
+Loss is counted only within one connection: the silence of a reconnect is a gap of the link
+(counted by the link on the host clock), not packet loss.
 """
 
 from __future__ import annotations
@@ -32,17 +32,14 @@ def _take(samples: DecodedSamples, keep: np.ndarray) -> DecodedSamples:
 
 
 class StreamAccounting:
-    """Counts samples, duplicates, lost samples and gaps of one sensor's stream."""
+    """Counts samples, duplicates and lost samples of one sensor's stream."""
 
-    def __init__(self, nominal_rate_hz: float, *, gap_s: float = 1.0) -> None:
+    def __init__(self, nominal_rate_hz: float) -> None:
         self.nominal_period = 1.0 / nominal_rate_hz
-        self.gap_s = gap_s
         self.samples = 0
         self.duplicates = 0
         self.lost = 0
-        self.gaps = 0
         self._last_key: float | None = None
-        self._last_time: float | None = None
         self._steps: deque[float] = deque(maxlen=128)
         self._period: float | None = None
         self._steps_since_median = 0
@@ -60,7 +57,6 @@ class StreamAccounting:
     def new_session(self) -> None:
         """A new connection: the next sample starts a fresh baseline."""
         self._last_key = None
-        self._last_time = None
 
     def account(self, samples: DecodedSamples, extra_lost: int = 0) -> DecodedSamples | None:
         """``samples`` without duplicates (None when nothing new); updates the counters.
@@ -93,16 +89,6 @@ class StreamAccounting:
                 period = self.period_s
             missing = np.rint(steps / period).astype(np.int64) - 1
             self.lost += int(missing[missing > 0].sum())
-            if samples.device_time is not None:
-                times = np.asarray(samples.device_time, dtype=np.float64)[keep]
-                if self._last_time is not None:
-                    times = np.concatenate(([self._last_time], times))
-                step_s = np.diff(times)
-            else:
-                step_s = steps * self.nominal_period
-            self.gaps += int(np.count_nonzero(step_s > self.gap_s))
         self._last_key = float(kept_keys[-1])
-        if samples.device_time is not None:
-            self._last_time = float(samples.device_time[keep][-1])
         self.samples += int(kept_keys.size)
         return samples if dropped == 0 else _take(samples, keep)

@@ -97,7 +97,6 @@ class SensorLink:
         self.gap_s = 0.0
         self._last_arrival = -math.inf
         self._arrivals: deque[tuple[float, int]] = deque()
-        self._disconnected = asyncio.Event()
         self._client: BleClient | None = None
 
     # ------------------------------------------------------------------ loop
@@ -137,8 +136,7 @@ class SensorLink:
         advert = await self.backend.find(self.sensor.address, self.sensor.name, self.scan_timeout_s)
         self.address, self.name = advert.address, advert.name or self.name
         self.state = "connecting"
-        self._disconnected = asyncio.Event()
-        disconnected = self._disconnected
+        disconnected = asyncio.Event()
         try:
             client = await self.backend.connect(advert, disconnected.set, self.connect_timeout_s)
         except BleError:
@@ -256,6 +254,7 @@ class SensorLink:
         if samples.device_time is None and samples.seq is None:
             lost_before = self.counted.lost
             t = self.counted.map(len(samples), arrival)
+            # without seq or device time nothing is a duplicate: account() keeps every sample
             samples = self.accounting.account(samples, self.counted.lost - lost_before)
         else:
             samples = self.accounting.account(samples)
@@ -265,8 +264,6 @@ class SensorLink:
                 t = self.clock.map(samples.device_time, arrival)
             else:
                 t = self.counted.map(len(samples), arrival, seq=samples.seq)
-        if samples is None:
-            return None
         self._arrivals.append((arrival, len(t)))
         while self._arrivals and self._arrivals[0][0] < arrival - RATE_WINDOW_S:
             self._arrivals.popleft()
