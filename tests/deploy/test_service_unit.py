@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from servers import require_binary
 
 from posturewatch.app.cli import build_parser
 
@@ -52,9 +51,7 @@ def test_exec_start_is_a_valid_run_command():
 
 
 def test_systemd_accepts_the_unit(tmp_path):
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze not installed")
+    analyze = require_binary("/usr/bin/systemd-analyze", "systemd")
     # systemd checks that ExecStart's program exists: point it at this venv's posturewatch
     here = Path(sys.executable).parent / "posturewatch"
     unit = tmp_path / "posturewatch.service"
