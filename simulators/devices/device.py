@@ -10,7 +10,6 @@ handed over at the next BLE connection event, and passed through the fault plan 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 from collections.abc import Callable
@@ -199,8 +198,8 @@ class EmulatedDevice:
             ready = float(host_t[-1])
             event = self._conn_phase + math.ceil((ready - self._conn_phase) / ci) * ci
             delivery = max(event + self.rng.expovariate(1 / 0.002), self._last_delivery)
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.sleep(max(0.0, delivery - self.now()))
+            # a cancel ends the task (stop_stream or an outside cancel, e.g. loop shutdown)
+            await asyncio.sleep(max(0.0, delivery - self.now()))
             if not self.connected or asyncio.current_task() is not self._stream_task:
                 return
             self._last_delivery = delivery

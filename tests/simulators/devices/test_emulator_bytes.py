@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -88,3 +89,44 @@ def test_decoders_read_what_emulators_send(cls):
     assert decoder.stats.bad_total == 0
     np.testing.assert_allclose(dec_acc, acc[:n], atol=0.01)
     np.testing.assert_allclose(dec_gyr, gyr[:n], atol=0.002)
+
+
+def _streaming_device() -> WitMotionDevice:
+    device = WitMotionDevice("AA:00:00:00:00:0A", now=time.time, seed=2)
+    device.rate_hz = device.rate_hz or 50.0
+    device.connect(lambda: None)
+    device.start_stream()
+    return device
+
+
+def test_an_outside_cancel_ends_the_stream_while_connected():
+    async def main() -> tuple[bool, bool]:
+        device = _streaming_device()
+        task = device._stream_task
+        await asyncio.sleep(0.1)
+        assert device.tally.packets_sent > 0
+        task.cancel()
+        await asyncio.wait([task], timeout=2.0)
+        ended, connected = task.cancelled(), device.connected
+        device.disconnect()  # so a stream that swallowed the cancel cannot hang asyncio.run's exit
+        await asyncio.wait([task], timeout=2.0)
+        return ended, connected
+
+    ended, connected = asyncio.run(main())
+    assert connected, "only the cancel can have ended the stream"
+    assert ended, "the cancel must end the stream, not be swallowed"
+
+
+def test_stop_stream_ends_the_stream():
+    async def main() -> tuple[asyncio.Task, int, int]:
+        device = _streaming_device()
+        task = device._stream_task
+        await asyncio.sleep(0.1)
+        device.stop_stream()
+        await asyncio.wait([task], timeout=2.0)
+        sent = device.tally.packets_sent
+        await asyncio.sleep(0.1)
+        return task, sent, device.tally.packets_sent
+
+    task, sent, later = asyncio.run(main())
+    assert task.done() and sent > 0 and later == sent
