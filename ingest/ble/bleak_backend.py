@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 
 from posturewatch.ingest.ble.client import (
@@ -26,30 +27,46 @@ from posturewatch.ingest.ble.client import (
 
 log = logging.getLogger(__name__)
 
-_NO_ADAPTER_HINTS = (
-    "no bluetooth adapters",
-    "not found",
-    "serviceunknown",
-    "org.bluez",
-    "no such file",
-    "permission denied",
-    "connection refused",
-)
+# D-Bus errors that mean no usable adapter: bluetoothd not running, adapter not ready
+# (powered off or resetting), or the policy forbids us BlueZ. Others (InProgress, Failed, …)
+# are errors of one operation and are retried like any BleError.
+_NO_ADAPTER_DBUS_ERRORS = frozenset({
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.AccessDenied",
+    "org.bluez.Error.NotReady",
+})
+# bleak's own wording when the adapter is missing (BlueZ manager; before bleak 2.0 the "no
+# adapters" cases were plain BleakErrors, now BleakBluetoothNotAvailableError)
+_NO_ADAPTER_MESSAGE = re.compile(r"\badapter '[^']*' not found|\bno (powered )?bluetooth adapters",
+                                 re.IGNORECASE)
+
+
+def _is_no_adapter(exc: BaseException) -> bool:
+    """Whether ``exc`` says no Bluetooth adapter is usable (not that one operation failed)."""
+    try:
+        from bleak.exc import BleakBluetoothNotAvailableError
+    except ImportError:  # bleak too old to have it; the message check below still applies
+        BleakBluetoothNotAvailableError = ()  # noqa: N806
+    if isinstance(exc, BleakBluetoothNotAvailableError):
+        return True
+    # no system D-Bus socket, nobody listening on it, or not allowed to open it
+    if isinstance(exc, FileNotFoundError | ConnectionRefusedError | PermissionError):
+        return True
+    if getattr(exc, "dbus_error", None) in _NO_ADAPTER_DBUS_ERRORS:
+        return True
+    return bool(_NO_ADAPTER_MESSAGE.search(str(exc)))
 
 
 def _no_adapter(exc: BaseException, adapter: str | None) -> NoAdapterError | None:
     """Translate the ways bleak fails without a usable adapter into one clear error."""
-    text = f"{type(exc).__name__}: {exc}".lower()
-    if isinstance(exc, FileNotFoundError | ConnectionRefusedError | PermissionError) or any(
-        hint in text for hint in _NO_ADAPTER_HINTS
-    ):
-        where = f" {adapter}" if adapter else ""
-        return NoAdapterError(
-            f"no Bluetooth adapter{where} available (BlueZ/D-Bus not reachable or no "
-            f"controller: {type(exc).__name__}{': ' + str(exc) if str(exc) else ''}); "
-            f"use --emulate to run against emulated sensors"
-        )
-    return None
+    if not _is_no_adapter(exc):
+        return None
+    where = f" {adapter}" if adapter else ""
+    return NoAdapterError(
+        f"no Bluetooth adapter{where} available (BlueZ/D-Bus not reachable or no "
+        f"controller: {type(exc).__name__}{': ' + str(exc) if str(exc) else ''}); "
+        f"use --emulate to run against emulated sensors"
+    )
 
 
 class BleakBackedClient(BleClient):
