@@ -14,12 +14,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-from posturewatch.app import config as app_config
-from posturewatch.app.calibration_file import calibration_path, summarize, write_calibration
 from posturewatch.ingest.ble.client import NoAdapterError
 from posturewatch.ingest.ble.config import ConfigError
 from posturewatch.ingest.ble.daemon import BleDaemon
 from posturewatch.ingest.records import SensorBlock
+from posturewatch.runtime import config as app_config
+from posturewatch.runtime.calibration_file import calibration_path, summarize, write_calibration
 
 HELP = "guide the wearer through the neutral standing pose and store it"
 

@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from posturewatch.app import config as configuration
+from posturewatch.runtime import config as configuration
 
 HELP = "everything in one process on simulated sensors and embedded defaults"
 
@@ -41,8 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace, cfg: configuration.Config):
-    from posturewatch.app.demo import DemoOptions, validate_section
     from posturewatch.app.report_data import default_data_dir
+    from posturewatch.runtime.demo import DemoOptions, validate_section
     from posturewatch.simulators.config import parse_start
 
     section = validate_section(cfg.sections.get("demo", {}))
@@ -66,9 +66,9 @@ def _options(args: argparse.Namespace, cfg: configuration.Config):
 
 
 def run(args: argparse.Namespace) -> int:
-    from posturewatch.app.demo import DemoRun, summary_lines
     from posturewatch.app.demo_broker import BrokerError
     from posturewatch.app.demo_view import LiveView
+    from posturewatch.runtime.demo import DemoRun, summary_lines
 
     try:
         cfg = configuration.load(args.config)

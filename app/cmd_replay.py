@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from posturewatch.analytics.records import Posture
-from posturewatch.app import config as configuration
-from posturewatch.app.calibration_file import load_calibrations
 from posturewatch.app.progress import Progress
-from posturewatch.app.replay import ReplayResult, replay_file
 from posturewatch.ingest.recording import RecordingError
+from posturewatch.runtime import config as configuration
+from posturewatch.runtime.calibration_file import load_calibrations
+from posturewatch.runtime.replay import ReplayResult, replay_file
 
 HELP = "run the pipeline over a recorded file and write angles.csv, episodes.csv, alerts.csv"
 

@@ -35,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from posturewatch.analytics.report import write_report
-    from posturewatch.app import config as configuration
     from posturewatch.app.progress import Progress
     from posturewatch.app.report_data import (
         LoadReport,
@@ -44,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         load_replay,
         load_store,
     )
+    from posturewatch.runtime import config as configuration
 
     try:
         cfg = configuration.load(args.config)

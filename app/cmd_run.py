@@ -23,13 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-from posturewatch.alerts.payloads import Topics
-from posturewatch.app import config as app_config
-from posturewatch.app.calibration_file import calibration_path, load_calibrations
-from posturewatch.app.daemon import Daemon, DaemonSettings, StoreSettings
+from posturewatch.alerts.mqtt.payloads import Topics
 from posturewatch.ingest.ble.client import BleBackend, NoAdapterError
 from posturewatch.ingest.ble.config import ConfigError, DaemonConfig, parse_config
 from posturewatch.ingest.ble.families import families
+from posturewatch.runtime import config as app_config
+from posturewatch.runtime.calibration_file import calibration_path, load_calibrations
+from posturewatch.runtime.daemon import Daemon, DaemonSettings, StoreSettings
 
 HELP = "the daemon: read the configured BLE sensors and publish"
 
@@ -103,7 +103,7 @@ def daemon_settings(config: app_config.Config) -> DaemonSettings:
     own = {}
     mqtt = None
     if "mqtt" in sections:
-        from posturewatch.alerts.mqtt import MqttSettings
+        from posturewatch.alerts.mqtt.link import MqttSettings
 
         raw = dict(sections["mqtt"]) if isinstance(sections["mqtt"], dict) else sections["mqtt"]
         if isinstance(raw, dict):
@@ -130,7 +130,7 @@ def daemon_settings(config: app_config.Config) -> DaemonSettings:
         Topics(config.user, str(own.get("prefix", "posturewatch")))
     except ValueError as exc:
         raise ConfigError(f"[mqtt] prefix: {exc}") from None
-    # checked here rather than in DaemonSettings (app/daemon.py) so the message names the key
+    # checked here rather than in DaemonSettings (runtime/daemon.py) so the message names the key
     interval = own.get("status_interval_s", 30.0)
     if not (math.isfinite(interval) and interval > 0):
         raise ConfigError(f"[mqtt] status_interval_s must be a positive finite number, got {interval!r}")

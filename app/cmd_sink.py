@@ -43,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from posturewatch.alerts.mqtt import MqttSettings
+    from posturewatch.alerts.mqtt.link import MqttSettings
     from posturewatch.store.influx import InfluxSettings
     from posturewatch.store.sink import SinkWorker
 

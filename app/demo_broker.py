@@ -15,7 +15,7 @@ import socket
 import threading
 import urllib.parse
 
-from posturewatch.alerts.mqtt import MqttSettings
+from posturewatch.alerts.mqtt.link import MqttSettings
 
 START_TIMEOUT_S = 20.0
 PORT_ATTEMPTS = 5

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 from posturewatch.app.cmd_run import daemon_settings
-from posturewatch.app.config import from_mapping
-from posturewatch.app.daemon import Daemon
 from posturewatch.app.progress import Progress
 from posturewatch.ingest.ble.daemon import BleDaemon
+from posturewatch.runtime.config import from_mapping
+from posturewatch.runtime.daemon import Daemon
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 
 SENSORS = [

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from vqf import offlineVQF
 
-from posturewatch.app.config import Config
-from posturewatch.app.replay import run_replay, write_results
 from posturewatch.ingest.recording import read_recording
+from posturewatch.runtime.config import Config
+from posturewatch.runtime.replay import run_replay, write_results
 from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.recording import record
 

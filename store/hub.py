@@ -15,7 +15,7 @@ from datetime import datetime
 
 import numpy as np
 
-from posturewatch.alerts.payloads import (
+from posturewatch.alerts.mqtt.payloads import (
     Topics,
     alert_payload,
     angles_payloads,

@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from posturewatch.alerts.mqtt import MqttLink, MqttSettings
-from posturewatch.alerts.payloads import split_topic
+from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
+from posturewatch.alerts.mqtt.payloads import split_topic
 from posturewatch.store.from_mqtt import DATA_TOPICS, BadPayload, lines_for
 from posturewatch.store.influx import InfluxSettings, InfluxWriter
 from posturewatch.store.outbox import Outbox

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from posturewatch.alerts.commands import CommandService
-from posturewatch.alerts.payloads import (
+from posturewatch.alerts.mqtt.commands import CommandService
+from posturewatch.alerts.mqtt.payloads import (
     Topics,
     alert_payload,
     angles_payload,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from servers import MqttCollector, require_binary
 
-from posturewatch.alerts.mqtt import MqttLink, MqttSettings
+from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 USERS = {"alice": "a-secret", "bob": "b-secret", "posturewatch-sink": "s-secret"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from servers import MqttCollector
 
-from posturewatch.alerts.mqtt import MqttLink, MqttSettings
+from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
 
 
 def test_v5_on_mosquitto_and_acks_reported(mosquitto):

@@ -12,12 +12,12 @@ import uuid
 
 from servers import MqttCollector, wait_until
 
-from posturewatch.alerts.commands import CommandService
-from posturewatch.alerts.homeassistant import discovery_configs
-from posturewatch.alerts.mqtt import MqttSettings
-from posturewatch.alerts.payloads import Topics
+from posturewatch.alerts.mqtt.commands import CommandService
+from posturewatch.alerts.mqtt.homeassistant import discovery_configs
+from posturewatch.alerts.mqtt.link import MqttSettings
+from posturewatch.alerts.mqtt.payloads import Topics
+from posturewatch.alerts.mqtt.service import UserMqttService
 from posturewatch.alerts.policy import AlertPolicy
-from posturewatch.alerts.service import UserMqttService
 
 NOW = 1_709_553_600.0
 
@@ -59,11 +59,11 @@ def test_lwt_announces_offline_when_the_daemon_is_killed(mosquitto, cleanup):
     watcher = collector(mosquitto, [topic], cleanup)
     script = textwrap.dedent(f"""
         import sys, time
-        from posturewatch.alerts.commands import CommandService
-        from posturewatch.alerts.mqtt import MqttSettings
-        from posturewatch.alerts.payloads import Topics
+        from posturewatch.alerts.mqtt.commands import CommandService
+        from posturewatch.alerts.mqtt.link import MqttSettings
+        from posturewatch.alerts.mqtt.payloads import Topics
         from posturewatch.alerts.policy import AlertPolicy
-        from posturewatch.alerts.service import UserMqttService
+        from posturewatch.alerts.mqtt.service import UserMqttService
         s = UserMqttService(MqttSettings(host="{mosquitto.host}", port={mosquitto.port}),
                             Topics("{user}"), CommandService(AlertPolicy()))
         assert s.start(wait_s=10)

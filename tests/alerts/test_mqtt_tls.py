@@ -6,7 +6,7 @@ import subprocess
 
 from servers import free_port, require_binary
 
-from posturewatch.alerts.mqtt import MqttLink, MqttSettings
+from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
 
 
 def make_certs(d):

@@ -3,8 +3,8 @@
 import socket
 import threading
 
-from posturewatch.alerts import mqtt as mqtt_module
-from posturewatch.alerts.mqtt import MqttLink, MqttSettings, Will
+from posturewatch.alerts.mqtt import link as mqtt_module
+from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings, Will
 
 
 def _silent_on_v5_broker() -> tuple[socket.socket, list[int]]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from posekit import CANONICAL, mounting, static_block
 
-from posturewatch.app.pipeline import Pipeline
+from posturewatch.analytics.pipeline import Pipeline
 from posturewatch.ingest.mounting import from_pose
 
 LOCS = ("pelvis", "thigh", "thorax")

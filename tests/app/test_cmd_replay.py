@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from posekit import mounting, static_block
 
-from posturewatch.app.pipeline import Pipeline
+from posturewatch.analytics.pipeline import Pipeline
 
 HEADER = "timestamp,pelvis_ax,pelvis_ay,pelvis_az\n"
 
@@ -56,7 +56,7 @@ def test_a_nan_sample_is_counted_and_does_not_poison_an_accelerometer_only_senso
 
 
 def test_replay_uses_a_stored_calibration_and_refuses_an_unusable_one(tmp_path):
-    from posturewatch.app.calibration_file import write_calibration
+    from posturewatch.runtime.calibration_file import write_calibration
 
     true = {loc: mounting(loc, 12.0, seed=i) for i, loc in enumerate(("pelvis", "thigh", "thorax"))}
     still = {loc: {"acc_mean": static_block(loc, R, 0.0, 0.0, 1.0).acc.mean(axis=0).tolist()}

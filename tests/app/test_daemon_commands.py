@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from servers import MqttCollector
 
-from posturewatch.app.calibration_file import load_calibrations
 from posturewatch.app.cmd_run import daemon_settings
-from posturewatch.app.config import from_mapping, load
-from posturewatch.app.daemon import Daemon
 from posturewatch.ingest.ble.config import ConfigError
+from posturewatch.runtime.calibration_file import load_calibrations
+from posturewatch.runtime.config import from_mapping, load
+from posturewatch.runtime.daemon import Daemon
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 from posturewatch.simulators.devices.vtime import run_virtual
 

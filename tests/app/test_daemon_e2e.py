@@ -31,11 +31,11 @@ from servers import MqttCollector
 
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 from posturewatch.analytics.scoring import score_episodes, score_posture
-from posturewatch.app.calibration_file import load_calibrations, summarize, write_calibration
 from posturewatch.app.cmd_run import daemon_settings
-from posturewatch.app.config import from_mapping
-from posturewatch.app.daemon import Daemon
 from posturewatch.ingest.records import SensorBlock
+from posturewatch.runtime.calibration_file import load_calibrations, summarize, write_calibration
+from posturewatch.runtime.config import from_mapping
+from posturewatch.runtime.daemon import Daemon
 from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 from posturewatch.simulators.devices.faults import FaultPlan

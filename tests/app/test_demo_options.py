@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from posturewatch.app.cli import main
-from posturewatch.app.demo import DemoOptions
+from posturewatch.runtime.demo import DemoOptions
 
 
 @pytest.mark.parametrize(("field", "value", "name"), [

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from servers import MqttCollector
 
-from posturewatch.alerts.mqtt import MqttLink, MqttSettings
-from posturewatch.app.config import Config
-from posturewatch.app.demo import DemoOptions, DemoRun, validate_section
+from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
 from posturewatch.app.demo_broker import EmbeddedBroker, parse_mqtt_url
 from posturewatch.app.demo_view import DemoSnapshot, LiveView, render_panel
+from posturewatch.runtime.config import Config
+from posturewatch.runtime.demo import DemoOptions, DemoRun, validate_section
 from posturewatch.simulators.config import parse_start
 
 UTC = ZoneInfo("UTC")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from servers import MqttCollector, wait_until
 
-from posturewatch.alerts.mqtt import MqttLink, MqttSettings
+from posturewatch.alerts.monitor import Monitor
+from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
 from posturewatch.alerts.settings import AlertSettings
-from posturewatch.app.monitor import Monitor
 from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.wearer import iter_blocks, simulate
 from posturewatch.store.hub import OutputHub

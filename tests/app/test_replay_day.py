@@ -16,9 +16,9 @@ import pytest
 
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 from posturewatch.analytics.scoring import score_episodes, score_posture
-from posturewatch.app.config import Config
-from posturewatch.app.replay import run_replay
 from posturewatch.ingest.recording import read_recording
+from posturewatch.runtime.config import Config
+from posturewatch.runtime.replay import run_replay
 from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.recording import record
 from posturewatch.store.rollup import per_second

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posturewatch.alerts.monitor import Monitor
 from posturewatch.analytics.records import Posture
 from posturewatch.analytics.report import write_report
 from posturewatch.analytics.report_stats import ReportEpisode, kinetic_chain, sitting_bouts
 from posturewatch.app import cli
-from posturewatch.app.config import Config
-from posturewatch.app.monitor import Monitor
-from posturewatch.app.replay import run_replay, write_results
 from posturewatch.app.report_data import STORE_FILE, load_replay, load_store
+from posturewatch.runtime.config import Config
+from posturewatch.runtime.replay import run_replay, write_results
 from posturewatch.simulators.config import WearerConfig, parse_start
 from posturewatch.simulators.wearer import iter_blocks, simulate
 from posturewatch.store.hub import OutputHub

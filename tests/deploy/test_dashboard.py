@@ -19,7 +19,7 @@ import pytest
 import yaml
 from flux_refs import Schema, query_problems, references, written_schema
 
-from posturewatch.alerts.payloads import encode, split_topic, status_payload
+from posturewatch.alerts.mqtt.payloads import encode, split_topic, status_payload
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.records import EPISODE_KINDS, Episode, EpisodeEvent, Posture

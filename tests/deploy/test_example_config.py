@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from posturewatch.alerts.mqtt import MqttSettings
+from posturewatch.alerts.mqtt.link import MqttSettings
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.episodes import EpisodeSettings
 from posturewatch.analytics.posture import PostureSettings
-from posturewatch.app import config as app_config
 from posturewatch.app.cmd_run import daemon_settings
-from posturewatch.app.daemon import DaemonSettings, StoreSettings
 from posturewatch.ingest.ble.config import DaemonConfig, SensorConfig
 from posturewatch.ingest.ble.families import families
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING
+from posturewatch.runtime import config as app_config
+from posturewatch.runtime.daemon import DaemonSettings, StoreSettings
 from posturewatch.store.influx import InfluxSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "posturewatch.toml"

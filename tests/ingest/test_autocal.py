@@ -5,9 +5,9 @@ import pytest
 
 from posturewatch.analytics.records import Posture
 from posturewatch.analytics.scoring import score_posture
-from posturewatch.app.config import Config
-from posturewatch.app.replay import learn_calibrations, run_replay
 from posturewatch.ingest.mounting import Calibration, angle_deg
+from posturewatch.runtime.config import Config
+from posturewatch.runtime.replay import learn_calibrations, run_replay
 from posturewatch.simulators.config import Realism, WearerConfig
 from posturewatch.simulators.wearer import Truth, simulate
 from posturewatch.store.rollup import per_second

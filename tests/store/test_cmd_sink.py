@@ -8,7 +8,7 @@ import uuid
 
 from servers import MqttCollector
 
-from posturewatch.alerts.payloads import encode, status_payload
+from posturewatch.alerts.mqtt.payloads import encode, status_payload
 
 T0 = 1_709_553_600.0
 

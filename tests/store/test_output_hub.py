@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from posturewatch.alerts.payloads import angles_payload, encode
+from posturewatch.alerts.mqtt.payloads import angles_payload, encode
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
 from posturewatch.store.hub import INFLUX, MQTT, OutputHub

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from servers import MqttCollector
 
-from posturewatch.alerts.mqtt import MqttSettings
-from posturewatch.alerts.payloads import angles_payload, encode, status_payload
+from posturewatch.alerts.mqtt.link import MqttSettings
+from posturewatch.alerts.mqtt.payloads import angles_payload, encode, status_payload
 from posturewatch.store.from_mqtt import BadPayload, lines_for
 from posturewatch.store.influx import InfluxSettings
 from posturewatch.store.sink import SinkWorker

@@ -27,11 +27,11 @@ from synthetic_stream import (
     expected_seconds,
 )
 
-from posturewatch.alerts.commands import CommandService
-from posturewatch.alerts.mqtt import MqttSettings
-from posturewatch.alerts.payloads import Topics
+from posturewatch.alerts.mqtt.commands import CommandService
+from posturewatch.alerts.mqtt.link import MqttSettings
+from posturewatch.alerts.mqtt.payloads import Topics
+from posturewatch.alerts.mqtt.service import UserMqttService
 from posturewatch.alerts.policy import AlertPolicy
-from posturewatch.alerts.service import UserMqttService
 from posturewatch.store.hub import OutputHub
 from posturewatch.store.influx import InfluxSettings
 from posturewatch.store.outbox import Outbox

@@ -14,11 +14,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from synthetic_stream import SNOOZE_AT_S, SNOOZE_KINDS, SNOOZE_MIN, T0, blocks  # noqa: E402
 
-from posturewatch.alerts.commands import CommandService  # noqa: E402
-from posturewatch.alerts.mqtt import MqttSettings  # noqa: E402
-from posturewatch.alerts.payloads import Topics  # noqa: E402
+from posturewatch.alerts.mqtt.commands import CommandService  # noqa: E402
+from posturewatch.alerts.mqtt.link import MqttSettings  # noqa: E402
+from posturewatch.alerts.mqtt.payloads import Topics  # noqa: E402
+from posturewatch.alerts.mqtt.service import UserMqttService  # noqa: E402
 from posturewatch.alerts.policy import AlertPolicy  # noqa: E402
-from posturewatch.alerts.service import UserMqttService  # noqa: E402
 from posturewatch.store.hub import OutputHub  # noqa: E402
 from posturewatch.store.influx import InfluxSettings, InfluxWriter  # noqa: E402
 from posturewatch.store.outbox import Outbox  # noqa: E402

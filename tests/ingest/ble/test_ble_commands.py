@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from posturewatch.app.calibration_file import stillest_window
 from posturewatch.app.cli import main
 from posturewatch.ingest.ble.bleak_backend import BleakBackend
+from posturewatch.runtime.calibration_file import stillest_window
 
 CONFIG = """
 [[sensors]]
@@ -82,9 +82,9 @@ def test_run_emulated_streams_and_summarizes(tmp_path, capsys, monkeypatch):
 
 
 def test_calibrate_emulated_stores_mean_gravity_where_run_looks(tmp_path, monkeypatch):
-    from posturewatch.app.calibration_file import calibration_path, load_calibrations
     from posturewatch.app.cmd_run import daemon_settings
-    from posturewatch.app.config import load
+    from posturewatch.runtime.calibration_file import calibration_path, load_calibrations
+    from posturewatch.runtime.config import load
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     cfg = tmp_path / "c.toml"

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from posturewatch.alerts.monitor import Monitor
 from posturewatch.alerts.records import Alert
 from posturewatch.analytics.records import EpisodeEvent, Posture
-from posturewatch.app.config import Config
-from posturewatch.app.monitor import Monitor
 from posturewatch.ingest.align import ClockModel, apply_to_block, estimate_clock_models
 from posturewatch.ingest.autocal import autocalibrate
 from posturewatch.ingest.frames import frame_index, reduce_to_frames
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.recording import ReadReport, RecordingError, read_recording
 from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
+from posturewatch.runtime.config import Config
 from posturewatch.store.rollup import per_second
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from typing import Any
 
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.episodes import EpisodeSettings
+from posturewatch.analytics.pipeline import PipelineSettings
 from posturewatch.analytics.posture import PostureSettings
-from posturewatch.app.pipeline import PipelineSettings
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING, axis_vector
 from posturewatch.ingest.records import LOCATIONS
 

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from posturewatch.alerts.commands import CommandService
-from posturewatch.alerts.mqtt import MqttSettings
-from posturewatch.alerts.service import UserMqttService
+from posturewatch.alerts.monitor import Monitor, MonitorOutput
+from posturewatch.alerts.mqtt.commands import CommandService
+from posturewatch.alerts.mqtt.link import MqttSettings
+from posturewatch.alerts.mqtt.service import UserMqttService
 from posturewatch.analytics.records import Posture
-from posturewatch.app.config import Config
 from posturewatch.app.demo_broker import EmbeddedBroker, parse_mqtt_url
 from posturewatch.app.demo_view import DemoSnapshot, LiveView
-from posturewatch.app.monitor import Monitor, MonitorOutput
 from posturewatch.ingest.frames import FRAME_S
 from posturewatch.ingest.records import ANGLE_NAMES
+from posturewatch.runtime.config import Config
 from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.wearer import iter_blocks
 from posturewatch.store.hub import MQTT, OutputHub

@@ -26,19 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from posturewatch.alerts.commands import CommandService
-from posturewatch.alerts.mqtt import MqttSettings
-from posturewatch.alerts.payloads import Topics
-from posturewatch.app.calibration_file import summarize, write_calibration
-from posturewatch.app.config import Config
-from posturewatch.app.monitor import Monitor, MonitorOutput
-from posturewatch.app.pipeline import PipelineSettings
+from posturewatch.alerts.monitor import Monitor, MonitorOutput
+from posturewatch.alerts.mqtt.commands import CommandService
+from posturewatch.alerts.mqtt.link import MqttSettings
+from posturewatch.alerts.mqtt.payloads import Topics
+from posturewatch.analytics.pipeline import PipelineSettings
 from posturewatch.ingest.ble.client import BleBackend
 from posturewatch.ingest.ble.config import DaemonConfig
 from posturewatch.ingest.ble.daemon import BleDaemon
 from posturewatch.ingest.frames import FRAME_S
 from posturewatch.ingest.mounting import Calibration, from_pose
 from posturewatch.ingest.records import SensorBlock
+from posturewatch.runtime.calibration_file import summarize, write_calibration
+from posturewatch.runtime.config import Config
 from posturewatch.store.hub import INFLUX, OutputHub
 from posturewatch.store.influx import InfluxSettings
 from posturewatch.store.lines import sensor_status_line
@@ -139,7 +139,7 @@ class Daemon:
                              prefix=s.prefix, mqtt=s.mqtt is not None, influx=s.influx is not None,
                              full_rate=bool(s.influx and s.influx.full_rate), sqlite=self.sqlite)
         if s.mqtt is not None:
-            from posturewatch.alerts.service import UserMqttService
+            from posturewatch.alerts.mqtt.service import UserMqttService
 
             commands = CommandService(self.monitor.policy, clock=self.now,
                                       calibrate=self.calibrate_now, lock=self.lock)

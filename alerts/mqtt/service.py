@@ -13,10 +13,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from posturewatch.alerts.commands import CommandService
-from posturewatch.alerts.homeassistant import BIRTH_TOPIC, discovery_configs, is_birth
-from posturewatch.alerts.mqtt import MqttLink, MqttSettings, Will
-from posturewatch.alerts.payloads import Topics, encode, split_topic, status_payload
+from posturewatch.alerts.mqtt.commands import CommandService
+from posturewatch.alerts.mqtt.homeassistant import BIRTH_TOPIC, discovery_configs, is_birth
+from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings, Will
+from posturewatch.alerts.mqtt.payloads import Topics, encode, split_topic, status_payload
 
 log = logging.getLogger(__name__)
 

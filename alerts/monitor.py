@@ -14,8 +14,8 @@ import numpy as np
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.records import Alert
 from posturewatch.alerts.settings import AlertSettings
+from posturewatch.analytics.pipeline import Pipeline, PipelineOutput, PipelineSettings
 from posturewatch.analytics.records import Posture
-from posturewatch.app.pipeline import Pipeline, PipelineOutput, PipelineSettings
 from posturewatch.ingest.align import ClockModel
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.records import SensorBlock

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 
-from posturewatch.alerts.payloads import COMMANDS, command_result_payload
+from posturewatch.alerts.mqtt.payloads import COMMANDS, command_result_payload
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.settings import AlertSettings, SettingsError
 from posturewatch.analytics.records import EPISODE_KINDS

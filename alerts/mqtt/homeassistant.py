@@ -9,7 +9,7 @@ re-published when HA announces itself with ``online`` on its birth topic
 
 from __future__ import annotations
 
-from posturewatch.alerts.payloads import Topics
+from posturewatch.alerts.mqtt.payloads import Topics
 from posturewatch.analytics.records import EPISODE_KINDS
 
 BIRTH_TOPIC = "homeassistant/status"

@@ -1,0 +1,1 @@
+"""The runtime: sources, the analysis session and its outputs, assembled in one place."""
