@@ -18,6 +18,8 @@ class Posture(IntEnum):
     RUNNING = 5
     STAIRS = 6
     CYCLING = 7
+    # sensors off the body (on a table, a chair, a charger, in a bag): never an episode or alert
+    NOT_WORN = 8
 
     @property
     def label(self) -> str:
