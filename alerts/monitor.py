@@ -1,36 +1,100 @@
-"""One wearer's live analysis: the pipeline followed by the alert policy.
+"""One wearer's analysis: the pipeline followed by the alert policy, one typed record per step.
 
 The replay, the demo and the daemon all drive this same object, so a recorded day and a live
-day go through identical code from samples to alerts.
+day go through identical code from samples to alerts. Each ``push``/``close`` returns a
+``MonitorStep``: the frames that became final, their episode events, the alerts the policy
+issued at the events' own times (ticks every ``TICK_S`` of data time in between), the responses
+the wearer gave to earlier alerts, and the local days that ended. Whoever consumes the step
+(the output hub, the replay's result files, a view) only reads the record, never the policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from posturewatch.alerts.policy import AlertPolicy
-from posturewatch.alerts.records import Alert
+from posturewatch.alerts.records import Alert, AlertDaySummary
 from posturewatch.alerts.settings import AlertSettings
+from posturewatch.analytics.days import DayTally, DayTracker
 from posturewatch.analytics.pipeline import Pipeline, PipelineOutput, PipelineSettings
-from posturewatch.analytics.records import Posture
+from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.ingest.align import ClockModel
+from posturewatch.ingest.frames import FRAME_S
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.records import SensorBlock
 
 TICK_S = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class AlertResponse:
+    """The wearer ended an alerted episode ``response_s`` after the alert."""
+
+    alert_id: str
+    episode_id: str
+    response_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedDay:
+    """A local calendar day that ended (or the last one, at the end of a stream)."""
+
+    day: str
+    start: float  # Unix seconds of its local midnight
+    tally: DayTally
+    alerts: AlertDaySummary
+
+    def values(self) -> dict[str, float]:
+        """The numeric day summary as stored (InfluxDB ``daily_summary``, the embedded store)."""
+        values: dict[str, float] = {"alerts": float(self.alerts.alerts)}
+        for kind, n in self.alerts.by_kind.items():
+            values[f"alerts_{kind}"] = float(n)
+        for reason, n in self.alerts.suppressed.items():
+            values[f"suppressed_{reason}"] = float(n)
+        for window, rate in self.alerts.response_rate.items():
+            values[f"response_rate_{int(window)}s"] = rate
+        values.update(self.tally.values())
+        return values
+
+
 @dataclass
-class MonitorOutput:
+class MonitorStep:
+    """Everything one push produced; ``complete_before`` is the data time up to which the
+    frames are final (whole seconds before it can be summarised)."""
+
     frames: PipelineOutput
-    alerts: list[Alert]
+    alerts: list[Alert] = field(default_factory=list)
+    responses: list[AlertResponse] = field(default_factory=list)
+    days: list[FinishedDay] = field(default_factory=list)
+    today: DayTally | None = None
+    complete_before: float | None = None
+
+    @classmethod
+    def of(cls, t: np.ndarray, angles: dict[str, np.ndarray], posture: np.ndarray,
+           events: Iterable[EpisodeEvent] = (), alerts: Iterable[Alert] = (),
+           responses: Iterable[AlertResponse] = (), days: Iterable[FinishedDay] = (),
+           complete_before: float | None = None) -> MonitorStep:
+        """A step from its parts (tools and tests that drive a policy themselves)."""
+        frames = PipelineOutput(np.asarray(t, dtype=np.float64), dict(angles),
+                                np.asarray(posture, dtype=np.int8), list(events))
+        complete = complete_before
+        if complete is None and len(frames):
+            complete = float(frames.t[-1]) + FRAME_S
+        return cls(frames, list(alerts), list(responses), list(days), None, complete)
+
+    @property
+    def events(self) -> list[EpisodeEvent]:
+        return self.frames.events
+
+    def __bool__(self) -> bool:
+        return bool(len(self.frames) or self.frames.events or self.alerts or self.responses or self.days)
 
 
 class Monitor:
-    """Pipeline + alert policy; ``push`` returns final frames, episode events and alerts."""
+    """Pipeline + alert policy; ``push`` returns a ``MonitorStep``."""
 
     def __init__(
         self,
@@ -38,28 +102,47 @@ class Monitor:
         alerts: AlertSettings | None = None,
         calibrations: Mapping[str, Calibration] | None = None,
         clocks: Mapping[str, ClockModel] | None = None,
+        *,
+        policy: AlertPolicy | None = None,
     ) -> None:
         self.pipeline = Pipeline(settings, calibrations, clocks)
-        self.policy = AlertPolicy(alerts)
+        self.policy = policy or AlertPolicy(alerts)
+        self.days = DayTracker(self.policy.settings.zone)
         self._next_tick: float | None = None
 
-    def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> MonitorOutput:
-        return self._alerts(self.pipeline.push(blocks, until))
+    def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> MonitorStep:
+        return self._step(self.pipeline.push(blocks, until), final=False)
 
-    def close(self) -> MonitorOutput:
-        return self._alerts(self.pipeline.close())
+    def close(self) -> MonitorStep:
+        """End of the stream: the last frames, open episodes closed, the last day summarised."""
+        return self._step(self.pipeline.close(), final=True)
 
-    def _alerts(self, out: PipelineOutput) -> MonitorOutput:
+    def _step(self, out: PipelineOutput, final: bool) -> MonitorStep:
+        step = MonitorStep(out)
+        if len(out):
+            step.complete_before = float(out.t[-1]) + FRAME_S
+        if len(out) or out.events:
+            self._alerts(out, step)
+        ended = self.days.add(out.t, out.posture)
+        if final:
+            ended += self.days.finish()
+        step.days = [FinishedDay(d.day, d.start, d, self.policy.daily_summary(d.day)) for d in ended]
+        step.today = self.days.current
+        return step
+
+    def _alerts(self, out: PipelineOutput, step: MonitorStep) -> None:
         """Walk the policy through the block's time: events at their times, ticks in between."""
-        if not len(out) and not out.events:
-            return MonitorOutput(out, [])
-        alerts: list[Alert] = []
 
         def posture_at(ts: float) -> Posture:
             if not len(out):
                 return Posture.UNKNOWN
             i = min(max(int(np.searchsorted(out.t, ts, side="right")) - 1, 0), len(out) - 1)
             return Posture(int(out.posture[i]))
+
+        def feed(event: EpisodeEvent) -> None:
+            step.alerts.extend(self.policy.on_events([event], posture_at(event.ts)))
+            if event.type == "end":
+                step.responses.extend(self._responses(event.episode.id))
 
         end = float(out.t[-1]) if len(out) else max(e.ts for e in out.events)
         if self._next_tick is None:
@@ -68,14 +151,17 @@ class Monitor:
         i = 0
         while self._next_tick <= end or i < len(events):
             if i < len(events) and events[i].ts <= self._next_tick:
-                alerts += self.policy.on_events([events[i]], posture_at(events[i].ts))
+                feed(events[i])
                 i += 1
                 continue
             if self._next_tick > end:
                 break
-            alerts += self.policy.tick(self._next_tick, posture_at(self._next_tick))
+            step.alerts.extend(self.policy.tick(self._next_tick, posture_at(self._next_tick)))
             self._next_tick += TICK_S
-        while i < len(events):
-            alerts += self.policy.on_events([events[i]], posture_at(events[i].ts))
-            i += 1
-        return MonitorOutput(out, alerts)
+        for event in events[i:]:
+            feed(event)
+
+    def _responses(self, episode_id: str) -> list[AlertResponse]:
+        return [AlertResponse(f.alert.id, episode_id, float(f.response_s))
+                for f in self.policy.follow_ups()
+                if f.alert.episode_id == episode_id and f.response_s is not None]

@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from posturewatch.app import terminal
+
 COMMANDS: dict[str, str] = {
     "demo": "everything in one process on simulated sensors and embedded defaults",
     "run": "the daemon: read the configured BLE sensors and publish",
@@ -48,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    terminal.install(logging.WARNING - 10 * min(args.verbose, 2))
     if args.command is None:
         parser.print_help()
         return 2

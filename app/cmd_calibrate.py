@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 from posturewatch.ingest.ble.client import NoAdapterError
-from posturewatch.ingest.ble.config import ConfigError
 from posturewatch.ingest.ble.daemon import BleDaemon
 from posturewatch.ingest.records import SensorBlock
 from posturewatch.runtime import config as app_config
@@ -79,15 +78,16 @@ def run(args: argparse.Namespace) -> int:
         print("posturewatch calibrate: --window must be 3–5 s and --hold at least as long",
               file=sys.stderr)
         return 2
-    from posturewatch.app.cmd_run import daemon_settings, make_backend
+    from posturewatch.runtime.daemon import make_backend
 
     try:
         app_cfg = app_config.load(args.config)
-        settings = daemon_settings(app_cfg)
-    except (app_config.ConfigError, ConfigError) as exc:
+        if app_cfg.ble is None:
+            raise app_config.ConfigError(f"{args.config}: no [[sensors]] table to calibrate")
+    except app_config.ConfigError as exc:
         print(f"posturewatch calibrate: {exc}", file=sys.stderr)
         return 2
-    config = settings.ble
+    config = app_cfg.ble
     user = args.user or app_cfg.user
     backend = make_backend(config, args.emulate, wearer=False)  # emulated wearer stands still
     poses = ["neutral", "forward_bend"] if args.bend else ["neutral"]
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         print("calibration not stored:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    path = args.out or calibration_path(user)
-    write_calibration(path, user, settings.mountings(), recorded)
+    path = args.out or (app_cfg.paths.calibration if user == app_cfg.user else calibration_path(user))
+    write_calibration(path, user, app_cfg.mountings(), recorded)
     print(f"calibration for {user} stored in {path}")
     return 0

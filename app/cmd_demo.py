@@ -31,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt-url", default=None,
                         help="publish to this broker (mqtt://[user:pass@]host:port), not an embedded one")
     parser.add_argument("--data-dir", type=Path, default=None,
-                        help="embedded store, outbox and reports (default: ~/.local/share/posturewatch)")
+                        help="folder for the embedded store, outbox and reports "
+                             "(default: ~/.local/share/posturewatch/<user>, user 'demo')")
     parser.add_argument("--config", type=Path, default=None,
                         help="TOML config (user, thresholds, alerts, [demo])")
     parser.add_argument("--chain-minutes", type=float, default=15.0,
@@ -41,17 +42,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace, cfg: configuration.Config):
-    from posturewatch.app.report_data import default_data_dir
-    from posturewatch.runtime.demo import DemoOptions, validate_section
+    from posturewatch.runtime.demo import DemoOptions
     from posturewatch.simulators.config import parse_start
 
-    section = validate_section(cfg.sections.get("demo", {}))
+    section = cfg.demo
 
     def pick(name: str, default):
         value = getattr(args, name)
         return value if value is not None else section.get(name, default)
 
-    data_dir = args.data_dir or Path(section.get("data_dir") or default_data_dir())
+    data_dir = args.data_dir or (Path(section["data_dir"]) if "data_dir" in section else cfg.paths.root)
     return DemoOptions(
         data_dir=Path(data_dir).expanduser(),
         hours=float(pick("hours", 8.0)),

@@ -14,17 +14,22 @@ from posturewatch.app.progress import Progress
 from posturewatch.ingest.recording import RecordingError
 from posturewatch.runtime import config as configuration
 from posturewatch.runtime.calibration_file import load_calibrations
+from posturewatch.runtime.outputs import OutputsError
 from posturewatch.runtime.replay import ReplayResult, replay_file
 
 HELP = "run the pipeline over a recorded file and write angles.csv, episodes.csv, alerts.csv"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, help="recorded CSV (DESIGN §4 format)")
+    p.add_argument("file", type=Path,
+                   help="recorded CSV: a timestamp column and <location>_ax/_ay/_az[/_gx…] columns "
+                        "(see README, 'Recording format')")
     p.add_argument("--out", type=Path, required=True, help="directory for the result files")
     p.add_argument("--config", type=Path, help="TOML config (mountings, thresholds, alert policy)")
-    p.add_argument("--acc-unit", choices=("auto", "m/s2", "g"), default="auto")
-    p.add_argument("--gyro-unit", choices=("rad/s", "deg/s"), default="rad/s")
+    p.add_argument("--acc-unit", choices=("auto", "m/s2", "g"), default="auto",
+                   help="accelerometer unit (default: detected from the magnitude at rest)")
+    p.add_argument("--gyro-unit", choices=("rad/s", "deg/s"), default="rad/s",
+                   help="gyroscope unit (default rad/s)")
     p.add_argument("--calibration", type=Path, help="calibration file written by `posturewatch calibrate`")
     p.add_argument("--no-align", action="store_true", help="trust the file's timestamps as they are")
 
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = replay_file(args.file, args.out, cfg, args.acc_unit, args.gyro_unit, progress,
                              align=not args.no_align, calibrations=cals)
-    except RecordingError as exc:
+    except (RecordingError, OutputsError) as exc:
         progress.done()
         print(f"posturewatch replay: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """`posturewatch report`: one day as a PNG and a self-contained HTML page.
 
-From the embedded store (``--data-dir``, ``--user``, ``--day``; defaults: the store the demo
-writes, its only user, the latest day) or from a replay's output folder (``--replay DIR``).
+From the embedded store or from a replay's output folder (``--replay DIR``). The store is the
+one ``run`` and ``demo`` write for the same user: ``--config`` (its user and ``[store] dir``),
+``--user``, or ``--data-dir``; with none of them, the most recently written user's store.
 """
 
 from __future__ import annotations
@@ -17,18 +18,42 @@ HELP = "daily trends as PNG and HTML"
 def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data-dir", type=Path, default=None,
-                        help="embedded store folder (default: ~/.local/share/posturewatch)")
+                        help="folder holding store.db (default: the user's folder, "
+                             "~/.local/share/posturewatch/<user>)")
     source.add_argument("--replay", type=Path, default=None, metavar="DIR",
                         help="a `posturewatch replay --out` folder (angles.csv, episodes.csv, alerts.csv)")
     parser.add_argument("--user", default=None, help="whose day (default: the store's only user)")
     parser.add_argument("--day", default=None, metavar="YYYY-MM-DD", help="local day (default: latest)")
     parser.add_argument("--tz", default=None,
                         help="IANA time zone of the day and the clock times (default: config or UTC)")
-    parser.add_argument("--config", type=Path, default=None, help="TOML config (user, alerts.timezone)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the TOML config `run` used: its user, [store] dir and alerts.timezone")
     parser.add_argument("--chain-minutes", type=float, default=15.0,
                         help="minutes a pelvic tilt may precede a forward-head episode (default 15)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <data-dir>/reports or the replay folder)")
+
+
+def _store_folder(args: argparse.Namespace, cfg, user: str | None, loaded) -> tuple[Path, str | None]:
+    """Where the store is: --data-dir, else the config's or --user's folder, else the most
+    recently written user's (the others are listed in a note)."""
+    from posturewatch.app.report_data import ReportDataError
+    from posturewatch.runtime.paths import UserPaths, data_root, known_users
+
+    if args.data_dir is not None:
+        return args.data_dir, user
+    if args.config is not None:
+        return cfg.paths.root, cfg.user
+    if user is not None:
+        return UserPaths.of(user).root, user
+    users = known_users()
+    if not users:
+        raise ReportDataError(f"no embedded store under {data_root()}: run `posturewatch demo` or "
+                              "`posturewatch run` first, or give --data-dir / --replay")
+    if len(users) > 1:
+        loaded.notes.append(f"showing {users[0]} (most recent); also stored: {', '.join(users[1:])} "
+                            "(choose with --user)")
+    return UserPaths.of(users[0]).root, users[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
     from posturewatch.app.report_data import (
         LoadReport,
         ReportDataError,
-        default_data_dir,
         load_replay,
         load_store,
     )
@@ -68,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             data = load_replay(args.replay, args.day, tz, user or "replay", loaded)
             out = args.out or args.replay
         else:
-            data_dir = args.data_dir or default_data_dir()
+            data_dir, user = _store_folder(args, cfg, user, loaded)
             data = load_store(data_dir, user, args.day, tz)
             out = args.out or data_dir / "reports"
         progress(0.4, "drawing")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,9 +22,8 @@ import numpy as np
 from posturewatch.analytics.records import Posture
 from posturewatch.analytics.report_stats import DayData, ReportAlert, ReportEpisode
 from posturewatch.ingest.records import ANGLE_NAMES
+from posturewatch.runtime.paths import STORE_FILE
 from posturewatch.store.sqlite import SqliteStore, day_bounds
-
-STORE_FILE = "store.db"
 
 
 class ReportDataError(ValueError):
@@ -41,12 +39,6 @@ class LoadReport:
         self.bad_rows[where] += 1
         if self.bad_rows[where] <= 3:
             self.notes.append(f"{where} line {line}: {why}; row skipped")
-
-
-def default_data_dir() -> Path:
-    """``$XDG_DATA_HOME/posturewatch`` (else ``~/.local/share/posturewatch``)."""
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "posturewatch"
 
 
 def local_day(ts: float, tz: str) -> str:

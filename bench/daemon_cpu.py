@@ -4,9 +4,9 @@ Two phases of ``--seconds`` each (default 60), in one process:
 
 1. reference — the BLE part alone (emulators, decoders, clock mapping, accounting, block merging)
    feeding a sink that only counts samples;
-2. daemon — the whole ``app.daemon.Daemon``: the same BLE part feeding the real Monitor (fusion,
-   angles, posture, episodes, alert policy) and the OutputHub writing the outbox and the local
-   SQLite store (no MQTT server needed).
+2. daemon — the whole daemon session (``runtime.daemon.daemon_session``): the same BLE part
+   feeding the real monitor (fusion, angles, posture, episodes, alert policy) and the live outputs
+   writing the outbox and the local SQLite store (no MQTT server needed), on one event loop.
 
 Prints CPU seconds per wall second for both (the emulators run in the same process, so both are
 upper bounds), the analysis' own share (their difference), the CPU measured inside the daemon's
@@ -23,11 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from posturewatch.app.cmd_run import daemon_settings
 from posturewatch.app.progress import Progress
 from posturewatch.ingest.ble.daemon import BleDaemon
 from posturewatch.runtime.config import from_mapping
-from posturewatch.runtime.daemon import Daemon
+from posturewatch.runtime.daemon import daemon_session
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 
 SENSORS = [
@@ -81,7 +80,7 @@ async def _timed(label: str, seconds: float, runner, progress) -> tuple[float, f
 
 async def main(seconds: float, state_dir: Path) -> dict:
     config = from_mapping({"user": "bench", "sensors": SENSORS, "store": {"dir": str(state_dir)}})
-    settings = daemon_settings(config)
+    settings = config
 
     counted = {"n": 0}
     reference = BleDaemon(settings.ble, EmulatedBackend(emulate_config(settings.ble, time.time)),
@@ -90,17 +89,19 @@ async def main(seconds: float, state_dir: Path) -> dict:
     ref_cpu, ref_wall = await _timed("reference (BLE only)", seconds, reference.run(duration_s=seconds),
                                      lambda: f"{counted['n']} samples")
 
-    daemon = Daemon(config, settings, EmulatedBackend(emulate_config(settings.ble, time.time, seed=1)))
+    daemon = daemon_session(config, EmulatedBackend(emulate_config(settings.ble, time.time, seed=1)))
+    ble = daemon.source.ble
     handlers = HandlerClock()
-    for link in daemon.ble.links:
+    for link in ble.links:
         link._on_notify = handlers.wrap(link._on_notify)
-    daemon.ble.on_blocks = handlers.wrap(daemon.ble.on_blocks)
+    ble.on_blocks = handlers.wrap(ble.on_blocks)
+    daemon.process = handlers.wrap(daemon.process)  # monitor + outputs, per chunk
     rss_start = rss_mb()
     cpu, wall = await _timed("daemon (BLE + Monitor + store)", seconds, daemon.run(duration_s=seconds),
-                             lambda: f"{daemon.ble.samples_out} samples, {daemon.frames_out} frames")
-    return {"ref": (ref_cpu, ref_wall, counted["n"]), "daemon": (cpu, wall, daemon.ble.samples_out),
+                             lambda: f"{ble.samples_out} samples, {daemon.frames_out} frames")
+    return {"ref": (ref_cpu, ref_wall, counted["n"]), "daemon": (cpu, wall, ble.samples_out),
             "frames": daemon.frames_out, "handlers_cpu": handlers.cpu, "rss": (rss_start, rss_mb()),
-            "status": daemon.status()}
+            "status": daemon.status()["sensors"]}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ The neutral pose becomes a ``from_pose`` calibration on top of the declared moun
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,14 +17,15 @@ import numpy as np
 
 from posturewatch.ingest.mounting import Calibration, from_pose
 from posturewatch.ingest.records import LOCATIONS, SensorBlock
+from posturewatch.runtime.paths import UserPaths
 
 STILL_ACC_STD = 0.15  # m/s²: more than this in any axis is not standing still
 
 
 def calibration_path(user: str) -> Path:
-    """``$XDG_DATA_HOME/posturewatch/<user>/calibration.json`` (``~/.local/share`` by default)."""
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "posturewatch" / user / "calibration.json"
+    """The user's calibration file in the default folder (``runtime.paths``); a config with
+    ``[store] dir`` uses ``Config.paths.calibration`` instead."""
+    return UserPaths.of(user).calibration
 
 
 def write_calibration(path: Path, user: str, mounting: Mapping[str, object], poses: dict) -> None:

@@ -1,51 +1,45 @@
-"""The demo: a simulated wearer through the live path, in accelerated time, with a live view.
+"""The demo: the live session fed by the simulated wearer, in accelerated time, with a live view.
 
-``iter_blocks`` (synthetic sensors) → ``Monitor.push`` (pipeline + alert policy) →
-``OutputHub.process`` (durable outbox + embedded SQLite store) → ``MqttPump`` → an MQTT broker
-(the embedded amqtt one, or ``--mqtt-url``). ``UserMqttService`` keeps the retained status with
-its LWT, Home Assistant discovery and the command topics, so a phone or HA sees a real wearer.
+It is the daemon with another source: ``SimulatedSource`` (synthetic sensors, paced to ``speed``
+× real time) → the session's monitor → ``LiveOutputs`` (durable outbox, embedded SQLite store,
+MQTT pump and the wearer's MQTT service with its retained status, LWT, Home Assistant discovery
+and command topics) → an MQTT broker (the embedded amqtt one, or ``--mqtt-url``).
 
-Time: the simulated day is paced to ``speed`` × real time; the sim clock is the data's clock, and
-every timestamp the demo publishes or stores is sim time. A stop request (``--duration``,
-SIGINT, SIGTERM) ends the day early and cleanly: open episodes are closed, the outbox is
-drained, the broker closed and the day's report written.
+Time: the sim clock is the data's clock, and every timestamp the demo publishes or stores is sim
+time. A stop request (``--duration``, SIGINT, SIGTERM) ends the day early and cleanly: open
+episodes are closed, the outbox is drained, the broker closed and the day's report written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from posturewatch.alerts.monitor import Monitor, MonitorOutput
-from posturewatch.alerts.mqtt.commands import CommandService
+from posturewatch.alerts.monitor import MonitorStep
 from posturewatch.alerts.mqtt.link import MqttSettings
-from posturewatch.alerts.mqtt.service import UserMqttService
 from posturewatch.analytics.records import Posture
 from posturewatch.app.demo_broker import EmbeddedBroker, parse_mqtt_url
 from posturewatch.app.demo_view import DemoSnapshot, LiveView
-from posturewatch.ingest.frames import FRAME_S
 from posturewatch.ingest.records import ANGLE_NAMES
-from posturewatch.runtime.config import Config
+from posturewatch.runtime.config import Config, ConfigError, _demo_section
+from posturewatch.runtime.outputs import LiveOutputs, LiveSettings
+from posturewatch.runtime.paths import UserPaths
+from posturewatch.runtime.session import Session
+from posturewatch.runtime.sources import SimulatedSource
 from posturewatch.simulators.config import WearerConfig
-from posturewatch.simulators.wearer import iter_blocks
-from posturewatch.store.hub import MQTT, OutputHub
-from posturewatch.store.outbox import Outbox
-from posturewatch.store.pumps import MqttPump
-from posturewatch.store.sqlite import SqliteStore
+from posturewatch.store.hub import MQTT
 
 log = logging.getLogger(__name__)
 
-OUTBOX_FILE = "demo-outbox.db"
-BLOCK_WALL_S = 0.2  # wall seconds per block at the target speed
 PUMP_WINDOW = 100
 
 
@@ -95,8 +89,9 @@ def default_start(config: Config, now: float | None = None) -> float:
     return datetime(today.year, today.month, today.day, 8, 0, tzinfo=zone).timestamp()
 
 
-class _Tracker:
-    """What the view shows, updated from each block's frames, events and alerts."""
+class Tracker:
+    """What a view shows, updated from each monitor step (posture and since when, the last
+    second's angles, open episodes, recent alerts; sitting time comes from the step's day)."""
 
     def __init__(self) -> None:
         self.posture = Posture.UNKNOWN
@@ -108,20 +103,23 @@ class _Tracker:
         self.alerts_total = 0
         self.sitting_s = 0.0
 
-    def update(self, out: MonitorOutput) -> None:
-        frames = out.frames
+    def update(self, step: MonitorStep) -> None:
+        frames = step.frames
         if len(frames):
             codes = frames.posture.astype(np.int64)
             changed = np.flatnonzero(codes != np.concatenate(([int(self.posture)], codes[:-1])))
             if len(changed):
                 self.posture = Posture(int(codes[changed[-1]]))
                 self.since = float(frames.t[changed[-1]])
-            self.sitting_s += float(np.sum(codes == int(Posture.SITTING))) * FRAME_S
             last = frames.t >= frames.t[-1] - 1.0
             for name in ANGLE_NAMES:
                 values = frames.angles[name][last]
                 values = values[np.isfinite(values)]
                 self.angles[name] = float(values.mean()) if len(values) else math.nan
+        if step.today is not None:
+            self.sitting_s = step.today.sitting_s
+        elif step.days:  # the stream's last step hands over the finished day instead
+            self.sitting_s = step.days[-1].tally.sitting_s
         for event in frames.events:
             ep = event.episode
             if event.type == "start":
@@ -129,10 +127,39 @@ class _Tracker:
                 self.episodes[ep.kind] += 1
             else:
                 self.open.pop(ep.id, None)
-        for alert in out.alerts:
+        for alert in step.alerts:
             self.alerts.append((alert.ts, alert.kind, alert.title))
         self.alerts = self.alerts[-20:]
-        self.alerts_total += len(out.alerts)
+        self.alerts_total += len(step.alerts)
+
+
+class _DemoView:
+    """Feeds the terminal view from the session after every step."""
+
+    def __init__(self, view: LiveView, source: SimulatedSource, outputs: LiveOutputs, url: str,
+                 speed: float) -> None:
+        self.view, self.source, self.outputs, self.url, self.speed = view, source, outputs, url, speed
+        self.tracker = Tracker()
+
+    def update(self, session: Session, step: MonitorStep) -> None:
+        self.tracker.update(step)
+        self.view.show(self.snapshot())
+
+    def tick(self, session: Session) -> None:
+        pass  # redrawn after every step, which comes several times a second
+
+    def snapshot(self) -> DemoSnapshot:
+        tr, link = self.tracker, self.outputs.service.link
+        src = self.source
+        return DemoSnapshot(
+            sim_ts=src.sim_now, sim_start=src.start, sim_end=src.wearer.end, speed_target=self.speed,
+            speed_actual=src.speed_actual, posture=tr.posture.label,
+            posture_since=tr.since, angles=dict(tr.angles), open_episodes=list(tr.open.values()),
+            last_alerts=list(tr.alerts), episodes_by_kind=dict(tr.episodes),
+            alerts_total=tr.alerts_total, sitting_s=tr.sitting_s, broker=self.url,
+            connected=link.connected, protocol=f"MQTT {'5' if link.protocol_version == 5 else '3.1.1'}",
+            published=self.outputs.mqtt_pump.published, pending=self.outputs.outbox.pending(MQTT),
+        )
 
 
 class DemoRun:
@@ -145,9 +172,7 @@ class DemoRun:
         self.config = config
         self.view = view
         self.stop = stop or threading.Event()
-        self.sim_now = options.start if options.start is not None else default_start(config)
-        self._lock = threading.Lock()
-        self._tracker = _Tracker()
+        self.start = options.start if options.start is not None else default_start(config)
 
     def _mqtt_settings(self) -> tuple[MqttSettings, EmbeddedBroker | None]:
         client_id = f"posturewatch-demo-{self.config.user}"
@@ -162,114 +187,60 @@ class DemoRun:
                             protocol="3.1.1"), broker
 
     def run(self) -> DemoResult:
+        return asyncio.run(self._run())
+
+    async def _run(self) -> DemoResult:
         opts, cfg = self.options, self.config
         settings, broker = self._mqtt_settings()
         url = f"mqtt://{settings.host}:{settings.port}"
         watch = f"mosquitto_sub -h {settings.host} -p {settings.port} -t 'posturewatch/#' -v"
         self.view.message(f"broker: {url}{' (embedded amqtt)' if broker else ''} — watch with: {watch}")
-        data_dir = Path(opts.data_dir)
-        store = SqliteStore(data_dir / "store.db")
-        outbox = Outbox(data_dir / OUTBOX_FILE, synchronous="NORMAL")
-        monitor = Monitor(cfg.pipeline, cfg.alerts)
-        hub = OutputHub(cfg.user, outbox, policy=monitor.policy, influx=False, sqlite=store)
-        commands = CommandService(monitor.policy, clock=lambda: self.sim_now, lock=self._lock)
-        service = UserMqttService(settings, hub.topics, commands, clock=lambda: self.sim_now)
-        pump = MqttPump(outbox, service.link, window=PUMP_WINDOW)
-        result = DemoResult(url, self.sim_now, self.sim_now, interrupted=False)
+        paths = UserPaths.of(cfg.user, Path(opts.data_dir))
+        outputs = LiveOutputs(LiveSettings(paths=paths, mqtt=settings, pump_window=PUMP_WINDOW,
+                                           drain_s=opts.drain_s), cfg)
+        source = SimulatedSource(WearerConfig(hours=opts.hours, seed=opts.seed, start=self.start),
+                                 speed=opts.speed)
+        shown = _DemoView(self.view, source, outputs, url, opts.speed)
+        session = Session(cfg, source, outputs, views=[shown])
+        result = DemoResult(url, self.start, self.start, interrupted=False)
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(self._watch_stop(stop))
         try:
-            service.start()
-            pump.start()
-            result.interrupted = self._loop(monitor, hub, service, pump, outbox, url)
-            with self._lock:
-                final = monitor.close()
-            self._deliver(hub, final, self.sim_now)
-            hub.finish()
-            result.day = datetime.fromtimestamp(result.sim_start, cfg.alerts.zone).date().isoformat()
-            hub.write_daily_summary(result.day, {
-                "sitting_min": self._tracker.sitting_s / 60.0,
-                "monitored_min": (self.sim_now - result.sim_start) / 60.0,
-            })
-            if service.link.connected and outbox.pending(MQTT):
-                self.view.message(f"flushing {outbox.pending(MQTT)} queued MQTT messages…")
-                pump.wait_drained(opts.drain_s)
+            await session.run(stop, duration_s=opts.duration)
         finally:
-            pump.stop()
-            result.published = pump.published
-            result.fell_back = service.link.fell_back
-            service.close()
-            result.undelivered = outbox.pending(MQTT)
-            outbox.close()
+            watcher.cancel()
+            if outputs.mqtt_pump is not None:
+                result.published = outputs.mqtt_pump.published
+                result.fell_back = outputs.service.link.fell_back
+            result.undelivered = outputs.outbox.pending(MQTT) if outputs.outbox else 0
             if broker is not None:
                 broker.stop()
-        result.sim_reached = self.sim_now
-        result.episodes = Counter(self._tracker.episodes)
-        result.alerts = self._tracker.alerts_total
-        try:
-            if opts.report:
-                self._report(store, result)
-        finally:
-            store.close()
+        self.view.show(shown.snapshot(), force=True)
+        result.interrupted = session.stopped_early
+        result.sim_reached = source.sim_now
+        result.episodes = Counter(shown.tracker.episodes)
+        result.alerts = shown.tracker.alerts_total
+        result.day = datetime.fromtimestamp(result.sim_start, cfg.alerts.zone).date().isoformat()
+        if opts.report:
+            self._report(paths, result)
         return result
 
-    def _loop(self, monitor: Monitor, hub: OutputHub, service: UserMqttService, pump: MqttPump,
-              outbox: Outbox, url: str) -> bool:
-        """Stream the day; True when stopped early."""
-        opts = self.options
-        wearer = WearerConfig(hours=opts.hours, seed=opts.seed, start=self.sim_now)
-        # about five blocks per wall second: smooth pacing, and whole seconds for the rollup
-        chunk_s = float(min(60.0, max(1.0, round(opts.speed * BLOCK_WALL_S))))
-        start = self.sim_now
-        wall0 = time.monotonic()
-        for index, blocks in enumerate(iter_blocks(wearer, chunk_s=chunk_s)):
-            if self.stop.is_set():
-                return True
-            with self._lock:
-                out = monitor.push([b for b in blocks.values() if len(b)])
-            block_end = min(start + (index + 1) * chunk_s, wearer.end)
-            self._deliver(hub, out, block_end)
-            self.sim_now = block_end
-            target = wall0 + (block_end - start) / opts.speed
-            if opts.duration is not None and time.monotonic() - wall0 >= opts.duration:
-                return True
-            if self.stop.wait(max(0.0, target - time.monotonic())):
-                return True
-            self.view.show(self._snapshot(start, wearer.end, wall0, service, pump, outbox, url))
-        self.view.show(self._snapshot(start, wearer.end, wall0, service, pump, outbox, url), force=True)
-        return False
+    async def _watch_stop(self, stop: asyncio.Event) -> None:
+        """A signal handler (another thread's world) sets the threading.Event; mirror it."""
+        while not self.stop.is_set():
+            await asyncio.sleep(0.1)
+        stop.set()
 
-    def _deliver(self, hub: OutputHub, out: MonitorOutput, now: float) -> None:
-        frames = out.frames
-        complete = float(frames.t[-1]) + FRAME_S if len(frames) else now
-        hub.process(frames.t, frames.angles, frames.posture, frames.events, out.alerts,
-                    now=min(complete, now) if len(frames) else now)
-        self._tracker.update(out)
-
-    def _snapshot(self, start: float, end: float, wall0: float, service: UserMqttService,
-                  pump: MqttPump, outbox: Outbox, url: str) -> DemoSnapshot:
-        tr = self._tracker
-        elapsed = max(time.monotonic() - wall0, 1e-6)
-        link = service.link
-        return DemoSnapshot(
-            sim_ts=self.sim_now, sim_start=start, sim_end=end, speed_target=self.options.speed,
-            speed_actual=(self.sim_now - start) / elapsed, posture=tr.posture.label,
-            posture_since=tr.since, angles=dict(tr.angles), open_episodes=list(tr.open.values()),
-            last_alerts=list(tr.alerts), episodes_by_kind=dict(tr.episodes),
-            alerts_total=tr.alerts_total, sitting_s=tr.sitting_s, broker=url,
-            connected=link.connected, protocol=f"MQTT {'5' if link.protocol_version == 5 else '3.1.1'}",
-            published=pump.published, pending=outbox.pending(MQTT),
-        )
-
-    def _report(self, store: SqliteStore, result: DemoResult) -> None:
+    def _report(self, paths: UserPaths, result: DemoResult) -> None:
         from posturewatch.analytics.report import write_report
         from posturewatch.app.report_data import ReportDataError, load_store
 
-        store_dir = Path(self.options.data_dir)
         try:
-            data = load_store(store_dir, self.config.user, result.day, self.config.alerts.timezone)
+            data = load_store(paths.root, self.config.user, result.day, self.config.alerts.timezone)
         except ReportDataError as exc:
             self.view.message(f"no report: {exc}")
             return
-        files = write_report(data, store_dir / "reports", self.options.chain_minutes)
+        files = write_report(data, paths.reports, self.options.chain_minutes)
         result.report_html, result.report_png = files.html, files.png
 
 
@@ -292,15 +263,9 @@ def summary_lines(result: DemoResult, zone) -> list[str]:
     return lines
 
 
-def validate_section(section: Mapping[str, object]) -> dict[str, object]:
+def validate_section(section: object) -> dict[str, object]:
     """The optional ``[demo]`` config table: hours, speed, seed, mqtt_url, data_dir."""
-    allowed = {"hours": (int, float), "speed": (int, float), "seed": (int,), "mqtt_url": (str,),
-               "data_dir": (str,)}
-    out = {}
-    for key, value in section.items():
-        if key not in allowed:
-            raise ValueError(f"[demo] unknown key {key!r}; allowed: {', '.join(allowed)}")
-        if isinstance(value, bool) or not isinstance(value, allowed[key]):
-            raise ValueError(f"[demo] {key} has the wrong type: {value!r}")
-        out[key] = value
-    return out
+    try:
+        return _demo_section(section)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None

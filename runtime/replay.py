@@ -1,24 +1,27 @@
-"""Replay: the whole pipeline over a recorded file, with results written as CSV (DESIGN §4).
+"""Replay: the session over a recorded file, with results written as CSV.
 
-Offline extras before the streaming pipeline: the sensors' clocks are aligned from content, and
-the sensor mountings are learnt from the whole recording (walking, standing, sitting), so even
-the first minutes are analysed with the right calibration. Then the file streams through the
-same Monitor the live daemon uses, one minute at a time.
+The recorded file is one more source for the same session the daemon and the demo run
+(``FileSource``). Before streaming it runs the offline extras: the sensors' clocks are aligned
+from content, and the mountings are learnt from the whole recording (walking, standing,
+sitting), so even the first minutes are analysed with the right calibration. Then the file
+streams through the same monitor, one minute at a time, into the file outputs
+(``ResultCollector``: angles.csv at 1 Hz, episodes.csv, alerts.csv).
 """
-
 from __future__ import annotations
 
+import asyncio
 import csv
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from posturewatch.alerts.monitor import Monitor
+from posturewatch.alerts.monitor import FinishedDay, MonitorStep
 from posturewatch.alerts.records import Alert
+from posturewatch.analytics.pipeline import PipelineOutput
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.ingest.align import ClockModel, apply_to_block, estimate_clock_models
 from posturewatch.ingest.autocal import autocalibrate
@@ -27,6 +30,8 @@ from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.recording import ReadReport, RecordingError, read_recording
 from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
 from posturewatch.runtime.config import Config
+from posturewatch.runtime.outputs import ensure_out_dir
+from posturewatch.runtime.session import Chunk, Plan, Session
 from posturewatch.store.rollup import per_second
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ class ReplayResult:
     clocks: dict[str, ClockModel]
     counters: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    days: list[FinishedDay] = field(default_factory=list)
 
 
 def learn_calibrations(blocks: Mapping[str, SensorBlock], config: Config) -> dict[str, Calibration]:
@@ -62,6 +68,113 @@ def learn_calibrations(blocks: Mapping[str, SensorBlock], config: Config) -> dic
     return autocalibrate(frames, declared, config.pipeline.autocal)
 
 
+class FileSource:
+    """Recorded blocks (per location, in memory) as a session source; see the module docstring."""
+
+    def __init__(self, blocks: Mapping[str, SensorBlock], align: bool = True,
+                 progress: Callable[[float, str], None] | None = None) -> None:
+        if not blocks:
+            raise RecordingError("no usable samples: every sensor column was empty or bad")
+        self.blocks = dict(blocks)
+        self.align = align
+        self.progress = progress or (lambda f, d="": None)
+        self.t_first = min(float(b.t[0]) for b in self.blocks.values())
+        self.t_last = max(float(b.t[-1]) for b in self.blocks.values())
+        self.now = self.t_first
+
+    def clock(self) -> float:
+        return self.now
+
+    def sensors(self) -> dict[str, dict[str, object]]:
+        return {}
+
+    def prepare(self, config: Config, calibrations: Mapping[str, Calibration]) -> Plan:
+        """Clock alignment and mounting learning over the whole recording."""
+        clocks = estimate_clock_models(self.blocks) if self.align and len(self.blocks) > 1 else {}
+        self.blocks = {loc: apply_to_block(b, clocks[loc]) if loc in clocks else b
+                       for loc, b in self.blocks.items()}
+        self.progress(0.05, "clocks aligned")
+        cals = dict(calibrations) if calibrations else learn_calibrations(self.blocks, config)
+        self.progress(0.1, "mountings learnt")
+        return Plan(calibrations=cals, clocks=clocks, notes=clock_notes(clocks))
+
+    async def chunks(self, stop: asyncio.Event) -> AsyncIterator[Chunk]:
+        cursors = dict.fromkeys(self.blocks, 0)
+        span = max(self.t_last - self.t_first, 1e-9)
+        edge = np.floor(self.t_first / CHUNK_S) * CHUNK_S + CHUNK_S
+        while not stop.is_set():
+            chunk = []
+            for loc, b in self.blocks.items():
+                j = int(np.searchsorted(b.t, edge))
+                if j > cursors[loc]:
+                    chunk.append(b.slice(cursors[loc], j))
+                    cursors[loc] = j
+            self.now = min(edge, self.t_last)
+            yield Chunk(chunk, until=self.now)
+            self.progress(0.1 + 0.9 * min(1.0, (edge - self.t_first) / span), "")
+            if edge >= self.t_last:
+                return
+            edge += CHUNK_S
+
+
+def clock_notes(clocks: Mapping[str, ClockModel]) -> list[str]:
+    """What the summary says about each sensor's clock."""
+    notes = []
+    reference = next((k for k, m in clocks.items() if m.status == "reference"), "the reference")
+    for loc, model in clocks.items():
+        if model.estimated:
+            notes.append(
+                f"{loc}: clock aligned to the {reference}'s: "
+                f"offset {model.offset * 1000:+.0f} ms, drift {model.drift * 1e6:+.1f} ppm "
+                f"({model.n_windows} windows)"
+            )
+        elif model.status != "reference":
+            why = model.status.replace("_", " ")
+            notes.append(f"{loc}: clock not aligned ({why}); its timestamps are used as recorded")
+    return notes
+
+
+class ResultCollector:
+    """The file output set: keeps the final frames, episodes and alerts of a replay."""
+
+    def __init__(self) -> None:
+        self.steps: list[MonitorStep] = []
+
+    def open(self, session: Session) -> None:
+        pass
+
+    def write(self, step: MonitorStep, now: float) -> None:
+        if step:
+            self.steps.append(step)
+
+    def publish_status(self, session: Session, force: bool = False) -> None:
+        pass
+
+    def state(self) -> dict[str, object]:
+        return {}
+
+    def close(self, session: Session) -> None:
+        pass
+
+    def result(self, session: Session, read: ReadReport | None) -> ReplayResult:
+        frames = [s.frames for s in self.steps] or [PipelineOutput.empty()]
+        pipeline = session.monitor.pipeline
+        result = ReplayResult(
+            t=np.concatenate([f.t for f in frames]),
+            posture=np.concatenate([f.posture for f in frames]).astype(np.int8),
+            angles={a: np.concatenate([f.angles[a] for f in frames]) for a in ANGLE_NAMES},
+            episodes=[e for f in frames for e in f.events],
+            alerts=[a for s in self.steps for a in s.alerts],
+            read=read or ReadReport(),
+            calibrations=dict(pipeline.calibrations),
+            clocks=dict(session.plan.clocks),
+            counters=Counter(pipeline.counters),
+            days=[d for s in self.steps for d in s.days],
+        )
+        result.notes = [n for c in result.calibrations.values() for n in c.notes] + session.plan.notes
+        return result
+
+
 def run_replay(
     blocks: Mapping[str, SensorBlock],
     config: Config,
@@ -72,58 +185,12 @@ def run_replay(
 ) -> ReplayResult:
     """Analyse in-memory recorded blocks; progress runs 0..1 over alignment, calibration, streaming."""
     progress = progress or (lambda f, d="": None)
-    if not blocks:
-        raise RecordingError("no usable samples: every sensor column was empty or bad")
-    clocks = estimate_clock_models(blocks) if align and len(blocks) > 1 else {}
-    blocks = {loc: apply_to_block(b, clocks[loc]) if loc in clocks else b for loc, b in blocks.items()}
-    progress(0.05, "clocks aligned")
-    cals = dict(calibrations) if calibrations else learn_calibrations(blocks, config)
-    progress(0.1, "mountings learnt")
-    monitor = Monitor(config.pipeline, config.alerts, cals)
-    outputs = []
-    t_first = min(b.t[0] for b in blocks.values())
-    t_last = max(b.t[-1] for b in blocks.values())
-    cursors = dict.fromkeys(blocks, 0)
-    edge = np.floor(t_first / CHUNK_S) * CHUNK_S + CHUNK_S
-    while True:
-        chunk = []
-        for loc, b in blocks.items():
-            j = int(np.searchsorted(b.t, edge))
-            if j > cursors[loc]:
-                chunk.append(b.slice(cursors[loc], j))
-                cursors[loc] = j
-        outputs.append(monitor.push(chunk, until=min(edge, t_last)))
-        progress(0.1 + 0.9 * min(1.0, (edge - t_first) / max(t_last - t_first, 1e-9)), "")
-        if edge >= t_last:
-            break
-        edge += CHUNK_S
-    outputs.append(monitor.close())
-    frames = [o.frames for o in outputs]
-    result = ReplayResult(
-        t=np.concatenate([f.t for f in frames]),
-        posture=np.concatenate([f.posture for f in frames]).astype(np.int8),
-        angles={a: np.concatenate([f.angles[a] for f in frames]) for a in ANGLE_NAMES},
-        episodes=[e for f in frames for e in f.events],
-        alerts=[a for o in outputs for a in o.alerts],
-        read=read or ReadReport(),
-        calibrations=dict(monitor.pipeline.calibrations),
-        clocks=clocks,
-        counters=Counter(monitor.pipeline.counters),
-    )
-    result.notes = [n for c in result.calibrations.values() for n in c.notes]
-    reference = next((k for k, m in clocks.items() if m.status == "reference"), "the reference")
-    for loc, model in clocks.items():
-        if model.estimated:
-            result.notes.append(
-                f"{loc}: clock aligned to the {reference}'s: "
-                f"offset {model.offset * 1000:+.0f} ms, drift {model.drift * 1e6:+.1f} ppm "
-                f"({model.n_windows} windows)"
-            )
-        elif model.status != "reference":
-            why = model.status.replace("_", " ")
-            result.notes.append(f"{loc}: clock not aligned ({why}); its timestamps are used as recorded")
+    source = FileSource(blocks, align, progress)
+    outputs = ResultCollector()
+    session = Session(config, source, outputs, calibrations=calibrations)
+    asyncio.run(session.run())
     progress(1.0, "done")
-    return result
+    return outputs.result(session, read)
 
 
 def episode_rows(events: list[EpisodeEvent]) -> list[dict]:
@@ -179,7 +246,9 @@ def replay_file(
     align: bool = True,
     calibrations: Mapping[str, Calibration] | None = None,
 ) -> ReplayResult:
-    """Read, analyse and write: what `posturewatch replay` does."""
+    """Read, analyse and write: what `posturewatch replay` does. A result folder that cannot be
+    written is refused (``OutputsError``) before the file is read."""
+    ensure_out_dir(Path(out_dir))
     progress = progress or (lambda f, d="": None)
     rec = read_recording(path, acc_unit, gyro_unit, progress=lambda f: progress(0.3 * f, "reading"))
     result = run_replay(

@@ -1,20 +1,20 @@
-"""Where one processed block leaves the pipeline: everything queued for the sinks.
+"""Where one analysis step leaves the monitor: everything fanned out to the sinks.
 
-Per block the pipeline hands over its 10 Hz frames (timestamps, angle arrays, posture codes),
-its ``EpisodeEvent``s and the alerts the policy issued for them (``app.monitor.Monitor`` drives
-the policy at the events' own times). ``OutputHub.process`` reduces the frames to 1 Hz and
-queues, in one durable outbox, the MQTT messages (angles, retained posture, episodes, alerts)
-and the InfluxDB lines, and writes the embedded store when one is configured. Nothing here
-waits on a network: the pumps deliver from the outbox.
+Per step the monitor hands over one ``MonitorStep`` record: its final 10 Hz frames (timestamps,
+angle arrays, posture codes), its ``EpisodeEvent``s, the alerts the policy issued, the wearer's
+responses to earlier alerts and the local days that ended. ``OutputHub.process`` reduces the
+frames to 1 Hz and queues, in one durable outbox, the MQTT messages (angles, retained posture,
+episodes, alerts) and the InfluxDB lines, and writes the embedded store when one is configured.
+It only reads the record: nothing here knows the alert policy. Nothing here waits on a network
+either: the pumps deliver from the outbox.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 
+from posturewatch.alerts.monitor import FinishedDay, MonitorStep
 from posturewatch.alerts.mqtt.payloads import (
     Topics,
     alert_payload,
@@ -23,13 +23,12 @@ from posturewatch.alerts.mqtt.payloads import (
     episode_payload,
     posture_payload,
 )
-from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.records import Alert
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.store.lines import alert_line, angle_lines, daily_summary_line, episode_line
 from posturewatch.store.outbox import EVENT, TELEMETRY, Outbox
 from posturewatch.store.rollup import SecondRollup, Seconds
-from posturewatch.store.sqlite import SqliteStore, day_bounds
+from posturewatch.store.sqlite import SqliteStore
 
 MQTT = "mqtt"
 INFLUX = "influx"
@@ -48,10 +47,8 @@ class HubCounters:
 class OutputHub:
     """Queues one wearer's outputs; see the module docstring.
 
-    ``policy`` is the one that issues this wearer's alerts (the hub reads its follow-ups and day
-    summaries; a private one would report no alerts and zero response rates). ``mqtt``/``influx``
-    switch the two outbox channels; ``full_rate`` writes every frame to InfluxDB instead of the
-    1 Hz summary; ``sqlite`` also keeps everything locally.
+    ``mqtt``/``influx`` switch the two outbox channels; ``full_rate`` writes every frame to
+    InfluxDB instead of the 1 Hz summary; ``sqlite`` also keeps everything locally.
     """
 
     def __init__(
@@ -59,7 +56,6 @@ class OutputHub:
         user: str,
         outbox: Outbox,
         *,
-        policy: AlertPolicy,
         prefix: str = "posturewatch",
         mqtt: bool = True,
         influx: bool = True,
@@ -69,7 +65,6 @@ class OutputHub:
         self.user = user
         self.topics = Topics(user, prefix)
         self.outbox = outbox
-        self.policy = policy
         self.mqtt = mqtt
         self.influx = influx
         self.full_rate = full_rate
@@ -78,58 +73,46 @@ class OutputHub:
         self._rollup = SecondRollup()
         self._posture = Posture.UNKNOWN
         self._posture_since = 0.0
-        self._sitting_day = ""
-        self._sitting_today_s = 0
+        self._sitting_today_min = 0.0
 
     @property
     def posture(self) -> Posture:
         return self._posture
 
-    def process(
-        self,
-        t: np.ndarray,
-        angles: dict[str, np.ndarray],
-        posture: np.ndarray,
-        events: list[EpisodeEvent],
-        alerts: list[Alert],
-        now: float,
-    ) -> list[Alert]:
-        """Queue one block's outputs and alerts; returns the alerts.
+    def process(self, step: MonitorStep, now: float | None = None) -> list[Alert]:
+        """Queue one step's outputs; returns its alerts.
 
-        ``now`` is the block's end: every whole second before it is complete and goes out now.
-        ``self.policy`` is only read here (follow-ups, day summaries); whoever issues the alerts
-        drives it.
+        Whole seconds before ``step.complete_before`` (or ``now``, for a step without frames)
+        are complete and go out now.
         """
-        seconds = self._rollup.push(t, angles, posture, complete_before=now)
-        self._queue_seconds(seconds)
-        if self.full_rate and self.influx and len(t):
-            self._put_influx(_frame_lines(self.user, t, angles, posture), TELEMETRY)
-        for event in events:
-            self._queue_event(event, now)
-        for alert in alerts:
+        frames = step.frames
+        if step.today is not None:
+            self._sitting_today_min = step.today.sitting_s / 60.0
+        complete = step.complete_before if step.complete_before is not None else now
+        if complete is not None:
+            self._queue_seconds(self._rollup.push(frames.t, frames.angles, frames.posture,
+                                                  complete_before=complete))
+        if self.full_rate and self.influx and len(frames):
+            self._put_influx(_frame_lines(self.user, frames.t, frames.angles, frames.posture), TELEMETRY)
+        for event in frames.events:
+            self._queue_event(event)
+        for alert in step.alerts:
             self._queue_alert(alert)
-        self.counters.alerts += len(alerts)
-        return alerts
+        for response in step.responses:
+            if self.sqlite is not None:
+                self.sqlite.record_response(self.user, response.alert_id, response.response_s)
+        for day in step.days:
+            self.write_day(day)
+        self.counters.alerts += len(step.alerts)
+        return step.alerts
 
-    def write_daily_summary(self, day: str, extra: dict[str, float] | None = None) -> dict[str, float]:
-        """Queue the alert day summary (plus ``extra`` numbers, e.g. sitting minutes) of a local day.
-
-        Stamped at that day's local midnight, so writing it again later overwrites it.
-        """
-        summary = self.policy.daily_summary(day)
-        values: dict[str, float] = {"alerts": float(summary.alerts)}
-        for kind, n in summary.by_kind.items():
-            values[f"alerts_{kind}"] = float(n)
-        for reason, n in summary.suppressed.items():
-            values[f"suppressed_{reason}"] = float(n)
-        for window, rate in summary.response_rate.items():
-            values[f"response_rate_{int(window)}s"] = rate
-        values.update(extra or {})
-        day_start = day_bounds(day, self.policy.settings.timezone)[0]
+    def write_day(self, day: FinishedDay) -> dict[str, float]:
+        """Queue a local day's summary, stamped at its local midnight (a rewrite overwrites)."""
+        values = day.values()
         if self.influx:
-            self._put_influx([daily_summary_line(self.user, day_start, values)], EVENT)
+            self._put_influx([daily_summary_line(self.user, day.start, values)], EVENT)
         if self.sqlite is not None:
-            self.sqlite.write_daily_summary(self.user, day, values)
+            self.sqlite.write_daily_summary(self.user, day.day, values)
         return values
 
     def finish(self) -> None:
@@ -157,28 +140,12 @@ class OutputHub:
         self._track_posture(seconds)
 
     def _track_posture(self, seconds: Seconds) -> None:
-        zone = self.policy.settings.zone
         codes = seconds.posture.astype(np.int64)
         for ts, code in self._posture_changes(seconds.t, codes):
             self._posture, self._posture_since = Posture(code), float(ts)
-        # sitting seconds per local day, for Home Assistant's "sitting today"
-        def local_day(ts: float) -> str:
-            return datetime.fromtimestamp(ts, zone).date().isoformat()
-
-        sitting = codes == int(Posture.SITTING)
-        first, last = local_day(float(seconds.t[0])), local_day(float(seconds.t[-1]))
-        if first != self._sitting_day:
-            self._sitting_day, self._sitting_today_s = first, 0
-        if first == last:
-            self._sitting_today_s += int(sitting.sum())
-        else:  # the block crosses local midnight (rare): only the new day counts on
-            days = np.array([local_day(float(ts)) for ts in seconds.t])
-            self._sitting_day, self._sitting_today_s = last, int(sitting[days == last].sum())
         if self.mqtt:
-            last = float(seconds.t[-1])
-            payload = posture_payload(
-                last, self._posture.label, self._posture_since, self._sitting_today_s / 60.0
-            )
+            payload = posture_payload(float(seconds.t[-1]), self._posture.label, self._posture_since,
+                                      self._sitting_today_min)
             self._put_mqtt([(self.topics.posture, payload, True)], TELEMETRY)
 
     def _posture_changes(self, t: np.ndarray, codes: np.ndarray):
@@ -186,7 +153,7 @@ class OutputHub:
         changed = np.flatnonzero(codes != previous)
         return zip(t[changed].tolist(), codes[changed].tolist(), strict=True)
 
-    def _queue_event(self, event: EpisodeEvent, now: float) -> None:
+    def _queue_event(self, event: EpisodeEvent) -> None:
         self.counters.events += 1
         kind = event.episode.kind
         self.counters.by_kind[kind] = self.counters.by_kind.get(kind, 0) + 1
@@ -198,10 +165,6 @@ class OutputHub:
             self._put_influx([episode_line(self.user, event.episode)], EVENT)
         if self.sqlite is not None:
             self.sqlite.write_episode(self.user, event.episode)
-            if event.type == "end":
-                for follow in self.policy.follow_ups():
-                    if follow.alert.episode_id == event.episode.id and follow.response_s is not None:
-                        self.sqlite.record_response(self.user, follow.alert.id, follow.response_s)
 
     def _queue_alert(self, alert: Alert) -> None:
         if self.mqtt:
@@ -209,11 +172,7 @@ class OutputHub:
         if self.influx:
             self._put_influx([alert_line(self.user, alert)], EVENT)
         if self.sqlite is not None:
-            # the episode may have ended within this same block, its end event (queued first)
-            # then found no alert row to record the response on: take it from the follow-up
-            response = next((f.response_s for f in self.policy.follow_ups() if f.alert.id == alert.id),
-                            None)
-            self.sqlite.write_alert(self.user, alert, response_s=response)
+            self.sqlite.write_alert(self.user, alert)
 
     def _put_mqtt(self, messages: list[tuple[str, dict, bool]], priority: int) -> None:
         items = [

@@ -15,13 +15,11 @@ refused: an infinite cooldown would silently switch a kind's alerts off.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 
 from posturewatch.alerts.mqtt.payloads import COMMANDS, command_result_payload
 from posturewatch.alerts.policy import AlertPolicy
@@ -58,23 +56,16 @@ class CommandService:
         *,
         clock: Callable[[], float] = time.time,
         calibrate: Callable[[Mapping[str, object]], Mapping[str, object] | None] | None = None,
-        lock: AbstractContextManager | None = None,
     ) -> None:
+        # runs on the thread that owns the policy (the session's loop hands commands over)
         self.policy = policy
         self.clock = clock
         self.calibrate = calibrate
-        # Commands arrive on the MQTT network thread while the analysis loop drives the policy:
-        # the owner of that loop passes its lock.
-        self.lock = lock or contextlib.nullcontext()
         self.errors: Counter[str] = Counter()
         self.handled: Counter[str] = Counter()
 
     def handle(self, command: str, raw: bytes) -> dict[str, object]:
         """Run one command; returns the reply payload (always, also for bad input)."""
-        with self.lock:
-            return self._handle(command, raw)
-
-    def _handle(self, command: str, raw: bytes) -> dict[str, object]:
         now = self.clock()
         request_id = None
         try:

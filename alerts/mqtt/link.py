@@ -91,6 +91,9 @@ class MqttLink:
         self._lock = threading.Lock()
         self._stopped = False
         self._v5 = settings.protocol in ("auto", "5")
+        self._state = "idle"  # idle → connecting → connected; "down" while connects fail
+        self.last_error = ""
+        self.connect_failures = 0
         self._answered = False  # any CONNACK seen: the broker speaks the offered protocol
         self._client = self._make_client()
 
@@ -99,6 +102,16 @@ class MqttLink:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def state(self) -> str:
+        """"connected", "connecting" (first attempt or reconnecting), "down" (the broker cannot be
+        reached or refused us: ``last_error`` says why) or "idle" (not started)."""
+        return "connected" if self.connected else self._state
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
 
     @property
     def protocol_version(self) -> int:
@@ -113,6 +126,7 @@ class MqttLink:
 
     def start(self, wait_s: float = 0.0) -> bool:
         """Begin connecting in the background; optionally wait for the first connection."""
+        self._state = "connecting"
         with self._lock:
             self._client.connect_async(
                 self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s,
@@ -179,6 +193,7 @@ class MqttLink:
         client.reconnect_delay_set(max(1, round(s.reconnect_min_s)), max(1, round(s.reconnect_max_s)))
         client.max_inflight_messages_set(s.max_inflight)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_socket_open = self._on_socket_open
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -215,8 +230,11 @@ class MqttLink:
                 # the network thread cannot stop itself: swap clients from another thread
                 threading.Thread(target=self._fall_back, daemon=True).start()
             else:
-                log.warning("MQTT connect refused: %s", reason_code)
+                self._went_down(f"connection refused: {reason_code}")
             return
+        if self._state == "down":
+            log.warning("MQTT broker %s reachable again", self.address)
+        self._state = "connected"
         self.connects += 1
         for topic, qos in self.settings.subscriptions:
             client.subscribe(topic, qos)
@@ -243,10 +261,26 @@ class MqttLink:
             )
             self._client.loop_start()
 
+    def _on_connect_fail(self, client, userdata) -> None:
+        self._went_down("cannot connect")
+
+    def _went_down(self, why: str) -> None:
+        """Said once per outage (a warning, no -v needed); repeats only count."""
+        self.connect_failures += 1
+        self.last_error = why
+        if self._state != "down" and not self._stopped:
+            log.warning("MQTT broker %s: %s; retrying, data waits in the outbox", self.address, why)
+        self._state = "down"
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
-        if not self._stopped:
-            log.warning("MQTT disconnected (%s); reconnecting", reason_code)
+        if self._stopped:
+            return
+        if self._state == "connected":
+            self._state = "connecting"
+            log.warning("MQTT disconnected from %s (%s); reconnecting", self.address, reason_code)
+        else:  # a failed attempt (paho reports a refused socket as a disconnect too)
+            self._went_down(f"disconnected: {reason_code}")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         for listener in self._ack_listeners:

@@ -102,10 +102,13 @@ def split_topic(topic: str, prefix: str = "posturewatch") -> tuple[str, str]:
 
 
 def status_payload(
-    ts: float, online: bool, sensors: Mapping[str, Mapping[str, object]] | None = None
+    ts: float, online: bool, sensors: Mapping[str, Mapping[str, object]] | None = None,
+    **extra: object,
 ) -> dict[str, object]:
-    """``sensors``: location → {connected, battery_pct, rate_hz, loss_pct} (any subset)."""
-    return {**stamp(ts), "state": "online" if online else "offline", "sensors": dict(sensors or {})}
+    """``sensors``: location → {connected, battery_pct, rate_hz, loss_pct} (any subset);
+    ``extra``: delivery state such as ``mqtt`` and ``outbox`` depth."""
+    return {**stamp(ts), "state": "online" if online else "offline", "sensors": dict(sensors or {}),
+            **extra}
 
 
 def posture_payload(

@@ -5,6 +5,10 @@ publish ``offline`` if the daemon vanishes) and the Home Assistant discovery con
 re-publishes the configs when HA's birth message arrives, answers commands on
 ``…/cmd/result``, and on ``close`` publishes ``offline`` itself. Data (angles, episodes,
 alerts) does not go through here but through the durable outbox (``store.hub``).
+
+Commands arrive on paho's network thread; ``dispatch`` hands each one to the thread that owns
+the alert policy (the session's event loop: ``Session.dispatch``), which handles it and publishes
+the reply. Without a dispatcher commands are handled where they arrive (tests, tools).
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ class UserMqttService:
         clock: Callable[[], float] = time.time,
         home_assistant: bool = True,
         discovery_prefix: str = "homeassistant",
+        dispatch: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.topics = topics
+        self.dispatch = dispatch or (lambda work: work())
+        self.extra: dict[str, object] = {}
         self.commands = commands
         self.clock = clock
         self.home_assistant = home_assistant
@@ -54,14 +61,18 @@ class UserMqttService:
         return self.link.start(wait_s)
 
     def close(self) -> None:
-        offline = encode(status_payload(self.clock(), online=False, sensors=self.sensors))
+        offline = encode(status_payload(self.clock(), online=False, sensors=self.sensors, **self.extra))
         self.link.stop(final=[(self.topics.status, offline, True)])
 
-    def publish_status(self, sensors: Mapping[str, Mapping[str, object]] | None = None) -> None:
-        """Retained status with each sensor's connection, battery, rate and loss."""
+    def publish_status(self, sensors: Mapping[str, Mapping[str, object]] | None = None,
+                       **extra: object) -> None:
+        """Retained status with each sensor's connection, battery, rate and loss, plus ``extra``
+        delivery state (``mqtt``, ``outbox``)."""
         if sensors is not None:
             self.sensors = dict(sensors)
-        payload = encode(status_payload(self.clock(), online=True, sensors=self.sensors))
+        if extra:
+            self.extra = dict(extra)
+        payload = encode(status_payload(self.clock(), online=True, sensors=self.sensors, **self.extra))
         self.link.publish_raw(self.topics.status, payload, qos=1, retain=True)
 
     def publish_discovery(self) -> None:
@@ -85,7 +96,11 @@ class UserMqttService:
             return
         if user != self.topics.user or not rest.startswith("cmd/") or rest == "cmd/result":
             return
-        reply = self.commands.handle(rest.removeprefix("cmd/"), payload)
+        command = rest.removeprefix("cmd/")
+        self.dispatch(lambda: self._answer(command, payload))
+
+    def _answer(self, command: str, payload: bytes) -> None:
+        reply = self.commands.handle(command, payload)
         self.link.publish_raw(self.topics.cmd_result, encode(reply), qos=1, retain=False)
 
 

@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 from servers import MqttCollector
 
-from posturewatch.app.cmd_run import daemon_settings
-from posturewatch.ingest.ble.config import ConfigError
 from posturewatch.runtime.calibration_file import load_calibrations
-from posturewatch.runtime.config import from_mapping, load
-from posturewatch.runtime.daemon import Daemon
+from posturewatch.runtime.config import ConfigError, from_mapping, load
+from posturewatch.runtime.daemon import daemon_session
+from posturewatch.runtime.session import Session
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 from posturewatch.simulators.devices.vtime import run_virtual
 
@@ -32,11 +31,12 @@ EXAMPLE = Path(__file__).parents[2] / "deploy" / "example-sensors.toml"
 
 
 def test_example_config_is_valid(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    settings = daemon_settings(load(EXAMPLE))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    settings = load(EXAMPLE)
     assert {s.location for s in settings.ble.sensors} == {"pelvis", "thigh", "thorax"}
     assert settings.mqtt is not None and settings.influx is None and settings.store.sqlite
-    assert settings.store.dir == tmp_path / "posturewatch" / "alice"
+    assert settings.paths.root == tmp_path / "posturewatch" / "alice"
+    assert settings.paths.store == tmp_path / "posturewatch" / "alice" / "store.db"
 
 
 @pytest.mark.parametrize(("section", "error"), [
@@ -58,8 +58,8 @@ def test_example_config_is_valid(monkeypatch, tmp_path):
 ])
 def test_wrong_sections_name_the_key(section, error):
     sensors = [dict(SENSORS[0], mounting={"superior": "x", "anterior": "-z"}), *SENSORS[1:]]
-    with pytest.raises((ConfigError, ValueError), match=error.replace("[", r"\[").replace("]", r"\]")):
-        daemon_settings(from_mapping({"sensors": sensors, **section}))
+    with pytest.raises(ConfigError, match=error.replace("[", r"\[").replace("]", r"\]")):
+        from_mapping({"sensors": sensors, **section})
 
 
 def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path, cleanup):
@@ -69,7 +69,7 @@ def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path, cleanup)
         "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "status_interval_s": 2},
         "store": {"dir": str(tmp_path / "state")},
     })
-    settings = daemon_settings(config)
+    settings = config
     cal_path = tmp_path / "calibration.json"
     base = f"posturewatch/{user}"
     collector = cleanup.enter_context(MqttCollector(mosquitto.host, mosquitto.port, [f"{base}/#"]))
@@ -77,15 +77,15 @@ def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path, cleanup)
     def replies(command: str) -> list[dict]:
         return [r for r in collector.json_on(f"{base}/cmd/result") if r["command"] == command]
 
-    async def main() -> Daemon:
+    async def main() -> Session:
         loop = asyncio.get_running_loop()
         devices = emulate_config(settings.ble, time.time, seed=1)
-        daemon = Daemon(config, settings, EmulatedBackend(devices), calibration_path=cal_path)
+        daemon = daemon_session(config, EmulatedBackend(devices), calibration_file=cal_path)
         runner = asyncio.create_task(daemon.run())
 
         async def streaming() -> None:
-            while not (daemon.service and daemon.service.link.connected
-                       and all(s["state"] == "streaming" for s in daemon.status().values())):
+            while not (daemon.outputs.service and daemon.outputs.service.link.connected
+                       and all(s["state"] == "streaming" for s in daemon.status()["sensors"].values())):
                 if runner.done():
                     runner.result()  # the daemon died: its error, not a timeout
                     raise AssertionError("the daemon stopped before every sensor streamed")
@@ -110,7 +110,7 @@ def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path, cleanup)
         return daemon
 
     daemon = asyncio.run(main())
-    assert daemon.hub is None, "cancelling the run closes every output"
+    assert daemon.outputs.hub is None, "cancelling the run closes every output"
     collector.wait_for(lambda m: any(t == f"{base}/status" and b'"offline"' in p for t, p, _ in m))
     collector.close()
 
@@ -141,12 +141,12 @@ def test_with_influx_the_daemon_writes_the_database_and_no_local_store(victoria,
     user = "daemoninflux"
     config = from_mapping({"user": user, "sensors": SENSORS, "influx": {"url": victoria.url},
                            "store": {"dir": str(tmp_path / "state")}})
-    settings = daemon_settings(config)
+    settings = config
     assert not settings.store.sqlite and settings.mqtt is None
 
     async def main(now):
         devices = emulate_config(settings.ble, now, seed=2)
-        daemon = Daemon(config, settings, EmulatedBackend(devices), now=now)
+        daemon = daemon_session(config, EmulatedBackend(devices), now=now)
         await daemon.run(duration_s=120.0)
         return daemon
 
@@ -156,4 +156,4 @@ def test_with_influx_the_daemon_writes_the_database_and_no_local_store(victoria,
     assert sum(len(r["values"]) for r in rows) >= 100  # 1 Hz, every second that had data
     status = victoria.export(f'{{__name__="sensor_status_connected",user="{user}"}}')
     assert {r["metric"]["location"] for r in status} == {"pelvis", "thigh", "thorax"}
-    assert not (tmp_path / "state" / "posturewatch.sqlite").exists()
+    assert not (tmp_path / "state" / "store.db").exists()

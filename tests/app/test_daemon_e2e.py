@@ -31,11 +31,10 @@ from servers import MqttCollector
 
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 from posturewatch.analytics.scoring import score_episodes, score_posture
-from posturewatch.app.cmd_run import daemon_settings
 from posturewatch.ingest.records import SensorBlock
 from posturewatch.runtime.calibration_file import load_calibrations, summarize, write_calibration
 from posturewatch.runtime.config import from_mapping
-from posturewatch.runtime.daemon import Daemon
+from posturewatch.runtime.daemon import daemon_session
 from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_config
 from posturewatch.simulators.devices.faults import FaultPlan
@@ -91,7 +90,7 @@ def hour(tmp_path_factory, mosquitto):
         "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "status_interval_s": 60},
         "store": {"dir": str(tmp / "state")},
     })
-    settings = daemon_settings(config)
+    settings = config
     calibrations, notes = load_calibrations(cal_path, settings.pipeline.declared)
     assert set(calibrations) == {"pelvis", "thigh", "thorax"}, notes
     topics = [f"posturewatch/{USER}/{kind}" for kind in ("status", "episodes", "alerts")]
@@ -100,8 +99,8 @@ def hour(tmp_path_factory, mosquitto):
         motion = WearerMotion(_chunks(day.blocks, wearer.start, wearer.end), start=wearer.start)
         faults = {s["location"]: FAULTS for s in SENSORS}
         devices = emulate_config(settings.ble, now, motion=motion, faults=faults, seed=SEED)
-        daemon = Daemon(config, settings, EmulatedBackend(devices), calibrations=calibrations,
-                        now=now, seed=SEED)
+        daemon = daemon_session(config, EmulatedBackend(devices), calibrations=calibrations,
+                                now=now, seed=SEED)
         await daemon.run(duration_s=HOURS * 3600.0)
         return daemon, {d.location: d for d in devices}
 
@@ -113,8 +112,8 @@ def hour(tmp_path_factory, mosquitto):
         offline = f"posturewatch/{USER}/status"
         collector.wait_for(lambda m: any(t == offline and b'"offline"' in p for t, p, _ in m), 30)
     print(f"simulated hour in {wall:.1f} s wall; {daemon.frames_out} frames, "
-          f"{daemon.status_published} status messages")
-    store = SqliteStore(tmp / "state" / "posturewatch.sqlite")
+          f"{daemon.outputs.status_published} status messages")
+    store = SqliteStore(tmp / "state" / "store.db")
     seconds = store.angles_between(USER, wearer.start, wearer.end + 60)
     store.close()
     return day, daemon, devices, collector, seconds

@@ -42,7 +42,7 @@ def test_every_truth_episode_yields_one_alert_and_the_database_holds_what_was_se
     truth = simulate(config).truth
     outbox = Outbox(tmp_path / "outbox.db", synchronous="NORMAL")
     monitor = Monitor(alerts=AlertSettings.from_mapping(RELAXED))
-    hub = OutputHub(USER, outbox, policy=monitor.policy)
+    hub = OutputHub(USER, outbox)
     link = MqttLink(MqttSettings(host="127.0.0.1", port=mosquitto.port))
     writer = InfluxWriter(InfluxSettings(url=victoria.url, token="t"))
     pumps = [MqttPump(outbox, link), InfluxPump(outbox, writer)]
@@ -54,14 +54,10 @@ def test_every_truth_episode_yields_one_alert_and_the_database_holds_what_was_se
         try:
             for chunk in iter_blocks(config, chunk_s=60.0):
                 out = monitor.push(list(chunk.values()))
-                now = float(out.frames.t[-1]) + 0.1 if len(out.frames) else None
-                if now is not None:
-                    issued += hub.process(out.frames.t, out.frames.angles, out.frames.posture,
-                                          out.frames.events, out.alerts, now)
-                    episodes += [e.episode for e in out.frames.events if e.type == "end"]
+                issued += hub.process(out)
+                episodes += [e.episode for e in out.frames.events if e.type == "end"]
             final = monitor.close()
-            issued += hub.process(final.frames.t, final.frames.angles, final.frames.posture,
-                                  final.frames.events, final.alerts, float(final.frames.t[-1]) + 0.1)
+            issued += hub.process(final)
             episodes += [e.episode for e in final.frames.events if e.type == "end"]
             hub.finish()
             for pump in pumps:

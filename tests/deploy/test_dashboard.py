@@ -13,15 +13,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 import yaml
 from flux_refs import Schema, query_problems, references, written_schema
 
+from posturewatch.alerts.monitor import FinishedDay, MonitorStep
 from posturewatch.alerts.mqtt.payloads import encode, split_topic, status_payload
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.settings import AlertSettings
+from posturewatch.analytics.days import DayTally, day_start
 from posturewatch.analytics.records import EPISODE_KINDS, Episode, EpisodeEvent, Posture
 from posturewatch.ingest.records import ANGLE_NAMES, LOCATIONS
 from posturewatch.store.from_mqtt import DATA_TOPICS, lines_for
@@ -58,19 +61,23 @@ def _run_writers(tmp: Path) -> tuple[list[str], list[str]]:
     """(lines the daemon writes to InfluxDB itself, lines the sink writes from its MQTT output)."""
     outbox = Outbox(tmp / "outbox.db", synchronous="NORMAL")
     policy = _policy()
-    hub = OutputHub(USER, outbox, policy=policy)
+    hub = OutputHub(USER, outbox)
     episodes = [
         Episode(kind, T0 + 5 * i, T0 + 5 * i + 60, T0 + 130 + 5 * i, -20.0 - i, -17.0 - i)
         for i, kind in enumerate(EPISODE_KINDS)
     ]
     starts = [EpisodeEvent("start", e, e.confirmed) for e in episodes]
     t, angles, posture = _frames(T0, 100)
-    hub.process(t, angles, posture, starts, policy.advance(starts, T0 + 100, "sitting"), now=T0 + 100)
+    hub.process(MonitorStep.of(t, angles, posture, starts, policy.advance(starts, T0 + 100, "sitting")))
     ends = [EpisodeEvent("end", e, e.end + 10) for e in episodes]
     t, angles, posture = _frames(T0 + 100, 100)
-    hub.process(t, angles, posture, ends, policy.advance(ends, T0 + 200, "standing"), now=T0 + 200)
+    alerts = policy.advance(ends, T0 + 200, "standing")
+    day = datetime.fromtimestamp(T0, UTC).date().isoformat()
+    tally = DayTally(day, day_start(day, ZoneInfo("UTC")))
+    tally.add(posture)
+    finished = FinishedDay(day, tally.start, tally, policy.daily_summary(day))
+    hub.process(MonitorStep.of(t, angles, posture, ends, alerts, days=[finished]))
     hub.finish()
-    hub.write_daily_summary(datetime.fromtimestamp(T0, UTC).date().isoformat())
 
     direct = [line for item in outbox.peek(INFLUX, 100_000) for line in item.payload.decode().split("\n")]
     via_sink = []

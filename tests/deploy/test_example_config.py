@@ -1,7 +1,8 @@
 """deploy/posturewatch.toml: accepted by the real validators, documents every key, shows defaults.
 
-The file is loaded exactly as ``posturewatch run`` loads it (``app.config.load`` then the
-daemon's ``daemon_settings``, which hands ``[ble]``/``[[sensors]]`` to ``ingest.ble.config``).
+The file is loaded exactly as ``posturewatch run`` loads it (``runtime.config.load``, which
+parses every section into its typed settings and hands ``[ble]``/``[[sensors]]`` to
+``ingest.ble.config``).
 Every key each settings class accepts must appear in it (commented out for keys without a
 value, such as TLS files), and every value must still equal the code's default apart from the
 few an example has to set (the user, the credentials, the time zone, the adapter).
@@ -19,12 +20,11 @@ from posturewatch.alerts.mqtt.link import MqttSettings
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.episodes import EpisodeSettings
 from posturewatch.analytics.posture import PostureSettings
-from posturewatch.app.cmd_run import daemon_settings
 from posturewatch.ingest.ble.config import DaemonConfig, SensorConfig
 from posturewatch.ingest.ble.families import families
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING
 from posturewatch.runtime import config as app_config
-from posturewatch.runtime.daemon import DaemonSettings, StoreSettings
+from posturewatch.runtime.config import OutputOptions, StoreSettings
 from posturewatch.store.influx import InfluxSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "posturewatch.toml"
@@ -38,12 +38,12 @@ def clean_env(monkeypatch):
 
 def load(path: Path = EXAMPLE):
     config = app_config.load(path)
-    return config, daemon_settings(config)
+    return config, config
 
 
 def simple_fields(cls) -> list[str]:
     """The keys a TOML table can set: fields with a scalar default (not tuples, tables, …)."""
-    defaults = cls() if cls not in (DaemonConfig, StoreSettings) else None
+    defaults = cls() if cls is not DaemonConfig else None
     scalar = str | int | float | bool | None
     return [f.name for f in dataclasses.fields(cls)
             if defaults is None or isinstance(getattr(defaults, f.name), scalar)]
@@ -74,9 +74,7 @@ def test_example_values_are_the_code_defaults(clean_env):
     assert settings.mqtt == MqttSettings(username="alice", password="change-me",
                                          client_id="posturewatch-daemon-alice")
     assert settings.influx == InfluxSettings(token="change-me")
-    defaults = DaemonSettings(ble=settings.ble, pipeline=settings.pipeline, store=settings.store,
-                              mqtt=settings.mqtt, influx=settings.influx)
-    assert settings == defaults
+    assert settings.outputs == OutputOptions()
     assert dataclasses.replace(settings.store, dir=Path("x")) == StoreSettings(dir=Path("x"), sqlite=False)
     assert dataclasses.replace(settings.ble, sensors=(), adapter=None) == DaemonConfig(sensors=())
 
@@ -89,10 +87,7 @@ def test_example_documents_every_key():
         "alerts": [f.name for f in dataclasses.fields(AlertSettings)
                    if not dataclasses.is_dataclass(getattr(AlertSettings(), f.name))],
         "alerts.quiet_hours": [f.name for f in dataclasses.fields(AlertSettings().quiet_hours)],
-        "mqtt": simple_fields(MqttSettings) + [
-            f.name for f in dataclasses.fields(DaemonSettings)
-            if f.name not in ("ble", "pipeline", "store", "mqtt", "influx")
-        ],
+        "mqtt": simple_fields(MqttSettings) + simple_fields(OutputOptions),
         "influx": simple_fields(InfluxSettings),
         "store": simple_fields(StoreSettings),
         "ble": [f.name for f in dataclasses.fields(DaemonConfig) if f.name != "sensors"],

@@ -27,6 +27,7 @@ from synthetic_stream import (
     expected_seconds,
 )
 
+from posturewatch.alerts.monitor import MonitorStep
 from posturewatch.alerts.mqtt.commands import CommandService
 from posturewatch.alerts.mqtt.link import MqttSettings
 from posturewatch.alerts.mqtt.payloads import Topics
@@ -77,7 +78,7 @@ def test_stream_survives_broker_and_database_outages(
     ))
     outbox = Outbox(tmp_path / "device-outbox.db", synchronous="NORMAL")
     policy = AlertPolicy()
-    hub = OutputHub(user, outbox, policy=policy, influx=False,
+    hub = OutputHub(user, outbox, influx=False,
                     sqlite=SqliteStore(tmp_path / "device.db"))
     # stopped in reverse order (service, pump, sink) when the stream is done or a check fails
     with contextlib.ExitStack() as running:
@@ -111,7 +112,8 @@ def test_stream_survives_broker_and_database_outages(
             if block.now > T0 + SNOOZE_AT_S and policy._snooze_until < 0:
                 policy.snooze(T0 + SNOOZE_AT_S, minutes=SNOOZE_MIN, kinds=SNOOZE_KINDS)
             alerts = policy.advance(block.events, block.now, hub.posture)
-            hub.process(block.t, block.angles, block.posture, block.events, alerts, block.now)
+            hub.process(MonitorStep.of(block.t, block.angles, block.posture, block.events, alerts,
+                                   complete_before=block.now))
         assert pump.wait_drained(60), f"{outbox.pending('mqtt')} messages still queued"
         want = {"angles": DURATION_S, "episodes": 2 * len(episodes()),
                 "alerts": len(expected_alert_episode_ids())}

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from synthetic_stream import SNOOZE_AT_S, SNOOZE_KINDS, SNOOZE_MIN, T0, blocks  # noqa: E402
 
+from posturewatch.alerts.monitor import MonitorStep
 from posturewatch.alerts.mqtt.commands import CommandService  # noqa: E402
 from posturewatch.alerts.mqtt.link import MqttSettings  # noqa: E402
 from posturewatch.alerts.mqtt.payloads import Topics  # noqa: E402
@@ -39,7 +40,7 @@ def main() -> int:
     work = Path(args.dir)
     outbox = Outbox(work / "outbox.db", synchronous="NORMAL")
     policy = AlertPolicy()
-    hub = OutputHub(args.user, outbox, policy=policy, sqlite=SqliteStore(work / "store.db"))
+    hub = OutputHub(args.user, outbox, sqlite=SqliteStore(work / "store.db"))
     service = UserMqttService(
         MqttSettings(host="127.0.0.1", port=args.mqtt_port), Topics(args.user),
         CommandService(policy), home_assistant=False,
@@ -57,7 +58,8 @@ def main() -> int:
             policy.snooze(T0 + SNOOZE_AT_S, minutes=SNOOZE_MIN, kinds=SNOOZE_KINDS)
             snoozed = True
         alerts = policy.advance(block.events, block.now, hub.posture)
-        hub.process(block.t, block.angles, block.posture, block.events, alerts, block.now)
+        hub.process(MonitorStep.of(block.t, block.angles, block.posture, block.events, alerts,
+                                   complete_before=block.now))
         print(f"accepted {block.index}", flush=True)
         if args.block_delay:
             time.sleep(args.block_delay)

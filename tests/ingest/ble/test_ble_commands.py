@@ -69,20 +69,19 @@ def test_run_reports_config_errors(tmp_path, capsys):
 
 
 def test_run_emulated_streams_and_summarizes(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # outbox and local store
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # (no) stored calibration
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # store, outbox, (no) calibration
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG)
     assert main(["run", "--config", str(cfg), "--emulate", "--duration", "3", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "pelvis: pwrp" in out and "thigh: movesense" in out
-    assert (tmp_path / "state" / "posturewatch" / "default" / "posturewatch.sqlite").exists()
-    delivered = int(out.strip().splitlines()[-1].split()[0])
+    assert (tmp_path / "data" / "posturewatch" / "default" / "store.db").exists()
+    delivered = int(next(ln for ln in out.splitlines() if "samples delivered" in ln).split()[0])
     assert delivered > 50
+    assert f"data: {tmp_path / 'data' / 'posturewatch' / 'default'}" in out
 
 
 def test_calibrate_emulated_stores_mean_gravity_where_run_looks(tmp_path, monkeypatch):
-    from posturewatch.app.cmd_run import daemon_settings
     from posturewatch.runtime.calibration_file import calibration_path, load_calibrations
     from posturewatch.runtime.config import load
 
@@ -94,7 +93,8 @@ def test_calibrate_emulated_stores_mean_gravity_where_run_looks(tmp_path, monkey
     doc = json.loads(out.read_text())
     assert doc["user"] == "ann" and doc["mounting"]["thigh"]["superior"] == "-x"
     assert doc["v"] == 1 and set(doc["poses"]["neutral"]) == {"pelvis", "thigh"}
-    settings = daemon_settings(load(cfg))
+    settings = load(cfg)
+    assert settings.paths.calibration == out
     calibrations, notes = load_calibrations(out, settings.pipeline.declared)
     assert set(calibrations) == {"pelvis", "thigh"}, notes
     for entry in doc["poses"]["neutral"].values():
