@@ -26,7 +26,6 @@ from pathlib import Path
 from posturewatch.alerts.mqtt.payloads import Topics
 from posturewatch.ingest.ble.client import BleBackend, NoAdapterError
 from posturewatch.ingest.ble.config import ConfigError, DaemonConfig, parse_config
-from posturewatch.ingest.ble.families import families
 from posturewatch.runtime import config as app_config
 from posturewatch.runtime.calibration_file import calibration_path, load_calibrations
 from posturewatch.runtime.daemon import Daemon, DaemonSettings, StoreSettings
@@ -90,7 +89,7 @@ def daemon_settings(config: app_config.Config) -> DaemonSettings:
     """Every daemon section of ``config`` checked and turned into settings (ConfigError if wrong)."""
     sections = config.sections
     source = str(config.path or "config")
-    ble = parse_config(sections, tuple(families()), source=source)
+    ble = parse_config(sections, source=source)
     mountings = dict(config.pipeline.mountings)
     for sensor in ble.sensors:
         axes = (sensor.mounting.get("superior"), sensor.mounting.get("anterior"))

@@ -29,7 +29,6 @@ import numpy as np
 from posturewatch.ingest.protocols.base import (
     DecodedSamples,
     Decoder,
-    DeviceProfile,
     GattWrite,
 )
 from posturewatch.ingest.records import GRAVITY
@@ -144,18 +143,6 @@ def battery_percent(raw_centivolts: int) -> int:
     return 0
 
 
-PROFILE = DeviceProfile(
-    family="witmotion",
-    name_prefixes=("WT901", "WT9011", "BWT901"),
-    service_uuids=(SERVICE_UUID,),
-    notify_uuids=(NOTIFY_UUID,),
-    start_writes=rate_command_sequence(NOMINAL_RATE_HZ)
-    + (read_register_write(REG_MAG_CHIP), read_register_write(REG_BATTERY)),
-    stop_writes=(),
-    nominal_rate_hz=NOMINAL_RATE_HZ,
-)
-
-
 def _header_mask(buf: np.ndarray) -> np.ndarray:
     """True at every index where a ``55 61`` or ``55 71`` header starts."""
     mask = np.zeros(len(buf), dtype=bool)
@@ -173,8 +160,6 @@ class WitMotionDecoder(Decoder):
     (the sensor only reports the magnetometer when polled); a block gets ``mag`` only when all its
     frames are that fresh and the chip type (register 0x72) is known or given as ``mag_chip``.
     """
-
-    profile = PROFILE
 
     def __init__(self, mag_chip: int | None = None, mag_hold_frames: int = 25) -> None:
         super().__init__()
