@@ -130,11 +130,6 @@ def rate_command_sequence(
     return tuple(writes)
 
 
-def poll_writes() -> tuple[GattWrite, ...]:
-    """Register reads worth repeating while streaming: magnetometer, quaternion, battery."""
-    return tuple(read_register_write(r) for r in (REG_MAG, REG_QUAT, REG_BATTERY))
-
-
 def battery_percent(raw_centivolts: int) -> int:
     """The vendor's voltage → percent step table (register 0x64, 0.01 V units)."""
     for lowest, percent in _BATTERY_STEPS:
