@@ -11,8 +11,9 @@ import asyncio
 import sys
 import time
 
-from posturewatch.ingest.ble.client import BATTERY_LEVEL_UUID, BleBackend, BleError, NoAdapterError
-from posturewatch.ingest.ble.families import identify
+from posturewatch.ingest.ble.battery import read_battery
+from posturewatch.ingest.ble.client import BleBackend, BleError, NoAdapterError
+from posturewatch.ingest.protocols import DeviceDriver, identify
 
 HELP = "list nearby supported sensors"
 
@@ -34,33 +35,31 @@ def _emulated_backend() -> BleBackend:
     return EmulatedBackend(devices)
 
 
-async def _battery(backend: BleBackend, advert, family) -> str:
-    """Connect briefly and read the battery (standard service or the family's own)."""
+async def _battery(backend: BleBackend, advert, driver: DeviceDriver) -> str:
+    """Connect briefly and read the battery the way the daemon does ("?" when it failed,
+    "-" when the sensor does not tell)."""
     try:
         client = await backend.connect(advert, lambda: None, 10.0)
     except BleError:
         return "?"
     try:
-        for uuid in (BATTERY_LEVEL_UUID, family.battery_char):
-            if uuid and client.has(uuid):
-                data = await client.read_gatt_char(uuid)
-                return f"{data[0]}%" if data else "?"
-        return "-"
+        percent = await read_battery(client, driver)
     except BleError:
         return "?"
     finally:
         await client.disconnect()
+    return "-" if percent is None else f"{percent:.0f}%"
 
 
 async def scan(backend: BleBackend, timeout: float, battery: bool, show_all: bool) -> list[tuple]:
     await backend.check_adapter()
     rows = []
     for advert in sorted(await backend.scan(timeout), key=lambda a: -(a.rssi or -999)):
-        family = identify(advert.name, advert.service_uuids)
-        if family is None and not show_all:
+        driver = identify(advert.name, advert.service_uuids)
+        if driver is None and not show_all:
             continue
-        level = await _battery(backend, advert, family) if (battery and family) else "-"
-        rows.append((family.name if family else "-", advert.address, advert.name or "",
+        level = await _battery(backend, advert, driver) if (battery and driver) else "-"
+        rows.append((driver.family if driver else "-", advert.address, advert.name or "",
                      advert.rssi, level))
     return rows
 

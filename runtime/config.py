@@ -37,7 +37,6 @@ from posturewatch.analytics.episodes import EpisodeSettings
 from posturewatch.analytics.pipeline import PipelineSettings
 from posturewatch.analytics.posture import PostureSettings
 from posturewatch.ingest.ble import config as ble_config
-from posturewatch.ingest.ble.families import families
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING, axis_vector
 from posturewatch.ingest.records import LOCATIONS
 from posturewatch.runtime.paths import UserPaths
@@ -200,7 +199,7 @@ def _output_sections(config: Config, sections: dict[str, Any]) -> None:
     source = str(config.path or "config")
     if "sensors" in sections or "ble" in sections:
         try:
-            config.ble = ble_config.parse_config(sections, tuple(families()), source=source)
+            config.ble = ble_config.parse_config(sections, source=source)
         except ble_config.ConfigError as exc:
             raise ConfigError(str(exc)) from None
         mountings = dict(config.pipeline.mountings)

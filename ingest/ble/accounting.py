@@ -27,7 +27,7 @@ def _take(samples: DecodedSamples, keep: np.ndarray) -> DecodedSamples:
         mag=pick(samples.mag),
         device_time=pick(samples.device_time),
         seq=pick(samples.seq),
-        quat=pick(getattr(samples, "quat", None)),
+        quat=pick(samples.quat),
     )
 
 

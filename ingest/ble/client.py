@@ -9,17 +9,18 @@ sensors, virtual time friendly).
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from posturewatch.ingest.protocols.base import GattWrite
+from posturewatch.ingest.protocols.gatt import BATTERY_LEVEL_UUID, normalize_uuid
 
 NotifyCallback = Callable[[str, bytes], None]
 """Called on the event loop with (characteristic UUID, notification payload)."""
 
 DisconnectCallback = Callable[[], None]
-
-BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
-"""Standard Bluetooth SIG Battery Level characteristic (u8 percent)."""
 
 
 class BleError(Exception):
@@ -43,16 +44,6 @@ class Advertisement:
     rssi: int | None = None
     service_uuids: tuple[str, ...] = ()
     handle: object = field(default=None, compare=False, repr=False)
-
-
-def normalize_uuid(uuid: str) -> str:
-    """Lower-case 128-bit form; 16-bit short forms are expanded on the Bluetooth SIG base."""
-    text = uuid.strip().lower()
-    if len(text) == 4:
-        return f"0000{text}-0000-1000-8000-00805f9b34fb"
-    if len(text) == 8:
-        return f"{text}-0000-1000-8000-00805f9b34fb"
-    return text
 
 
 class BleClient(ABC):
@@ -88,6 +79,16 @@ class BleClient(ABC):
         return normalize_uuid(char_uuid) in self.characteristics
 
 
+async def send_writes(client: BleClient, writes: Iterable[GattWrite]) -> None:
+    """Do a driver's writes in order, pausing where one asks to; a write to a characteristic
+    the peer lacks is skipped (a family with two GATT variants lists the writes of both)."""
+    for write in writes:
+        if client.has(write.char_uuid):
+            await client.write_gatt_char(write.char_uuid, write.data, write.response)
+            if write.delay_after_s:
+                await asyncio.sleep(write.delay_after_s)
+
+
 class BleBackend(ABC):
     """Scanner plus connector for one adapter."""
 
@@ -119,3 +120,18 @@ class BleBackend(ABC):
     async def check_adapter(self) -> None:
         """Raise :class:`NoAdapterError` when no adapter is usable (cheap, no long scan)."""
         return None
+
+
+__all__ = [
+    "BATTERY_LEVEL_UUID",
+    "Advertisement",
+    "BleBackend",
+    "BleClient",
+    "BleError",
+    "DeviceNotFoundError",
+    "DisconnectCallback",
+    "NoAdapterError",
+    "NotifyCallback",
+    "normalize_uuid",
+    "send_writes",
+]

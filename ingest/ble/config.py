@@ -13,7 +13,7 @@ belong to other parts and are ignored here)::
     location = "pelvis"       # pelvis | thigh | thorax | head
     family = "witmotion"      # a supported device family
     address = "D4:22:CD:00:11:22"   # or: name = "WT901BLE68"
-    rate_hz = 50              # optional, the family's nominal rate otherwise
+    rate_hz = 50              # optional, one the family can be set to; its nominal rate otherwise
     mounting = { superior = "x", anterior = "-z" }   # optional
 
 Every mistake is reported as a :class:`ConfigError` naming the file, the entry and the fix.
@@ -27,6 +27,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from posturewatch.ingest.protocols import driver, family_names
 from posturewatch.ingest.records import LOCATIONS
 
 AXES = ("x", "-x", "y", "-y", "z", "-z")
@@ -64,7 +65,8 @@ class DaemonConfig:
 
 
 def load_config(path: str | Path, families: tuple[str, ...] | None = None) -> DaemonConfig:
-    """Read and check a TOML config file; ``families`` restricts the accepted family names."""
+    """Read and check a TOML config file; ``families`` restricts the accepted family names to
+    some of the supported ones (default: every supported family)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -126,9 +128,9 @@ def _sensor(entry: dict, index: int, families: tuple[str, ...] | None, source: s
         raise ConfigError(f"{where}: location must be one of {list(LOCATIONS)}, got {location!r}")
     where = f"{source}: sensor #{index} ({location})"
     family = entry.get("family")
-    if not isinstance(family, str) or (families is not None and family not in families):
-        known = f"; supported: {list(families)}" if families else ""
-        raise ConfigError(f"{where}: unknown family {family!r}{known}")
+    supported = [f for f in family_names() if families is None or f in families]
+    if not isinstance(family, str) or family not in supported:
+        raise ConfigError(f"{where}: unknown family {family!r}; supported: {sorted(supported)}")
     address, name = entry.get("address"), entry.get("name")
     if address is None and name is None:
         raise ConfigError(f"{where}: give an address (\"AA:BB:CC:DD:EE:FF\") or a name")
@@ -141,6 +143,13 @@ def _sensor(entry: dict, index: int, families: tuple[str, ...] | None, source: s
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
                              or not 0 < rate <= 2000):
         raise ConfigError(f"{where}: rate_hz must be a number in (0, 2000], got {rate!r}")
+    if rate is not None:
+        family_driver = driver(family)
+        try:
+            family_driver.check_rate(rate)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc} (or leave rate_hz out for its nominal "
+                              f"{family_driver.nominal_rate_hz:g} Hz)") from None
     mounting = entry.get("mounting", {})
     if not isinstance(mounting, dict) or set(mounting) - {"superior", "anterior"}:
         raise ConfigError(f"{where}: mounting takes only 'superior' and 'anterior' axes")

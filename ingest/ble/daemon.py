@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from posturewatch.ingest.ble.client import BleBackend
 from posturewatch.ingest.ble.config import DaemonConfig
-from posturewatch.ingest.ble.families import family
 from posturewatch.ingest.ble.link import SensorLink
+from posturewatch.ingest.protocols import driver
 from posturewatch.ingest.records import SensorBlock
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class BleDaemon:
             **link_options,
         }
         self.links = [
-            SensorLink(sensor, family(sensor.family), backend, self._pending.append, now=now,
+            SensorLink(sensor, driver(sensor.family), backend, self._pending.append, now=now,
                        rng=random.Random(rng.random()), **options)
             for sensor in config.sensors
         ]

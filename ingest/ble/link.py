@@ -1,8 +1,9 @@
 """One sensor's connection manager: find, connect, subscribe, stream, and reconnect forever.
 
 Each configured sensor gets a :class:`SensorLink` task. It scans for the sensor's address or
-name, connects through the backend, enables notifications and sends the family's start writes,
-then turns every notification into a host-time :class:`SensorBlock`. On any disconnect (or a link
+name, connects through the backend and runs its family's driver (notifications, rate, config
+reads, start writes; see :mod:`posturewatch.ingest.protocols.driver`), then turns every
+notification into a host-time :class:`SensorBlock`. On any disconnect (or a link
 that goes silent) it cleans up and tries again after an exponential backoff with jitter; one
 sensor's trouble never blocks another's. :meth:`SensorLink.status` is the snapshot published on
 the ``status`` topic.
@@ -22,16 +23,18 @@ from collections.abc import Callable
 import numpy as np
 
 from posturewatch.ingest.ble.accounting import StreamAccounting
+from posturewatch.ingest.ble.battery import read_battery
 from posturewatch.ingest.ble.client import (
-    BATTERY_LEVEL_UUID,
+    Advertisement,
     BleBackend,
     BleClient,
     BleError,
     normalize_uuid,
+    send_writes,
 )
 from posturewatch.ingest.ble.config import SensorConfig
-from posturewatch.ingest.ble.families import Family
 from posturewatch.ingest.clock import ClockMapper, CountedClock
+from posturewatch.ingest.protocols import DeviceDriver, identify
 from posturewatch.ingest.records import SensorBlock
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ RATE_WINDOW_S = 10.0
 # crystal's error (not the clock module's 5 % default) leaves lost packets to be counted as loss.
 COUNTED_RATE_ERROR = 0.002
 GAP_S = 1.0  # a silence longer than this between delivered samples is a gap (a reconnect is one)
+STOP_TIMEOUT_S = 2.0
 
 
 class SensorLink:
@@ -49,7 +53,7 @@ class SensorLink:
     def __init__(
         self,
         sensor: SensorConfig,
-        family: Family,
+        driver: DeviceDriver,
         backend: BleBackend,
         emit: Callable[[SensorBlock], None],
         *,
@@ -63,7 +67,7 @@ class SensorLink:
         rng: random.Random | None = None,
     ) -> None:
         self.sensor = sensor
-        self.family = family
+        self.driver = driver
         self.backend = backend
         self.emit = emit
         self.now = now
@@ -74,8 +78,8 @@ class SensorLink:
         self.max_backoff_s = max_backoff_s
         self.battery_interval_s = battery_interval_s
         self.rng = rng or random.Random()
-        self.rate_hz = family.rate_hz(sensor.rate_hz)
-        self.decoder = family.new_decoder(sensor.rate_hz)
+        self.rate_hz = driver.rate_hz(sensor.rate_hz)
+        self.decoder = driver.new_decoder(sensor.rate_hz)
         self.accounting = StreamAccounting(self.rate_hz)
         self.clock = ClockMapper()
         self.counted = CountedClock(self.rate_hz, max_rate_error=COUNTED_RATE_ERROR)
@@ -92,6 +96,7 @@ class SensorLink:
         self.notifications = 0
         self.bad_notifications = 0
         self.last_error: str | None = None
+        self.advertised_as: str | None = None  # the family the sensor's advertisement claims
         self.last_sample_t: float | None = None
         self.gaps = 0
         self.gap_s = 0.0
@@ -135,6 +140,7 @@ class SensorLink:
         self.state = "searching"
         advert = await self.backend.find(self.sensor.address, self.sensor.name, self.scan_timeout_s)
         self.address, self.name = advert.address, advert.name or self.name
+        self._check_advertisement(advert)
         self.state = "connecting"
         disconnected = asyncio.Event()
         try:
@@ -156,25 +162,33 @@ class SensorLink:
         await self._read_battery(client)
         await self._watch(client, disconnected)
 
+    def _check_advertisement(self, advert: Advertisement) -> None:
+        """Note (once per change) when the sensor advertises as another family than configured:
+        the likely cause when its data characteristics turn out to be missing."""
+        seen = identify(advert.name, advert.service_uuids)
+        claimed = None if seen is None else seen.family
+        if claimed not in (None, self.driver.family) and claimed != self.advertised_as:
+            log.warning("%s: %s advertises as a %s sensor, but the config says %s",
+                        self.sensor.location, advert.address, claimed, self.driver.family)
+        self.advertised_as = claimed
+
     async def _subscribe(self, client: BleClient) -> None:
-        notify = [u for u in self.family.profile.notify_uuids if client.has(u)]
+        driver = self.driver
+        wanted = driver.notify_uuids(self.decoder)
+        notify = [u for u in wanted if client.has(u)]
         if not notify:
-            raise BleError(f"{client.address}: none of the {self.family.name} data "
-                           f"characteristics {list(self.family.profile.notify_uuids)} exist")
+            hint = ""
+            if self.advertised_as not in (None, driver.family):
+                hint = f" (it advertises as a {self.advertised_as} sensor: check its family)"
+            raise BleError(f"{client.address}: none of the {driver.family} data "
+                           f"characteristics {list(wanted)} exist{hint}")
         for uuid in notify:
             await client.start_notify(uuid, self._on_notify)
-        await self._write_all(client, self.family.rate_writes(self.sensor.rate_hz))
-        for uuid in self.family.config_reads():
+        await send_writes(client, driver.rate_writes(self.sensor.rate_hz))
+        for uuid in driver.config_reads():
             if client.has(uuid):
                 self.decoder.feed(await client.read_gatt_char(uuid), normalize_uuid(uuid))
-        await self._write_all(client, self.family.start_writes(self.decoder, self.sensor.rate_hz))
-
-    async def _write_all(self, client: BleClient, writes) -> None:
-        for write in writes:
-            if client.has(write.char_uuid):
-                await client.write_gatt_char(write.char_uuid, write.data, write.response)
-                if write.delay_after_s:
-                    await asyncio.sleep(write.delay_after_s)
+        await send_writes(client, driver.start_writes(self.decoder))
 
     async def _watch(self, client: BleClient, disconnected: asyncio.Event) -> None:
         next_battery = self.now() + self.battery_interval_s
@@ -197,23 +211,29 @@ class SensorLink:
 
     async def _read_battery(self, client: BleClient) -> None:
         try:
-            for uuid in (BATTERY_LEVEL_UUID, self.family.battery_char):
-                if uuid and client.has(uuid):
-                    data = await client.read_gatt_char(uuid)
-                    if data:
-                        self.battery_pct = float(data[0])
-                    return
-            for write in self.family.poll_writes():
-                if client.has(write.char_uuid):
-                    await client.write_gatt_char(write.char_uuid, write.data, write.response)
+            percent = await read_battery(client, self.driver, self.decoder)
         except BleError as exc:  # a failed battery read is not worth a reconnect
             log.debug("%s: battery read failed: %s", self.sensor.location, exc)
+            return
+        if percent is not None:
+            self.battery_pct = percent
 
     async def _close(self) -> None:
         client, self._client = self._client, None
         self.connected_since = None
         if client is not None and client.is_connected:
+            await self._stop_stream(client)
             await client.disconnect()
+            self._flush_decoder()  # what arrived while the stream was being stopped
+
+    async def _stop_stream(self, client: BleClient) -> None:
+        """Best effort: tell the device to stop streaming before the link goes (a device that
+        keeps measuring after a disconnect drains its battery); a dying link may refuse."""
+        try:
+            await asyncio.wait_for(send_writes(client, self.driver.stop_writes(self.decoder)),
+                                   STOP_TIMEOUT_S)
+        except (BleError, TimeoutError) as exc:
+            log.debug("%s: stop writes failed: %s", self.sensor.location, exc)
 
     # ---------------------------------------------------------- notifications
     def _on_notify(self, char_uuid: str, data: bytes) -> None:
@@ -243,7 +263,7 @@ class SensorLink:
 
     def _decode(self, char_uuid: str, data: bytes, arrival: float) -> SensorBlock | None:
         samples = self.decoder.feed(data, char_uuid)
-        battery = self.family.battery_from_decoder(self.decoder)
+        battery = self.driver.battery_from_decoder(self.decoder)
         if battery is not None:
             self.battery_pct = battery
         return self._to_block(samples, arrival)
@@ -298,7 +318,7 @@ class SensorLink:
         has_clock = self.clock.ready
         return {
             "location": self.sensor.location,
-            "family": self.family.name,
+            "family": self.driver.family,
             "address": self.address,
             "name": self.name,
             "state": self.state,

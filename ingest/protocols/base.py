@@ -10,7 +10,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 
@@ -53,19 +52,6 @@ class GattWrite:
     delay_after_s: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceProfile:
-    """How to find, start and read one device family over GATT."""
-
-    family: str
-    name_prefixes: tuple[str, ...]
-    service_uuids: tuple[str, ...]
-    notify_uuids: tuple[str, ...]
-    start_writes: tuple[GattWrite, ...] = ()
-    stop_writes: tuple[GattWrite, ...] = ()
-    nominal_rate_hz: float = 100.0
-
-
 @dataclass
 class DecoderStats:
     """Counters a decoder keeps: good frames, samples, and every kind of bad input by name."""
@@ -81,8 +67,6 @@ class DecoderStats:
 
 class Decoder(ABC):
     """Turns one device's notification payloads into sample blocks."""
-
-    profile: ClassVar[DeviceProfile]
 
     def __init__(self) -> None:
         self.stats = DecoderStats()

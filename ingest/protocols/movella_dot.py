@@ -21,7 +21,6 @@ import numpy as np
 from posturewatch.ingest.protocols.base import (
     DecodedSamples,
     Decoder,
-    DeviceProfile,
     GattWrite,
 )
 from posturewatch.ingest.protocols.counters import CounterUnwrapper, Step
@@ -113,18 +112,6 @@ def output_rate_write(rate_hz: int) -> GattWrite:
     return GattWrite(DEVICE_CONTROL_UUID, bytes(payload))
 
 
-PROFILE = DeviceProfile(
-    family="movella_dot",
-    name_prefixes=("Movella DOT", "Xsens DOT"),
-    service_uuids=(MEASUREMENT_SERVICE_UUID, CONFIG_SERVICE_UUID),
-    notify_uuids=(MEDIUM_PAYLOAD_UUID,),
-    start_writes=(start_write(DEFAULT_MODE),),
-    stop_writes=(stop_write(DEFAULT_MODE),),
-    nominal_rate_hz=60.0,
-)
-"""Enable notifications on the payload characteristic before the start write (the sensor sends
-nothing otherwise); stop in the reverse order."""
-
 
 class MovellaDotDecoder(Decoder):
     """Decodes real-time payloads of one DOT measurement mode (default 21, rate quantities).
@@ -133,8 +120,6 @@ class MovellaDotDecoder(Decoder):
     ~71.6 min), in seconds. The magnetometer (mode 20) is in arbitrary units; it is reported as
     ``mag`` only when ``mag_scale_ut`` (µT per unit, e.g. the local field strength) is given.
     """
-
-    profile = PROFILE
 
     def __init__(self, mode: int = DEFAULT_MODE, mag_scale_ut: float | None = None) -> None:
         super().__init__()
@@ -146,13 +131,9 @@ class MovellaDotDecoder(Decoder):
 
     @property
     def notify_uuid(self) -> str:
+        """The payload characteristic of this decoder's mode (the one to enable notifications
+        on, before the start write: the sensor sends nothing otherwise)."""
         return self.mode.char_uuid
-
-    def start_writes(self) -> tuple[GattWrite, ...]:
-        return (start_write(self.mode.mode_id),)
-
-    def stop_writes(self) -> tuple[GattWrite, ...]:
-        return (stop_write(self.mode.mode_id),)
 
     def reset(self) -> None:
         self._clock.reset()

@@ -28,7 +28,6 @@ import numpy as np
 from posturewatch.ingest.protocols.base import (
     DecodedSamples,
     Decoder,
-    DeviceProfile,
     GattWrite,
     concat_samples,
 )
@@ -127,17 +126,6 @@ def unsubscribe_writes(ref: int = DEFAULT_REF) -> tuple[GattWrite, ...]:
     return (GattWrite(COMMAND_UUID, command), GattWrite(FDF3_COMMAND_UUID, command))
 
 
-PROFILE = DeviceProfile(
-    family="movesense",
-    name_prefixes=("Movesense",),
-    service_uuids=(SERVICE_UUID, FDF3_SERVICE_UUID),
-    notify_uuids=(DATA_UUID, FDF3_DATA_UUID),
-    start_writes=subscribe_writes(),
-    stop_writes=unsubscribe_writes(),
-    nominal_rate_hz=52.0,
-)
-"""Both GSP variants: a sensor has one of the two command/data characteristic pairs."""
-
 RATE_VOTES_TO_SWITCH = 3
 # Lost packets stretch the spacing of the ones that arrive: one packet missing between each of a
 # few received ones reads exactly like half the rate, and every slower supported rate is such a
@@ -165,8 +153,6 @@ class MovesenseDecoder(Decoder):
     as ``unknown_reference``.
     """
 
-    profile = PROFILE
-
     def __init__(self, path: str = DEFAULT_PATH, ref: int = DEFAULT_REF) -> None:
         super().__init__()
         _check_ref(ref)
@@ -179,13 +165,6 @@ class MovesenseDecoder(Decoder):
         self.rate_changes = 0
         self.command_results: dict[int, tuple[int, bytes]] = {}
         self.reset()
-
-    def start_writes(self) -> tuple[GattWrite, ...]:
-        """Subscribe this decoder's measurement under its reference."""
-        return subscribe_writes(self.ref, self.path)
-
-    def stop_writes(self) -> tuple[GattWrite, ...]:
-        return unsubscribe_writes(self.ref)
 
     def reset(self) -> None:
         self._pending: bytes | None = None

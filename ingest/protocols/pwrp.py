@@ -18,7 +18,6 @@ import numpy as np
 from posturewatch.ingest.protocols.base import (
     DecodedSamples,
     Decoder,
-    DeviceProfile,
     GattWrite,
 )
 from posturewatch.ingest.protocols.counters import CounterUnwrapper, Step
@@ -175,18 +174,6 @@ def set_time_write(unix_us: int) -> GattWrite:
     return GattWrite(CONTROL_UUID, bytes((OP_SET_TIME,)) + struct.pack("<Q", unix_us))
 
 
-PROFILE = DeviceProfile(
-    family="pwrp",
-    name_prefixes=("PWRP",),
-    service_uuids=(SERVICE_UUID,),
-    notify_uuids=(INFO_UUID, CONTROL_UUID, DATA_UUID),
-    start_writes=(start_write(),),
-    stop_writes=(stop_write(),),
-    nominal_rate_hz=50.0,
-)
-"""The device notifies its info after every START, so subscribing to all three characteristics
-and feeding every notification to the decoder is enough; reading ``INFO_UUID`` also works."""
-
 
 class PwrpDecoder(Decoder):
     """Decodes PWRP v1 notifications into sample blocks with unwrapped seq and device time.
@@ -195,8 +182,6 @@ class PwrpDecoder(Decoder):
     before that are counted as ``not_configured``. ``lost_samples`` adds up the sequence gaps;
     ``last_status`` holds the latest control-point reply as (opcode, status name).
     """
-
-    profile = PROFILE
 
     def __init__(self, info: PwrpInfo | None = None) -> None:
         super().__init__()

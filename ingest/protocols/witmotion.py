@@ -29,7 +29,6 @@ import numpy as np
 from posturewatch.ingest.protocols.base import (
     DecodedSamples,
     Decoder,
-    DeviceProfile,
     GattWrite,
 )
 from posturewatch.ingest.records import GRAVITY
@@ -131,29 +130,12 @@ def rate_command_sequence(
     return tuple(writes)
 
 
-def poll_writes() -> tuple[GattWrite, ...]:
-    """Register reads worth repeating while streaming: magnetometer, quaternion, battery."""
-    return tuple(read_register_write(r) for r in (REG_MAG, REG_QUAT, REG_BATTERY))
-
-
 def battery_percent(raw_centivolts: int) -> int:
     """The vendor's voltage → percent step table (register 0x64, 0.01 V units)."""
     for lowest, percent in _BATTERY_STEPS:
         if raw_centivolts >= lowest:
             return percent
     return 0
-
-
-PROFILE = DeviceProfile(
-    family="witmotion",
-    name_prefixes=("WT901", "WT9011", "BWT901"),
-    service_uuids=(SERVICE_UUID,),
-    notify_uuids=(NOTIFY_UUID,),
-    start_writes=rate_command_sequence(NOMINAL_RATE_HZ)
-    + (read_register_write(REG_MAG_CHIP), read_register_write(REG_BATTERY)),
-    stop_writes=(),
-    nominal_rate_hz=NOMINAL_RATE_HZ,
-)
 
 
 def _header_mask(buf: np.ndarray) -> np.ndarray:
@@ -173,8 +155,6 @@ class WitMotionDecoder(Decoder):
     (the sensor only reports the magnetometer when polled); a block gets ``mag`` only when all its
     frames are that fresh and the chip type (register 0x72) is known or given as ``mag_chip``.
     """
-
-    profile = PROFILE
 
     def __init__(self, mag_chip: int | None = None, mag_hold_frames: int = 25) -> None:
         super().__init__()

@@ -5,6 +5,8 @@ the bleak backend does to real ones (with plausible scan and connect delays on t
 and :class:`EmulatedClient` carries GATT operations and notifications in both directions, raising
 the same errors a real link raises once the device has gone. :func:`emulate_config` builds one
 device per configured sensor, so ``posturewatch run --emulate`` runs the daemon unmodified.
+There is one emulator per family of the registry (``posturewatch.ingest.protocols``), and each
+advertises the way the real sensor does, so the registry's ``identify`` tells them apart.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from posturewatch.ingest.ble.client import (
     normalize_uuid,
 )
 from posturewatch.ingest.ble.config import DaemonConfig
+from posturewatch.ingest.protocols import family_names
 from posturewatch.simulators.devices.device import NOTIFY, READ, WRITE, EmulatedDevice
 from posturewatch.simulators.devices.faults import FaultPlan
 from posturewatch.simulators.devices.motion import MotionSource
@@ -31,9 +34,13 @@ from posturewatch.simulators.devices.movesense import MovesenseDevice
 from posturewatch.simulators.devices.pwrp import PwrpDevice
 from posturewatch.simulators.devices.witmotion import WitMotionDevice
 
-DEVICE_CLASSES: dict[str, type[EmulatedDevice]] = {
+_EMULATORS: dict[str, type[EmulatedDevice]] = {
     cls.family: cls for cls in (WitMotionDevice, MovesenseDevice, MovellaDotDevice, PwrpDevice)
 }
+DEVICE_CLASSES: dict[str, type[EmulatedDevice]] = {
+    name: _EMULATORS[name] for name in family_names() if name in _EMULATORS
+}
+"""The emulator of each registered family, in the registry's order."""
 
 SCAN_SEEN_AFTER_S = 0.3
 CONNECT_TAKES_S = 0.4
@@ -108,7 +115,8 @@ class EmulatedBackend(BleBackend):
         self.adapter = "emulated"
 
     def _advert(self, device: EmulatedDevice) -> Advertisement:
-        return Advertisement(device.address, device.name, device.rssi, (), handle=device)
+        return Advertisement(device.address, device.name, device.rssi,
+                             tuple(device.advertised_services), handle=device)
 
     async def scan(self, timeout: float) -> list[Advertisement]:
         await asyncio.sleep(min(timeout, 2.0))

@@ -29,6 +29,8 @@ class EmulatedDevice:
 
     family: ClassVar[str]
     default_name: ClassVar[str]
+    advertised_services: ClassVar[tuple[str, ...]] = ()
+    """Service UUIDs in the advertisement (many sensors advertise none, only a name)."""
 
     def __init__(
         self,

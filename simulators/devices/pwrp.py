@@ -25,6 +25,7 @@ def pwrp_uuid(short: int) -> str:
     return f"5057{short:04x}-d30b-40b0-b5de-b63e0032add7"
 
 
+SERVICE = pwrp_uuid(0x0001)
 DATA, INFO, CONTROL = pwrp_uuid(0x0002), pwrp_uuid(0x0003), pwrp_uuid(0x0004)
 ACC_SCALE = 16 * 9.80665 / 32768  # ±16 g
 GYR_SCALE = np.radians(2000.0) / 32768  # ±2000 °/s
@@ -43,6 +44,7 @@ def _with_crc(body: bytes) -> bytes:
 class PwrpDevice(EmulatedDevice):
     family = "pwrp"
     default_name = "PWRP-IMU"
+    advertised_services = (SERVICE,)  # the specification asks for it
 
     def __init__(self, *args, max_payload: int = 244, rate_hz: float = 50.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -21,8 +21,8 @@ from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.episodes import EpisodeSettings
 from posturewatch.analytics.posture import PostureSettings
 from posturewatch.ingest.ble.config import DaemonConfig, SensorConfig
-from posturewatch.ingest.ble.families import families
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING
+from posturewatch.ingest.protocols import family_names
 from posturewatch.runtime import config as app_config
 from posturewatch.runtime.config import OutputOptions, StoreSettings
 from posturewatch.store.influx import InfluxSettings
@@ -60,7 +60,7 @@ def test_example_is_accepted_by_every_validator(clean_env):
     config, settings = load()
     assert config.user == "alice"
     assert [s.location for s in settings.ble.sensors] == ["pelvis", "thigh", "thorax"]
-    assert {s.family for s in settings.ble.sensors} <= set(families())
+    assert {s.family for s in settings.ble.sensors} <= set(family_names())
     assert settings.mqtt is not None and settings.influx is not None
     assert settings.mqtt.username == config.user  # the broker ACL is keyed on the login
 

@@ -53,6 +53,11 @@ def _sensor(**extra):
         ({"sensors": [_sensor()], "ble": {"connect_timeout_s": float("inf")}}, "connect_timeout_s must be"),
         ({"sensors": [_sensor(rate_hz=float("nan"))]}, "rate_hz must be"),
         ({"sensors": [_sensor()], "ble": {"adaptor": "hci0"}}, "unknown keys ['adaptor']"),
+        # a rate the family's driver cannot command, with the choices and the way out
+        ({"sensors": [_sensor(family="movesense", rate_hz=50)]},
+         "movesense has no 50 Hz rate; choose one of 13, 26, 52, 104"),
+        ({"sensors": [_sensor(family="witmotion", rate_hz=60)]}, "nominal 50 Hz"),
+        ({"sensors": [_sensor(family="movella_dot", rate_hz=100)]}, "movella_dot has no 100 Hz"),
     ],
 )
 def test_config_mistakes_are_explained(raw, message):
@@ -69,3 +74,9 @@ def test_unreadable_and_invalid_files(tmp_path):
     bad.write_text("[[sensors]\nlocation = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_family_names_come_from_the_registry_and_can_be_narrowed():
+    assert parse_config({"sensors": [_sensor(family="pwrp", rate_hz=37.5)]}).sensors[0].rate_hz == 37.5
+    with pytest.raises(ConfigError, match=r"unknown family 'pwrp'; supported: \['witmotion'\]"):
+        parse_config({"sensors": [_sensor()]}, ("witmotion", "fitbit"))

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posturewatch.ingest.protocols import FAMILIES, movella_dot, movesense, pwrp, witmotion
+from posturewatch.ingest.protocols import drivers, movella_dot, movesense, pwrp, witmotion
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -32,10 +32,11 @@ def check_block(out) -> int:
 
 
 @FAST
-@given(family=st.sampled_from(sorted(FAMILIES)), data=notifications)
+@given(family=st.sampled_from(sorted(drivers())), data=notifications)
 def test_random_bytes_never_raise_and_samples_add_up(family, data):
-    dec = FAMILIES[family]()
-    uuids = [None, *dec.profile.notify_uuids]
+    driver = drivers()[family]
+    dec = driver.new_decoder()
+    uuids = [None, *driver.notify_uuids(dec), *driver.config_reads()]
     total = 0
     for i, chunk in enumerate(data):
         total += check_block(dec.feed(chunk, uuids[i % len(uuids)]))

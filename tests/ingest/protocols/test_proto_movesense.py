@@ -7,6 +7,7 @@ import struct
 import numpy as np
 import pytest
 
+from posturewatch.ingest.protocols import driver
 from posturewatch.ingest.protocols import movesense as ms
 
 IMU9_VECTOR = bytes.fromhex(
@@ -45,7 +46,7 @@ def test_command_bytes_match_the_documented_vectors():
 
 
 def test_writes_go_to_both_protocol_variants():
-    writes = ms.MovesenseDecoder("/Meas/IMU6/26", ref=7).start_writes()
+    writes = driver("movesense").start_writes(ms.MovesenseDecoder("/Meas/IMU6/26", ref=7))
     assert {w.char_uuid for w in writes} == {ms.COMMAND_UUID, ms.FDF3_COMMAND_UUID}
     assert all(w.data == b"\x01\x07/Meas/IMU6/26" for w in writes)
 
