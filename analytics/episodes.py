@@ -3,6 +3,10 @@
 Detectors see frames block by block — the same code for a replay and for the live daemon — and
 keep their state between blocks. They walk over *runs* of equal condition (run-length encoded
 with numpy), never over single frames, and report episodes with backdated start and end times.
+
+No episode arises while lying or not worn, or from an undefined angle (NaN): lying and not worn
+are evidence that a condition is false (an open episode ends), an undefined or missing angle
+while upright is no evidence either way.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from posturewatch.analytics.posture import runs
 from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
 
 UPRIGHT_STILL = (Posture.SITTING, Posture.STANDING)
+NO_BEND = (Posture.LYING, Posture.NOT_WORN)  # trunk far from vertical here is not a bend
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class _Stats:
 class HysteresisDetector:
     """idle → candidate (enter holds) → open (sustained) → ended (hold false for the release time)."""
 
+    postures: tuple[Posture, ...] = UPRIGHT_STILL  # where the condition can hold at all
+
     def __init__(
         self, kind: str, sustain_s: float, release_s: float, peak_sign: float, max_gap_s: float
     ) -> None:
@@ -97,7 +104,10 @@ class HysteresisDetector:
 
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         enter, hold, value = self.conditions(frames)
-        unknown = ~np.isfinite(value) | (frames.posture == Posture.UNKNOWN)
+        # A posture the condition excludes (lying, walking, not worn) makes it false whatever the
+        # angle; only a missing or undefined angle in an allowed posture is a gap.
+        allowed = np.isin(frames.posture, self.postures)
+        unknown = (~np.isfinite(value) & allowed) | (frames.posture == Posture.UNKNOWN)
         level = np.where(unknown, -1, np.where(enter, 2, np.where(hold, 1, 0))).astype(np.int8)
         events: list[EpisodeEvent] = []
         starts, lengths, values = runs(level)
@@ -166,7 +176,7 @@ class PosteriorTiltDetector(HysteresisDetector):
 
     def conditions(self, frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tilt = frames.angles["pelvic_tilt"]
-        ok = np.isin(frames.posture, UPRIGHT_STILL)
+        ok = np.isin(frames.posture, self.postures)
         with np.errstate(invalid="ignore"):
             return ok & (tilt <= self.s.tilt_enter), ok & (tilt <= self.s.tilt_hold), tilt
 
@@ -180,7 +190,7 @@ class ForwardHeadDetector(HysteresisDetector):
         s = self.s
         trunk = frames.angles["trunk_inclination"]
         neck = frames.angles["neck_flexion"]
-        ok = np.isin(frames.posture, UPRIGHT_STILL)
+        ok = np.isin(frames.posture, self.postures)
         with np.errstate(invalid="ignore"):
             enter = ok & (trunk >= s.head_enter) & (trunk < s.bend_limit)
             hold = ok & (trunk >= s.head_hold) & (trunk < s.bend_limit)
@@ -262,8 +272,13 @@ class LumbarBendDetector:
         trunk = frames.angles["trunk_inclination"]
         lumbar = frames.angles["lumbar_flexion"]
         hip = frames.angles["hip_flexion"]
+        # Lying (prone: trunk ≈ 90° forward) or not worn is never a bend; it ends one at once.
+        # Unknown posture and an undefined/missing trunk angle are gaps.
+        excluded = np.isin(frames.posture, NO_BEND)
+        gap = (np.isnan(trunk) | (frames.posture == Posture.UNKNOWN)) & ~excluded
         with np.errstate(invalid="ignore"):
-            level = np.where(np.isnan(trunk), -1, trunk >= self.s.bend_limit).astype(np.int8)
+            bent = (trunk >= self.s.bend_limit) & ~excluded
+        level = np.where(gap, -1, bent).astype(np.int8)
         starts, lengths, values = runs(level)
         for i0, ln, b in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
             t0, t1 = frames.t[i0], frames.t[i0] + ln * frames.dt
