@@ -266,25 +266,37 @@ class LumbarBendDetector:
         self.last_in: float = 0.0
         self.deepest = (-np.inf, np.nan, np.nan)  # (trunk, lumbar, hip) at the deepest point
         self.lumbar = _Stats(1.0)
+        self.excluded_until = -np.inf  # end of the last lying / not-worn run
+        self.from_lying = False  # the bend began as lying ended: getting up, not bending
 
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         events: list[EpisodeEvent] = []
         trunk = frames.angles["trunk_inclination"]
         lumbar = frames.angles["lumbar_flexion"]
         hip = frames.angles["hip_flexion"]
-        # Lying (prone: trunk ≈ 90° forward) or not worn is never a bend; it ends one at once.
-        # Unknown posture and an undefined/missing trunk angle are gaps.
+        # Lying (prone: trunk ≈ 90° forward) or not worn (level 2) is never a bend, and a forward
+        # lean that runs straight into lying (going down prone) or out of it (getting up) is
+        # part of lying down, not a bend. Unknown posture and an undefined or missing trunk
+        # angle are gaps.
         excluded = np.isin(frames.posture, NO_BEND)
         gap = (np.isnan(trunk) | (frames.posture == Posture.UNKNOWN)) & ~excluded
         with np.errstate(invalid="ignore"):
-            bent = (trunk >= self.s.bend_limit) & ~excluded
-        level = np.where(gap, -1, bent).astype(np.int8)
+            bent = trunk >= self.s.bend_limit
+        level = np.where(excluded, 2, np.where(gap, -1, bent)).astype(np.int8)
         starts, lengths, values = runs(level)
         for i0, ln, b in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
             t0, t1 = frames.t[i0], frames.t[i0] + ln * frames.dt
+            if b == 2:
+                self.excluded_until = t1
+                if self.start is not None and t0 - self.last_in < self.s.bend_gap_s:
+                    self.from_lying = True  # bent until lying began
+                if self.start is not None:
+                    events += self._finish(max(t0, self.last_in) + self.s.bend_gap_s)
+                continue
             if b == 1:
                 if self.start is None:
                     self.start = t0
+                    self.from_lying = t0 - self.excluded_until < self.s.bend_gap_s
                 sl = slice(i0, i0 + ln)
                 # The deepest point with both angles known: a packet lost there must not hide it.
                 judged = np.where(np.isfinite(lumbar[sl]) & np.isfinite(hip[sl]), trunk[sl], -np.inf)
@@ -305,11 +317,13 @@ class LumbarBendDetector:
     def _finish(self, ts: float) -> list[EpisodeEvent]:
         events = []
         _, lumbar_at, hip_at = self.deepest
-        if np.isfinite(lumbar_at) and np.isfinite(hip_at) and lumbar_at >= hip_at:
+        judged = np.isfinite(lumbar_at) and np.isfinite(hip_at) and not self.from_lying
+        if judged and lumbar_at >= hip_at:
             _, mean = self.lumbar.result()
             ep = Episode(self.kind, self.start, self.last_in, self.last_in, lumbar_at, mean)
             events += [EpisodeEvent("start", ep, ts), EpisodeEvent("end", ep, ts)]
         self.start = None
+        self.from_lying = False
         self.deepest = (-np.inf, np.nan, np.nan)
         self.lumbar.reset()
         return events
