@@ -19,6 +19,8 @@ from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.schedule import plan_script
 from posturewatch.simulators.wearer import simulate
 
+pytestmark = pytest.mark.slow  # an hour of 3 sensors simulated and analysed (~12 s)
+
 SEED = 27  # a day whose truth has bends, a posterior tilt and a forward head
 HOURS = 1.0
 CHUNK_S = 10.0
