@@ -3,6 +3,10 @@
 Detectors see frames block by block — the same code for a replay and for the live daemon — and
 keep their state between blocks. They walk over *runs* of equal condition (run-length encoded
 with numpy), never over single frames, and report episodes with backdated start and end times.
+
+No episode arises while lying or not worn, or from an undefined angle (NaN): lying and not worn
+are evidence that a condition is false (an open episode ends), an undefined or missing angle
+while upright is no evidence either way.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from posturewatch.analytics.posture import runs
 from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
 
 UPRIGHT_STILL = (Posture.SITTING, Posture.STANDING)
+NO_BEND = (Posture.LYING, Posture.NOT_WORN)  # trunk far from vertical here is not a bend
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class _Stats:
 class HysteresisDetector:
     """idle → candidate (enter holds) → open (sustained) → ended (hold false for the release time)."""
 
+    postures: tuple[Posture, ...] = UPRIGHT_STILL  # where the condition can hold at all
+
     def __init__(
         self, kind: str, sustain_s: float, release_s: float, peak_sign: float, max_gap_s: float
     ) -> None:
@@ -97,7 +104,10 @@ class HysteresisDetector:
 
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         enter, hold, value = self.conditions(frames)
-        unknown = ~np.isfinite(value) | (frames.posture == Posture.UNKNOWN)
+        # A posture the condition excludes (lying, walking, not worn) makes it false whatever the
+        # angle; only a missing or undefined angle in an allowed posture is a gap.
+        allowed = np.isin(frames.posture, self.postures)
+        unknown = (~np.isfinite(value) & allowed) | (frames.posture == Posture.UNKNOWN)
         level = np.where(unknown, -1, np.where(enter, 2, np.where(hold, 1, 0))).astype(np.int8)
         events: list[EpisodeEvent] = []
         starts, lengths, values = runs(level)
@@ -166,7 +176,7 @@ class PosteriorTiltDetector(HysteresisDetector):
 
     def conditions(self, frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tilt = frames.angles["pelvic_tilt"]
-        ok = np.isin(frames.posture, UPRIGHT_STILL)
+        ok = np.isin(frames.posture, self.postures)
         with np.errstate(invalid="ignore"):
             return ok & (tilt <= self.s.tilt_enter), ok & (tilt <= self.s.tilt_hold), tilt
 
@@ -180,7 +190,7 @@ class ForwardHeadDetector(HysteresisDetector):
         s = self.s
         trunk = frames.angles["trunk_inclination"]
         neck = frames.angles["neck_flexion"]
-        ok = np.isin(frames.posture, UPRIGHT_STILL)
+        ok = np.isin(frames.posture, self.postures)
         with np.errstate(invalid="ignore"):
             enter = ok & (trunk >= s.head_enter) & (trunk < s.bend_limit)
             hold = ok & (trunk >= s.head_hold) & (trunk < s.bend_limit)
@@ -256,20 +266,37 @@ class LumbarBendDetector:
         self.last_in: float = 0.0
         self.deepest = (-np.inf, np.nan, np.nan)  # (trunk, lumbar, hip) at the deepest point
         self.lumbar = _Stats(1.0)
+        self.excluded_until = -np.inf  # end of the last lying / not-worn run
+        self.from_lying = False  # the bend began as lying ended: getting up, not bending
 
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         events: list[EpisodeEvent] = []
         trunk = frames.angles["trunk_inclination"]
         lumbar = frames.angles["lumbar_flexion"]
         hip = frames.angles["hip_flexion"]
+        # Lying (prone: trunk ≈ 90° forward) or not worn (level 2) is never a bend, and a forward
+        # lean that runs straight into lying (going down prone) or out of it (getting up) is
+        # part of lying down, not a bend. Unknown posture and an undefined or missing trunk
+        # angle are gaps.
+        excluded = np.isin(frames.posture, NO_BEND)
+        gap = (np.isnan(trunk) | (frames.posture == Posture.UNKNOWN)) & ~excluded
         with np.errstate(invalid="ignore"):
-            level = np.where(np.isnan(trunk), -1, trunk >= self.s.bend_limit).astype(np.int8)
+            bent = trunk >= self.s.bend_limit
+        level = np.where(excluded, 2, np.where(gap, -1, bent)).astype(np.int8)
         starts, lengths, values = runs(level)
         for i0, ln, b in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
             t0, t1 = frames.t[i0], frames.t[i0] + ln * frames.dt
+            if b == 2:
+                self.excluded_until = t1
+                if self.start is not None and t0 - self.last_in < self.s.bend_gap_s:
+                    self.from_lying = True  # bent until lying began
+                if self.start is not None:
+                    events += self._finish(max(t0, self.last_in) + self.s.bend_gap_s)
+                continue
             if b == 1:
                 if self.start is None:
                     self.start = t0
+                    self.from_lying = t0 - self.excluded_until < self.s.bend_gap_s
                 sl = slice(i0, i0 + ln)
                 # The deepest point with both angles known: a packet lost there must not hide it.
                 judged = np.where(np.isfinite(lumbar[sl]) & np.isfinite(hip[sl]), trunk[sl], -np.inf)
@@ -290,11 +317,13 @@ class LumbarBendDetector:
     def _finish(self, ts: float) -> list[EpisodeEvent]:
         events = []
         _, lumbar_at, hip_at = self.deepest
-        if np.isfinite(lumbar_at) and np.isfinite(hip_at) and lumbar_at >= hip_at:
+        judged = np.isfinite(lumbar_at) and np.isfinite(hip_at) and not self.from_lying
+        if judged and lumbar_at >= hip_at:
             _, mean = self.lumbar.result()
             ep = Episode(self.kind, self.start, self.last_in, self.last_in, lumbar_at, mean)
             events += [EpisodeEvent("start", ep, ts), EpisodeEvent("end", ep, ts)]
         self.start = None
+        self.from_lying = False
         self.deepest = (-np.inf, np.nan, np.nan)
         self.lumbar.reset()
         return events

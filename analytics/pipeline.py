@@ -26,7 +26,14 @@ from posturewatch.analytics.posture import (
 )
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.ingest.align import ClockModel
-from posturewatch.ingest.angles import lateral_roll, sagittal_inclination, segment_angles, tilt_from_vertical
+from posturewatch.ingest.angles import (
+    angle_quality,
+    lateral_roll,
+    sagittal_inclination,
+    sagittal_undefined,
+    segment_angles,
+    tilt_from_vertical,
+)
 from posturewatch.ingest.autocal import AutoCalSettings, MountingLearner
 from posturewatch.ingest.frames import (
     FRAME_HZ,
@@ -70,6 +77,8 @@ class PipelineOutput:
     posture: np.ndarray
     events: list[EpisodeEvent]
     present: dict[str, np.ndarray] = field(default_factory=dict)
+    # per frame bitmask of angles undefined by geometry (ingest.angles.UNDEFINED_BIT)
+    angle_quality: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
 
     @classmethod
     def empty(cls) -> PipelineOutput:
@@ -163,6 +172,7 @@ class Pipeline:
         self._pend_angles: dict[str, np.ndarray] = {a: np.zeros(0) for a in ANGLE_NAMES}
         self._pend_acc: dict[str, np.ndarray] = {}
         self._pend_present: dict[str, np.ndarray] = {}
+        self._pend_quality = np.zeros(0, np.uint8)
         self._walk: dict[str, np.ndarray] = {}
         self._walk_len = 0
         # With no calibration given the mountings are learnt live from walking (and standing).
@@ -239,7 +249,7 @@ class Pipeline:
     # -- stages ---------------------------------------------------------------------------------
     def _frame(self, k0: int, k1: int) -> None:
         n = k1 - k0
-        theta, tilt, roll, motion = {}, {}, {}, {}
+        theta, tilt, roll, motion, undefined = {}, {}, {}, {}, {}
         for loc, sensor in self.sensors.items():
             fr, mot = sensor.frames(k0, k1)
             self.learner.add(loc, fr)
@@ -247,11 +257,13 @@ class Pipeline:
             theta[loc] = sagittal_inclination(seg)
             tilt[loc] = tilt_from_vertical(seg)
             roll[loc] = lateral_roll(seg)
+            undefined[loc] = sagittal_undefined(seg)
             motion[loc] = mot
             self._pend_acc[loc] = np.concatenate((self._pend_acc.get(loc, np.zeros((0, 3))), fr.acc))
             prev = self._pend_present.get(loc, np.zeros(0, bool))
             self._pend_present[loc] = np.concatenate((prev, fr.n > 0))
-        angles = segment_angles(theta, n)
+        angles = segment_angles(theta, n, undefined)
+        self._pend_quality = np.concatenate((self._pend_quality, angle_quality(undefined, n)))
         raw = classify_frames(PostureFeatures(theta, tilt, roll, motion), self.settings.posture, n)
         self._pend_raw = np.concatenate((self._pend_raw, raw))
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
@@ -275,9 +287,10 @@ class Pipeline:
         self._pend_angles = {k: v[count:] for k, v in self._pend_angles.items()}
         self._pend_present = {k: v[count:] for k, v in self._pend_present.items()}
         self._pend_acc = {k: v[count:] for k, v in self._pend_acc.items()}
+        quality, self._pend_quality = self._pend_quality[:count], self._pend_quality[count:]
         self._watch_slips(t, posture, acc)
         events = self.detectors.push(Frames(t, posture, angles, FRAME_S))
-        return PipelineOutput(t, angles, posture, events, present)
+        return PipelineOutput(t, angles, posture, events, present, quality)
 
     def _watch_slips(self, t: np.ndarray, posture: np.ndarray, acc: dict[str, np.ndarray]) -> None:
         """At the end of each walking bout, compare each sensor's mean up with its calibration;

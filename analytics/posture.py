@@ -3,6 +3,11 @@
 Works with any subset of sensors: the thigh says sitting vs standing, the trunk (thorax, else
 pelvis) says lying, motion of any sensor says walking. Raw per-frame decisions are cleaned by
 minimum bout lengths, since no real posture lasts a fraction of a second.
+
+Lying is told by how far the long axes are from vertical, which does not depend on the roll
+about them: supine, prone, either side and semi-reclined all put the trunk far from vertical.
+Sagittal inclinations (theta) are only used where they are defined (gravity near the segment's
+sagittal plane, see ``ingest.angles.SAGITTAL_LIMIT_DEG``).
 """
 
 from __future__ import annotations
@@ -12,13 +17,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from posturewatch.analytics.records import Posture
+from posturewatch.ingest.angles import SAGITTAL_LIMIT_DEG
 
 
 @dataclass(frozen=True)
 class PostureSettings:
     """Thresholds of the classifier (degrees, m/s², seconds)."""
 
+    # Trunk tilt from vertical (mean of thorax and pelvis where both are worn) at which lying
+    # begins. Seated, the thorax leans back at most ~35–45° (lounge backrests are 15–35° from
+    # vertical, slouching adds ~10°) and the pelvis tips back with it, so the mean stays below
+    # ~45°; semi-reclined on a bed, back propped up on pillows 30–35° above the mattress, the
+    # thorax is 55–60° from vertical and the pelvis, hips nearly straight, 70–80°, so the mean is
+    # ≥ 60°. Supine, prone and side lying put both near 90°. 55° lies between the two groups. A
+    # seated forward bend (thorax 60–80° forward) keeps the pelvis within ~30° of vertical: the
+    # mean stays below 55° too; the thigh rule below keeps standing bends out.
     lying_trunk_tilt: float = 55.0
+    # With a thigh sensor, lying also needs the thigh far from vertical ("horizontal-ish"):
+    # lying in any position, and semi-reclined with the legs along the bed, put it at 60–100°;
+    # standing and bending over keep it below 20°. 45° is midway.
     lying_thigh_tilt: float = 45.0
     thigh_only_lying_roll: float = 50.0
     sitting_thigh: float = 45.0
@@ -59,6 +76,19 @@ def _nanmean_stack(arrays: list[np.ndarray], n: int) -> np.ndarray:
         return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
 
 
+def _defined_thetas(f: PostureFeatures) -> dict[str, np.ndarray]:
+    """Thetas with NaN where gravity lies too far out of the sagittal plane to define them."""
+    out = {}
+    for loc, theta in f.theta.items():
+        roll = f.roll.get(loc)
+        if roll is None:
+            out[loc] = theta
+            continue
+        with np.errstate(invalid="ignore"):
+            out[loc] = np.where(np.abs(roll) > SAGITTAL_LIMIT_DEG, np.nan, theta)
+    return out
+
+
 def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarray:
     """Raw posture code per frame, before bout cleaning."""
     trunk = [f.tilt[loc] for loc in ("thorax", "pelvis") if loc in f.tilt]
@@ -67,13 +97,15 @@ def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarra
     has_thigh = np.isfinite(thigh_tilt)
     has_trunk = np.isfinite(trunk_tilt)
 
+    theta = _defined_thetas(f)
     lying = has_trunk & (trunk_tilt >= s.lying_trunk_tilt)
     lying &= ~has_thigh | (thigh_tilt >= s.lying_thigh_tilt)
     if "thigh" in f.theta:
         # Thigh alone: side lying rolls it, prone lying turns its front down; supine lying looks
         # exactly like sitting and stays sitting.
         side = np.abs(f.roll["thigh"]) >= s.thigh_only_lying_roll
-        prone = f.theta["thigh"] >= s.sitting_thigh
+        with np.errstate(invalid="ignore"):
+            prone = theta["thigh"] >= s.sitting_thigh
         lying |= ~has_trunk & has_thigh & (side | prone)
 
     # Motion is judged on the lowest sensor that has data: the thigh sees gait best, the head
@@ -90,9 +122,15 @@ def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarra
     upright = np.where(has_thigh, thigh_tilt, trunk_tilt) < s.upright_for_walking
     walking = moving & upright & ~lying
 
-    seated = -f.theta["thigh"] >= s.sitting_thigh if "thigh" in f.theta else np.zeros(n, bool)
-    if "pelvis" in f.theta:
-        seated = np.where(has_thigh, seated, f.theta["pelvis"] <= s.sitting_pelvis_only)
+    seated = np.zeros(n, bool)
+    with np.errstate(invalid="ignore"):
+        if "thigh" in f.theta:
+            # A thigh rolled far out (cross-legged on the floor) has no sagittal angle: then
+            # being far from vertical is what says seated.
+            seated = np.where(np.isfinite(theta["thigh"]), -theta["thigh"] >= s.sitting_thigh,
+                              thigh_tilt >= s.sitting_thigh)
+        if "pelvis" in f.theta:
+            seated = np.where(has_thigh, seated, theta["pelvis"] <= s.sitting_pelvis_only)
 
     out = np.full(n, Posture.STANDING, np.int8)
     out[seated] = Posture.SITTING

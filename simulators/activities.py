@@ -295,6 +295,41 @@ class Choreographer:
         self.pose(self.u(1.5, 2.5), **STANDING_POSE)
 
 
+    def lying_positions(self, positions: list[tuple[str, float]]) -> None:
+        """Lie down in bed (via its edge), take each ``(position, seconds)`` in turn, get up.
+
+        ``supine``; ``left``/``right``: rolled 70–85° onto that side (gravity clearly across the
+        sagittal plane, knees drawn up a little); ``semi_reclined``: the back propped up on
+        pillows, thorax 57–63° and pelvis 72–78° from vertical, legs along the mattress.
+        """
+        self.sit_down()
+        self.hold(self.u(3, 10))
+        base_heading = self.value("heading")
+        self.event("lie_down", position="supine")
+        pelvis = -90 + self.u(-3, 3)
+        supine = {"theta_pelvis": pelvis, "theta_thorax": pelvis + self.u(-3, 3),
+                  "theta_thigh": -90 + self.u(-3, 3)}
+        self.pose(self.u(2.0, 3.0), label="lying", neck=self.u(10, 20), hip_height=LIE_HIP,
+                  heading=base_heading + 90.0, **supine)
+        for position, seconds in positions:
+            self.event("lying_position", position=position)
+            if position == "semi_reclined":
+                target = {"theta_thorax": -60 + self.u(-3, 3), "theta_pelvis": -75 + self.u(-3, 3),
+                          "theta_thigh": -88 + self.u(-3, 3), **UNROLLED}
+            else:
+                roll = {"supine": 0.0, "left": self.u(70, 85), "right": -self.u(70, 85)}[position]
+                knees = 0.0 if roll == 0 else self.u(10, 30)
+                target = {**supine, "theta_thigh": supine["theta_thigh"] - knees,
+                          "roll_pelvis": roll, "roll_thorax": roll, "roll_thigh": roll,
+                          "roll_head": 0.8 * roll}
+            self.pose(self.u(1.5, 3.0), **target)
+            self.hold(seconds)
+        self.pose(self.u(2.0, 3.0), label="sitting", heading=base_heading, hip_height=SEAT_HIP,
+                  **UNROLLED, **self._seat())
+        self.hold(self.u(3, 10))
+        self.stand_up()
+
+
 def _held(rng: np.random.Generator, available: float, long: tuple[float, float],
           short: tuple[float, float]) -> float:
     """How long a slump or tilt is held: clearly long (≥ 90 s) or clearly short.

@@ -9,6 +9,7 @@ event log that ``meta.json`` reports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,4 +125,27 @@ def plan_day(seed: int, start: float, hours: float) -> Plan:
     label_codes = np.array([POSTURE_CODES[name] for _, name in ch.labels], dtype=np.int8)
     return Plan(Motion(ch.tracks, bouts, wander, origin=start, end=max(end, ch.now)),
                 label_times, label_codes,
+                ch.events, start, end)
+
+
+def plan_script(seed: int, start: float, hours: float,
+                script: Callable[[Choreographer], None]) -> Plan:
+    """A plan whose activities ``script`` chooses (tests of particular situations); the body's
+    wander and gait come from ``seed`` as in ``plan_day``. Time left after the script is held."""
+    rng = np.random.default_rng([int(seed), 1])
+    end = start + hours * 3600.0
+    ch = Choreographer(rng, start, heading=float(rng.uniform(0, 360)))
+    script(ch)
+    if end > ch.now:
+        ch.hold(end - ch.now)
+    wander = {
+        name: Wander(amp=rng.uniform(0.2, 0.4, 3) * amp / 1.2,
+                     freq=rng.uniform(1 / 300, 1 / 20, 3), phase=rng.uniform(0, 2 * np.pi, 3))
+        for name, amp in WANDER_AMPLITUDE.items()
+    }
+    gait = np.array(ch.gait, dtype=float).reshape(-1, 4)
+    bouts = GaitBouts(start=gait[:, 0], stride_hz=gait[:, 1], speed=gait[:, 2], phase=gait[:, 3])
+    return Plan(Motion(ch.tracks, bouts, wander, origin=start, end=max(end, ch.now)),
+                np.array([t for t, _ in ch.labels]),
+                np.array([POSTURE_CODES[name] for _, name in ch.labels], dtype=np.int8),
                 ch.events, start, end)

@@ -175,12 +175,14 @@ def iter_blocks(config: WearerConfig, chunk_s: float = 1.0) -> Iterator[dict[str
 
 
 def simulate(config: WearerConfig,
-             progress: Callable[[float], None] | None = None) -> SimulatedDay:
+             progress: Callable[[float], None] | None = None,
+             plan: Plan | None = None) -> SimulatedDay:
     """Generate the whole day in memory: sensor blocks, truth and meta.
 
-    ``progress`` (optional) is called with the fraction done after each internal chunk.
+    ``progress`` (optional) is called with the fraction done after each internal chunk; ``plan``
+    (optional, e.g. from ``schedule.plan_script``) replaces the seeded day plan.
     """
-    plan, specs = prepare(config)
+    plan, specs = prepare(config) if plan is None else (plan, build_specs(config, plan))
     # filled in place: concatenating chunk lists would double the peak memory of a long day
     filling = {loc: _allocate(spec, int(np.floor(config.duration_s * spec.rate + 1e-9)))
                for loc, spec in specs.items()}

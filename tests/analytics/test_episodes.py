@@ -134,3 +134,43 @@ def test_lost_data_neither_holds_nor_ends_an_episode_unless_it_lasts():
     long = series([(90, S, tilt), (180, S, gap), (90, S, tilt), (30, S, {})])
     eps = ended(detect(long, 77), "posterior_tilt")
     assert len(eps) == 2 and eps[0].end == pytest.approx(T0 + 90, abs=0.11)
+
+
+L, ST = Posture.LYING, Posture.STANDING
+UNDEFINED = {a: np.nan for a in ANGLE_NAMES}  # side lying: every sagittal angle undefined
+GARBAGE = {"pelvic_tilt": -90, "trunk_inclination": 90, "lumbar_flexion": 180, "hip_flexion": -180,
+           "neck_flexion": 25}  # what side lying gave before angles could be undefined
+
+
+@pytest.mark.parametrize("block", [None, 61])
+@pytest.mark.parametrize("lying", [UNDEFINED, GARBAGE], ids=["undefined", "garbage"])
+def test_no_episode_of_any_kind_while_lying(block, lying):
+    f = series([(30, ST, {}), (300, L, lying), (30, ST, {})])
+    assert [e for e in detect(f, block) if e.episode.kind != "prolonged_sitting"] == []
+
+
+@pytest.mark.parametrize("block", [None, 45])
+def test_lying_with_undefined_angles_ends_a_tilt_at_once_not_after_the_gap_limit(block):
+    f = series([(90, S, {"pelvic_tilt": -20}), (300, L, UNDEFINED), (30, S, {})])
+    events = [e for e in detect(f, block) if e.episode.kind == "posterior_tilt"]
+    assert [e.type for e in events] == ["start", "end"]
+    assert events[1].episode.end == pytest.approx(T0 + 90, abs=0.11)
+    assert events[1].ts == pytest.approx(T0 + 100, abs=0.11)  # the release time, not 120 s of gap
+
+
+def test_undefined_angle_while_upright_is_a_gap_not_an_end():
+    f = series([(90, S, {"pelvic_tilt": -20}), (30, S, {"pelvic_tilt": np.nan}),
+                (60, S, {"pelvic_tilt": -20}), (30, S, {})])
+    eps = ended(detect(f), "posterior_tilt")
+    assert len(eps) == 1 and eps[0].end == pytest.approx(T0 + 180, abs=0.11)
+
+
+def test_leaning_forward_into_and_out_of_prone_lying_is_not_a_bend():
+    lean = {"trunk_inclination": 60, "lumbar_flexion": 20, "hip_flexion": -20}
+    back = {"trunk_inclination": 75, "lumbar_flexion": 60, "hip_flexion": 15}
+    prone = {"trunk_inclination": 90, "lumbar_flexion": -10, "hip_flexion": 5}
+    f = series([(10, ST, {}), (0.4, ST, lean), (60, L, prone), (0.3, ST, lean), (10, ST, {}),
+                (3, ST, back), (10, ST, {})])
+    eps = ended(detect(f), "lumbar_bend")
+    assert len(eps) == 1  # only the real bend with the back
+    assert eps[0].start == pytest.approx(T0 + 80.7, abs=0.11)
