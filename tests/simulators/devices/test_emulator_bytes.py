@@ -99,34 +99,28 @@ def _streaming_device() -> WitMotionDevice:
     return device
 
 
-def test_an_outside_cancel_ends_the_stream_while_connected():
-    async def main() -> tuple[bool, bool]:
-        device = _streaming_device()
-        task = device._stream_task
-        await asyncio.sleep(0.1)
-        assert device.tally.packets_sent > 0
-        task.cancel()
-        await asyncio.wait([task], timeout=2.0)
-        ended, connected = task.cancelled(), device.connected
-        device.disconnect()  # so a stream that swallowed the cancel cannot hang asyncio.run's exit
-        await asyncio.wait([task], timeout=2.0)
-        return ended, connected
-
-    ended, connected = asyncio.run(main())
+@pytest.mark.asyncio
+async def test_an_outside_cancel_ends_the_stream_while_connected():
+    device = _streaming_device()
+    task = device._stream_task
+    await asyncio.sleep(0.1)
+    assert device.tally.packets_sent > 0
+    task.cancel()
+    await asyncio.wait([task], timeout=2.0)
+    ended, connected = task.cancelled(), device.connected
+    device.disconnect()  # so a stream that swallowed the cancel cannot hang the loop's shutdown
+    await asyncio.wait([task], timeout=2.0)
     assert connected, "only the cancel can have ended the stream"
     assert ended, "the cancel must end the stream, not be swallowed"
 
 
-def test_stop_stream_ends_the_stream():
-    async def main() -> tuple[asyncio.Task, int, int]:
-        device = _streaming_device()
-        task = device._stream_task
-        await asyncio.sleep(0.1)
-        device.stop_stream()
-        await asyncio.wait([task], timeout=2.0)
-        sent = device.tally.packets_sent
-        await asyncio.sleep(0.1)
-        return task, sent, device.tally.packets_sent
-
-    task, sent, later = asyncio.run(main())
-    assert task.done() and sent > 0 and later == sent
+@pytest.mark.asyncio
+async def test_stop_stream_ends_the_stream():
+    device = _streaming_device()
+    task = device._stream_task
+    await asyncio.sleep(0.1)
+    device.stop_stream()
+    await asyncio.wait([task], timeout=2.0)
+    sent = device.tally.packets_sent
+    await asyncio.sleep(0.1)
+    assert task.done() and sent > 0 and device.tally.packets_sent == sent

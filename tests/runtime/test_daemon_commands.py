@@ -62,7 +62,8 @@ def test_wrong_sections_name_the_key(section, error):
         from_mapping({"sensors": sensors, **section})
 
 
-def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path, cleanup):
+@pytest.mark.asyncio
+async def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path, cleanup):
     user = "cmdtest"
     config = from_mapping({
         "user": user, "sensors": SENSORS,
@@ -109,7 +110,7 @@ def test_status_commands_and_calibration_over_mqtt(mosquitto, tmp_path, cleanup)
         await asyncio.gather(runner, return_exceptions=True)
         return daemon
 
-    daemon = asyncio.run(main())
+    daemon = await main()
     assert daemon.outputs.hub is None, "cancelling the run closes every output"
     collector.wait_for(lambda m: any(t == f"{base}/status" and b'"offline"' in p for t, p, _ in m))
     collector.close()
