@@ -136,7 +136,7 @@ def _read_columns(path: Path, cols: Columns, numeric_time: bool, clock: TextCloc
             if c == cols.time and clock is not None:
                 parts[c].append(clock.seconds(col))
             elif c == cols.time and text:
-                parts[c].append(_to_float(col, counts))
+                parts[c].append(_to_float(col, Counter()))  # counted below as bad_timestamp
             else:
                 v = _to_float(col, counts)
                 parts[c].append(v if c == cols.time else v.astype(np.float32))

@@ -15,7 +15,9 @@ from posturewatch.ingest.timestamps import broken_stamps
 def clean_block(location: str, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray | None,
                 counts: Counter[str], notes: list[str]) -> SensorBlock | None:
     """The valid samples in time order, or None (with a note) when fewer than two remain."""
-    keep = ~broken_stamps(t, counts) & np.isfinite(t) & np.isfinite(acc).all(axis=1)
+    stamps: Counter[str] = Counter()
+    keep = ~broken_stamps(t, stamps) & np.isfinite(t) & np.isfinite(acc).all(axis=1)
+    counts.update({f"{location}_{k}": n for k, n in stamps.items()})
     if gyr is not None:
         keep &= np.isfinite(gyr).all(axis=1)
     counts[f"{location}_bad_sample"] += int((~keep & np.isfinite(t)).sum())
