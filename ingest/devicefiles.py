@@ -106,8 +106,8 @@ def read_device_file(path: str | Path, location: str, tz: str | None = None) -> 
         out.counts[f"{location}_corrupt_block"] += len(warnings)
         out.notes.append(f"{location}: {len(warnings)} corrupt block(s) skipped, e.g. {warnings[0]}")
     table = _sensor_table(data["timeseries"])
-    where = f"{location}: {data['format']} {info['device']} serial {info['serial']}, " \
-            f"{info['rate_hz']} Hz, ±{info['range_g']} g"
+    where = (f"{location}: {info['device']} ({data['format']}) serial {info['serial']}, "
+             f"{info['rate_hz']} Hz, ±{info['range_g']} g")
     if table is None:
         out.notes.append(f"{where}: no acceleration samples; location ignored")
         return out

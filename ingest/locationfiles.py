@@ -11,7 +11,7 @@ from posturewatch.ingest.devicefiles import DEVICE_SUFFIXES, DeviceFileError, re
 from posturewatch.ingest.percsv import ColumnError, read_location_csv
 from posturewatch.ingest.recording import ReadReport, Recording, RecordingError
 from posturewatch.ingest.records import LOCATIONS
-from posturewatch.ingest.timestamps import TimestampError
+from posturewatch.ingest.timestamps import TimestampError, check_zone
 
 
 def parse_location_args(items: list[str]) -> dict[str, Path]:
@@ -45,6 +45,10 @@ def read_location_files(
     device file ``tz`` names the zone its clock was set to. ``columns`` maps a location to the
     column names of its CSV when they cannot be told from the header.
     """
+    try:
+        check_zone(tz)
+    except TimestampError as exc:
+        raise RecordingError(str(exc)) from exc
     report = ReadReport()
     blocks = {}
     for k, (loc, path) in enumerate(files.items()):

@@ -10,6 +10,7 @@ lists them so the caller can name them.
 
 from __future__ import annotations
 
+import csv as stdcsv
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -154,14 +155,15 @@ def read_location_csv(path: str | Path, location: str, columns: Mapping[str, obj
         head_line = fh.readline().rstrip("\r\n")
         first_row = fh.readline().rstrip("\r\n")
     delimiter = max((",", ";", "\t"), key=head_line.count)
-    header = [h.strip() for h in head_line.split(delimiter)]
+    lines = list(stdcsv.reader([head_line, first_row], delimiter=delimiter))
+    header = [h.strip() for h in lines[0]] if lines else []
     try:
         cols = detect_columns(header, columns)
     except ColumnError as exc:
         raise ColumnError(f"{path}: {exc}") from exc
     counts: Counter[str] = Counter()
     notes = [f"{location}: {n}" for n in cols.notes]
-    cells = first_row.split(delimiter)
+    cells = lines[1] if len(lines) > 1 else []
     first_time = cells[header.index(cols.time)].strip() if len(cells) == len(header) else ""
     numeric_time = NUMBER.match(first_time) is not None
     try:

@@ -21,7 +21,13 @@ import pyarrow.compute as pc
 from pyarrow import csv
 
 from posturewatch.ingest.records import GRAVITY, LOCATIONS, SensorBlock
-from posturewatch.ingest.timestamps import TextClock, TimestampError, broken_stamps, numeric_seconds
+from posturewatch.ingest.timestamps import (
+    TextClock,
+    TimestampError,
+    broken_stamps,
+    check_zone,
+    numeric_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +160,7 @@ def read_recording(
     report = ReadReport()
     numeric_ts = re.match(NUMBER, first) is not None
     try:
+        check_zone(tz)
         clock = None if numeric_ts else TextClock(tz, report.bad)
     except TimestampError as exc:
         raise RecordingError(f"{path}: {exc}") from exc

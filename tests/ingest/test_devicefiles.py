@@ -44,7 +44,7 @@ def test_ax3_packed_samples_and_device_metadata(tmp_path):
     assert b.gyr is None
     assert np.abs(w["acc_g"] - acc).max() < 2 / 256  # the writer quantised like the device does
     note = " ".join(rec.report.notes)
-    assert "AX3 serial 98765, 100 Hz, ±8 g" in note and "UTC+1 h (from the file)" in note
+    assert "AX3 (Axivity CWA) serial 98765, 100 Hz, ±8 g" in note and "UTC+1 h (from the file)" in note
     assert not rec.report.bad
 
 
@@ -86,7 +86,7 @@ def test_geneactiv_bin_pages_calibrated(tmp_path):
     w = write_geneactiv(tmp_path / "g.bin", T0, 75, acc, tz_hours=2, serial="077001")
     rec = read_location_files({"thigh": tmp_path / "g.bin"})
     check(rec.blocks["thigh"], w, 75, 100 / 25500)
-    assert "GENEActiv serial 077001, 75 Hz, ±8 g" in " ".join(rec.report.notes)
+    assert "GENEActiv (GeneActiv BIN) serial 077001, 75 Hz, ±8 g" in " ".join(rec.report.notes)
 
 
 def test_declared_device_zone_overrides_the_file(tmp_path):
