@@ -169,28 +169,33 @@ def broken_stamps(t: np.ndarray, counts: Counter[str]) -> np.ndarray:
     behind the latest one before it is a backward jump.
     """
     finite = np.isfinite(t)
-    implausible = finite & ((t < EARLIEST) | (t >= LATEST))
-    counts["implausible_timestamp"] += int(implausible.sum())
-    ok = finite & ~implausible
-    idx = np.flatnonzero(ok)
-    v = t[idx]
-    drop = np.zeros(len(t), bool)
-    drop[implausible] = True
+    drop = finite & ((t < EARLIEST) | (t >= LATEST))
+    counts["implausible_timestamp"] += int(drop.sum())
+    ok = finite & ~drop
+    # the usual case, a clean file, works on views: no copies of a day's stamps
+    idx = None if ok.all() else np.flatnonzero(ok)
+    v = t if idx is None else t[idx]
+    d = np.diff(v)
     if len(v) >= 3:
-        before, after = np.diff(v)[:-1], np.diff(v)[1:]
-        spike = ((before > JUMP_S) & (after < -JUMP_S)) | ((before < -JUMP_S) & (after > JUMP_S))
-        spike &= np.abs(v[2:] - v[:-2]) < np.minimum(np.abs(before), np.abs(after))
-        spikes = idx[1:-1][spike]
-        counts["timestamp_jump"] += len(spikes)
-        drop[spikes] = True
-        keep = np.ones(len(v), bool)
-        keep[1:-1] = ~spike
-        idx, v = idx[keep], v[keep]
-    if len(v) >= 2:
+        big = np.abs(d) > JUMP_S
+        cand = np.flatnonzero(big[:-1] & big[1:])  # a stamp off the line on both sides
+        before, after = d[cand], d[cand + 1]
+        spike = (np.sign(before) != np.sign(after)) & (
+            np.abs(v[cand + 2] - v[cand]) < np.minimum(np.abs(before), np.abs(after)))
+        pos = cand[spike] + 1
+        if len(pos):
+            counts["timestamp_jump"] += len(pos)
+            drop[pos if idx is None else idx[pos]] = True
+            keep = np.ones(len(v), bool)
+            keep[pos] = False
+            idx = np.flatnonzero(keep) if idx is None else idx[keep]
+            v = t[idx]
+            d = np.diff(v)
+    if len(v) >= 2 and (d < 0).any():
         latest = np.maximum.accumulate(v)
-        back = np.concatenate(([False], v[1:] < latest[:-1] - JUMP_S))
-        counts["backward_jump"] += int(back.sum())
-        drop[idx[back]] = True
+        back = np.flatnonzero(v[1:] < latest[:-1] - JUMP_S) + 1
+        counts["backward_jump"] += len(back)
+        drop[back if idx is None else idx[back]] = True
     for key in [k for k, n in counts.items() if n == 0]:
         del counts[key]
     return drop
