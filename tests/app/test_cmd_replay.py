@@ -103,3 +103,12 @@ def test_unix_millisecond_csv_replays_and_says_how_it_was_read(tmp_path):
     assert "timestamps read as Unix milliseconds (detected from their size)" in run.stdout
     first = (tmp_path / "out" / "angles.csv").read_text().splitlines()[1].split(",")[0]
     assert float(first) == pytest.approx(t[0], abs=1.0)
+
+
+def test_help_explains_per_location_files_and_time_options(tmp_path):
+    run = replay(tmp_path, "--help")
+    assert run.returncode == 0
+    text = " ".join(run.stdout.split())
+    assert "LOCATION=FILE" in text and ".cwa" in text and ".gt3x" in text and ".bin" in text
+    assert "--time-unit {auto,s,ms,us,ns}" in text and "told from their size" in text
+    assert "--tz ZONE" in text and "daylight saving" in text
