@@ -75,6 +75,15 @@ def _offset_seconds(text: str) -> float | None:
     return sign * (int(m[2]) * 3600 + int(m[3]) * 60)
 
 
+def _unread_tail_s(meta: dict[str, str], wall_us: np.ndarray) -> float:
+    """Seconds between the last sample read and the file's own 'Last Sample Time' (GT3X only)."""
+    ticks = meta.get("Last Sample Time", "")
+    if not ticks.isdigit() or not len(wall_us):
+        return 0.0
+    last_local_s = (int(ticks) - 621_355_968_000_000_000) / 1e7  # .NET ticks → Unix seconds
+    return max(0.0, last_local_s - float(wall_us[-1]) / 1e6)
+
+
 def _sensor_table(timeseries: dict) -> dict | None:
     """The table holding acceleration at the sensor's own rate (the densest one)."""
     tables = [ts for ts in timeseries.values() if "acceleration" in ts and len(ts["datetime"])]
@@ -114,6 +123,7 @@ def read_device_file(path: str | Path, location: str, tz: str | None = None) -> 
     # in place where we can: a day at 100 Hz is ~9 M samples per array
     wall = table.pop("datetime").astype(np.float64)
     wall /= 1e3  # ns → µs of device wall-clock time
+    lost = _unread_tail_s(meta, wall) if warnings else 0.0
     acc = np.asarray(table.pop("acceleration"), np.float32)
     acc *= np.float32(GRAVITY)
     gyr = table.pop("gyroscope", None)
@@ -132,5 +142,9 @@ def read_device_file(path: str | Path, location: str, tz: str | None = None) -> 
         else:
             clock = "device clock taken as UTC (the file names no time zone)"
     out.notes.append(f"{where}; {clock}")
+    if lost > 1.0:  # actfast stops at a broken GT3X record: say what the rest of the file held
+        out.counts[f"{location}_unread_seconds"] += int(lost)
+        out.notes.append(f"{location}: reading stopped at the broken record; the {lost / 60:.1f} min "
+                         "the file holds after it could not be read")
     out.block = clean_block(location, t, acc, gyr, out.counts, out.notes)
     return out

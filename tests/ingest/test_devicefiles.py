@@ -1,6 +1,7 @@
 """Device files (Axivity, ActiGraph, GENEActiv) written from the public format descriptions by our
 test writers, read back through actfast: samples within quantisation, stamps within a sample."""
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,26 @@ def test_bad_device_files_and_arguments_get_one_clear_message(tmp_path):
         parse_location_args(["knee=a.cwa"])
     assert parse_location_args(["Thigh=a.cwa", "pelvis=b.bin"]) == {"thigh": Path("a.cwa"),
                                                                     "pelvis": Path("b.bin")}
+
+
+def test_a_broken_geneactiv_page_or_gt3x_record_is_counted_and_reported(tmp_path):
+    acc = motion(3000, 50, seed=5)
+    write_geneactiv(tmp_path / "g.bin", T0, 50, acc)
+    lines = (tmp_path / "g.bin").read_bytes().split(b"\r\n")
+    lines[59 + 3 * 10 + 9] = b"ZZ" + lines[59 + 3 * 10 + 9][2:]  # page 3's hex line
+    (tmp_path / "g.bin").write_bytes(b"\r\n".join(lines))
+    rec = read_location_files({"thigh": tmp_path / "g.bin"})
+    assert rec.report.bad["thigh_corrupt_block"] == 1
+    assert len(rec.blocks["thigh"]) == 3000 - 300
+    write_gt3x(tmp_path / "a.gt3x", T0, 30, motion(3000, 30, seed=6))
+    with zipfile.ZipFile(tmp_path / "a.gt3x") as z:
+        info, log = z.read("info.txt"), bytearray(z.read("log.bin"))
+    log[(8 + 16 + 1) + 40 * (8 + 135 + 1)] = 0  # the separator of second 40's record
+    with zipfile.ZipFile(tmp_path / "b.gt3x", "w") as z:
+        z.writestr("info.txt", info)
+        z.writestr("log.bin", bytes(log))
+    rec = read_location_files({"thorax": tmp_path / "b.gt3x"})
+    assert len(rec.blocks["thorax"]) == 40 * 30
+    assert rec.report.bad["thorax_corrupt_block"] == 1
+    assert rec.report.bad["thorax_unread_seconds"] == 60
+    assert "reading stopped at the broken record; the 1.0 min" in " ".join(rec.report.notes)
