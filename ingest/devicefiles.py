@@ -131,7 +131,9 @@ def read_device_file(path: str | Path, location: str, tz: str | None = None) -> 
         gyr = np.radians(gyr, out=np.asarray(gyr, np.float32))
     del data, table  # light, temperature, … are not used
     if zone is not None:
-        t = local_seconds(wall, tz, out.counts)
+        shifts: Counter[str] = Counter()
+        t = local_seconds(wall, tz, shifts)
+        out.counts.update({f"{location}_{k}": n for k, n in shifts.items()})
         clock = f"device clock read as local time in {tz}"
     else:
         t = wall
