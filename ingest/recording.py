@@ -21,6 +21,13 @@ import pyarrow.compute as pc
 from pyarrow import csv
 
 from posturewatch.ingest.records import GRAVITY, LOCATIONS, SensorBlock
+from posturewatch.ingest.timestamps import (
+    TextClock,
+    TimestampError,
+    broken_stamps,
+    check_zone,
+    numeric_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,35 +88,6 @@ def _layout(header: list[str], report: ReadReport) -> dict[str, dict[str, list[s
     return layout
 
 
-def _iso_timestamps(col: pa.Array) -> np.ndarray:
-    """RFC 3339 text → epoch seconds: Arrow's parser for the lot, ``fromisoformat`` for leftovers."""
-    try:
-        parsed = pc.cast(col, pa.timestamp("us", "UTC"))
-        return pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False).astype(float) / 1e6
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass  # some cell is not a timestamp Arrow can read: go cell by cell for those only
-    ts = pc.cast(pc.strptime(col, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True), pa.int64())
-    missing = pc.is_null(ts).to_numpy(zero_copy_only=False)
-    out = ts.to_numpy(zero_copy_only=False).astype(float) / 1e6
-    if missing.any():
-        strings = col.to_pylist()
-        for i in np.flatnonzero(missing):
-            out[i] = _iso(strings[i])
-    return out
-
-
-def _iso(text: str | None) -> float:
-    from datetime import UTC, datetime
-
-    if not text:
-        return np.nan
-    try:
-        d = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return np.nan
-    return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()
-
-
 def _to_float(col: pa.Array, report: ReadReport, dtype=np.float32) -> np.ndarray:
     """Text cells → floats; empty stays NaN (no sample), anything non-numeric is counted."""
     if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
@@ -143,16 +121,15 @@ def _stream(path: Path, header: list[str], types: dict, report: ReadReport, prog
         yield batch
 
 
-def _collect(batches, columns: dict[str, list[np.ndarray]], ts_col: str, numeric_ts: bool,
+def _collect(batches, columns: dict[str, list[np.ndarray]], ts_col: str, clock: TextClock | None,
              report: ReadReport) -> None:
     """Convert batch by batch, so only one batch of Arrow data is alive at a time."""
     for batch in batches:
         report.rows += batch.num_rows
         for c in columns:
             col = batch.column(c)
-            is_iso = c == ts_col and not numeric_ts
-            if is_iso:
-                columns[c].append(_iso_timestamps(col))
+            if c == ts_col and clock is not None:
+                columns[c].append(clock.seconds(col))
             else:
                 columns[c].append(_to_float(col, report, np.float64 if c == ts_col else np.float32))
 
@@ -162,11 +139,15 @@ def read_recording(
     acc_unit: str = "auto",
     gyro_unit: str = "rad/s",
     progress: Callable[[float], None] | None = None,
+    time_unit: str = "auto",
+    tz: str | None = None,
 ) -> Recording:
     """Read a recorded CSV into one SensorBlock per location present, with a report of bad input.
 
     ``acc_unit`` is ``"m/s2"``, ``"g"`` or ``"auto"`` (decided from the median magnitude, and
-    reported); ``gyro_unit`` is ``"rad/s"`` or ``"deg/s"``.
+    reported); ``gyro_unit`` is ``"rad/s"`` or ``"deg/s"``. Numeric timestamps are Unix
+    ``time_unit`` (``"s"``, ``"ms"``, ``"us"``, ``"ns"`` or ``"auto"``: told apart by size); text
+    ones RFC 3339, or local date-times in the IANA zone ``tz``. The report says which was read.
     """
     path = Path(path)
     if not path.is_file():
@@ -177,11 +158,16 @@ def read_recording(
     if "timestamp" not in [h.lower() for h in header]:
         raise RecordingError(f"{path}: no 'timestamp' column in header {header[:6]}…")
     report = ReadReport()
+    numeric_ts = re.match(NUMBER, first) is not None
+    try:
+        check_zone(tz)
+        clock = None if numeric_ts else TextClock(tz, report.bad)
+    except TimestampError as exc:
+        raise RecordingError(f"{path}: {exc}") from exc
     layout = _layout(header, report)
     if not layout:
         raise RecordingError(f"{path}: no sensor columns like 'pelvis_ax' in header")
     ts_col = next(h for h in header if h.lower() == "timestamp")
-    numeric_ts = re.match(NUMBER, first) is not None
     sensor_cols = [c for kinds in layout.values() for cols in kinds.values() for c in cols]
     columns: dict[str, list[np.ndarray]] = {c: [] for c in [ts_col, *sensor_cols]}
     # float32 holds a sensor's ~16-bit readings exactly and halves a long day's memory
@@ -189,7 +175,7 @@ def read_recording(
     types[ts_col] = pa.float64() if numeric_ts else pa.string()
     header_bad = Counter(report.bad)
     try:
-        _collect(_stream(path, header, types, report, progress), columns, ts_col, numeric_ts, report)
+        _collect(_stream(path, header, types, report, progress), columns, ts_col, clock, report)
     except pa.ArrowInvalid as exc:  # text where a number belongs: read it all as text, cell by cell
         log.info("%s: slow path for garbled cells (%s)", path, str(exc).splitlines()[0])
         report.bad = Counter(header_bad)
@@ -197,9 +183,10 @@ def read_recording(
         for parts in columns.values():
             parts.clear()
         types = dict.fromkeys(types, pa.string())
-        _collect(_stream(path, header, types, report, progress), columns, ts_col, numeric_ts, report)
+        _collect(_stream(path, header, types, report, progress), columns, ts_col, clock, report)
     data = {c: (np.concatenate(v) if v else np.zeros(0)) for c, v in columns.items()}
     report.bad["bad_timestamp"] += int(np.isnan(data[ts_col]).sum())
+    data[ts_col] = _unix_seconds(data[ts_col], clock, time_unit, report, path)
     blocks = {
         loc: blk
         for loc, kinds in layout.items()
@@ -210,6 +197,21 @@ def read_recording(
     if progress:
         progress(1.0)
     return Recording(blocks, report)
+
+
+def _unix_seconds(t: np.ndarray, clock: TextClock | None, time_unit: str, report: ReadReport,
+                  path: Path) -> np.ndarray:
+    """The file's stamps as Unix seconds, broken ones NaN (and counted); the reading is noted."""
+    if clock is None:
+        try:
+            t, note = numeric_seconds(t, time_unit)
+        except TimestampError as exc:
+            raise RecordingError(f"{path}: {exc}") from exc
+    else:
+        note = clock.note
+    report.notes.append(note)
+    t[broken_stamps(t, report.bad)] = np.nan
+    return t
 
 
 def _block(loc, kinds, t, data, report: ReadReport, acc_unit: str, gyro_unit: str) -> SensorBlock | None:

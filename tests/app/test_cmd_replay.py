@@ -78,3 +78,37 @@ def test_replay_uses_a_stored_calibration_and_refuses_an_unusable_one(tmp_path):
     (tmp_path / "bad.json").write_text('{"poses": 3}')
     bad = replay(tmp_path, rec, "--out", tmp_path / "o2", "--calibration", tmp_path / "bad.json")
     assert bad.returncode == 2 and "unusable" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["knee=a.cwa"], "unknown location 'knee'"),
+    (["thigh=missing.cwa"], "thigh: missing.cwa: no such file"),
+    (["thigh=a.csv", "pelvis"], "expected LOCATION=FILE"),
+    (["thigh=a.csv", "--tz", "Mars/Base"], "unknown time zone 'Mars/Base'"),
+])
+def test_per_location_arguments_get_one_clear_line(tmp_path, args, message):
+    (tmp_path / "a.csv").write_text("time,x,y,z\n1767225600,0,0,1\n1767225601,0,0,1\n")
+    run = replay(tmp_path, *args, "--out", tmp_path / "out")
+    assert run.returncode == 2
+    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in run.stderr
+
+
+def test_unix_millisecond_csv_replays_and_says_how_it_was_read(tmp_path):
+    t = 1_767_225_600.0 + np.arange(3000) * 0.02
+    rows = ["timestamp,thigh_ax,thigh_ay,thigh_az"] + [f"{int(x * 1000)},9.80665,0,0" for x in t]
+    (tmp_path / "ms.csv").write_text("\n".join(rows) + "\n")
+    run = replay(tmp_path, tmp_path / "ms.csv", "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert "timestamps read as Unix milliseconds (detected from their size)" in run.stdout
+    first = (tmp_path / "out" / "angles.csv").read_text().splitlines()[1].split(",")[0]
+    assert float(first) == pytest.approx(t[0], abs=1.0)
+
+
+def test_help_explains_per_location_files_and_time_options(tmp_path):
+    run = replay(tmp_path, "--help")
+    assert run.returncode == 0
+    text = " ".join(run.stdout.split())
+    assert "LOCATION=FILE" in text and ".cwa" in text and ".gt3x" in text and ".bin" in text
+    assert "--time-unit {auto,s,ms,us,ns}" in text and "told from their size" in text
+    assert "--tz ZONE" in text and "daylight saving" in text
