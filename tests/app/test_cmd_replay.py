@@ -112,3 +112,22 @@ def test_help_explains_per_location_files_and_time_options(tmp_path):
     assert "LOCATION=FILE" in text and ".cwa" in text and ".gt3x" in text and ".bin" in text
     assert "--time-unit {auto,s,ms,us,ns}" in text and "told from their size" in text
     assert "--tz ZONE" in text and "daylight saving" in text
+
+
+@pytest.mark.parametrize("make_out", ["file", "unwritable"])
+def test_an_unusable_out_is_refused_at_once(tmp_path, make_out):
+    rec = tmp_path / "rec.csv"
+    rec.write_text(HEADER + "".join(f"{1.7e9 + i / 50:.2f},0,0,9.81\n" for i in range(500)))
+    out = tmp_path / "out"
+    if make_out == "file":
+        out.write_text("not a folder")
+        expected = "exists and is not a folder"
+    else:
+        blocker = tmp_path / "blocker"
+        blocker.write_text("")
+        out = blocker / "out"  # a folder below a file cannot be created, even as root
+        expected = "cannot be written"
+    run = replay(tmp_path, rec, "--out", out)
+    assert run.returncode == 2, run.stderr
+    assert expected in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
