@@ -7,12 +7,12 @@ day go through identical code from samples to alerts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from posturewatch.alerts.policy import AlertPolicy
-from posturewatch.alerts.records import Alert
+from posturewatch.alerts.records import Alert, BudgetExhausted
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.pipeline import Pipeline, PipelineOutput, PipelineSettings
 from posturewatch.analytics.records import Posture
@@ -27,6 +27,7 @@ TICK_S = 5.0
 class MonitorOutput:
     frames: PipelineOutput
     alerts: list[Alert]
+    notices: list[BudgetExhausted] = field(default_factory=list)  # "no more reminders today"
 
 
 class Monitor:
@@ -52,8 +53,14 @@ class Monitor:
     def _alerts(self, out: PipelineOutput) -> MonitorOutput:
         """Walk the policy through the block's time: events at their times, ticks in between."""
         if not len(out) and not out.events:
-            return MonitorOutput(out, [])
+            return MonitorOutput(out, [], self.policy.take_notices())
         alerts: list[Alert] = []
+        # ends are backdated: tell the policy now which episodes stopped in this block (or are
+        # stopping), so no tick before their end event reminds about an episode already over
+        ending = self.pipeline.detectors.tentative_ends()
+        ending.update({e.episode.id: e.episode.end for e in out.events
+                       if e.type == "end" and e.episode.end is not None})
+        self.policy.episodes_ending(ending)
 
         def posture_at(ts: float) -> Posture:
             if not len(out):
@@ -78,4 +85,4 @@ class Monitor:
         while i < len(events):
             alerts += self.policy.on_events([events[i]], posture_at(events[i].ts))
             i += 1
-        return MonitorOutput(out, alerts)
+        return MonitorOutput(out, alerts, self.policy.take_notices())

@@ -149,6 +149,13 @@ class HysteresisDetector:
         self.state, self.false_since, self.open_episode, self.gap_since = "idle", None, None, None
         return events
 
+    def tentative_end(self) -> dict[str, float]:
+        """{open episode id: the time its end would be backdated to} once its condition stopped."""
+        since = self.false_since if self.false_since is not None else self.gap_since
+        if self.state != "open" or self.open_episode is None or since is None:
+            return {}
+        return {self.open_episode.id: since}
+
     def close(self, ts: float) -> list[EpisodeEvent]:
         """End an open episode at ``ts`` (end of data)."""
         if self.state != "open":
@@ -239,6 +246,11 @@ class ProlongedSittingDetector:
         self.start = self.break_since = self.open_episode = None
         return events
 
+    def tentative_end(self) -> dict[str, float]:
+        if self.open_episode is None or self.break_since is None:
+            return {}
+        return {self.open_episode.id: self.break_since}
+
     def close(self, ts: float) -> list[EpisodeEvent]:
         if self.start is not None and self.break_since is None:
             self.break_since = ts
@@ -299,6 +311,9 @@ class LumbarBendDetector:
         self.lumbar.reset()
         return events
 
+    def tentative_end(self) -> dict[str, float]:
+        return {}  # a bend is reported once it is over, never while open
+
     def close(self, ts: float) -> list[EpisodeEvent]:
         return self._finish(ts) if self.start is not None else []
 
@@ -318,6 +333,14 @@ class EpisodeDetectors:
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         events = [e for d in self.detectors for e in d.push(frames)]
         return sorted(events, key=lambda e: (e.ts, e.type != "start"))
+
+    def tentative_ends(self) -> dict[str, float]:
+        """Open episodes whose condition has stopped but whose end is not confirmed yet.
+
+        Maps episode id → the start of the stop, which is the end the detector will report if
+        the stop lasts; a consumer (the alert policy) must not act on those episodes from then on.
+        """
+        return {k: v for d in self.detectors for k, v in d.tentative_end().items()}
 
     def close(self, ts: float) -> list[EpisodeEvent]:
         events = [e for d in self.detectors for e in d.close(ts)]
