@@ -3,7 +3,10 @@
 Without pacing a 12-reminder cap is spent by mid-morning on a slumpy day and the wearer hears
 nothing for the rest of it. Here the share of the budget usable by a local time grows with the
 share of the waking hours gone by, plus a small burst allowance so the first reminders of the
-morning are not held back: ``allowed(t) = min(cap, floor(cap × f(t)) + burst)``.
+morning are not held back: ``allowed(t) = min(cap, burst + floor(steps × f(t)))`` with
+``steps = cap − burst + 1`` (``cap`` without a burst), so the allowance never exceeds
+``cap × f + burst`` and the day's last reminder becomes available before the waking hours end
+(with the defaults at 20:44, not in the quiet hours that follow).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ class DailyBudget:
         if not cap:
             return None
         share = self._waking_share(settings, ts)
-        # the epsilon keeps exact step instants (e.g. cap × f = 3.0) from rounding down
-        return min(cap, math.floor(cap * share + 1e-9) + settings.daily_burst)
+        # the epsilon keeps exact step instants (e.g. steps × f = 3.0) from rounding down
+        return min(cap, settings.daily_burst + math.floor(self._steps(settings) * share + 1e-9))
 
     def blocked(self, settings: AlertSettings, ts: float) -> str | None:
         """'daily_cap' when the day's budget is spent, 'budget_paced' when it is not due yet."""
@@ -79,6 +82,11 @@ class DailyBudget:
     # ---- internals ----------------------------------------------------------------------
 
     @staticmethod
+    def _steps(settings: AlertSettings) -> int:
+        cap, burst = settings.daily_cap, settings.daily_burst
+        return max(cap - burst, 0) + min(burst, 1)
+
+    @staticmethod
     def _waking_bounds(settings: AlertSettings) -> tuple[float, float]:
         waking = settings.waking_hours
         return 60.0 * waking.start_minute(), 60.0 * waking.end_minute()
@@ -98,9 +106,8 @@ class DailyBudget:
     def _next_allowance(self, settings: AlertSettings, ts: float, used: int, allowed: int) -> float:
         if used < allowed:
             return ts
-        cap = settings.daily_cap
         # the smallest waking share whose allowance exceeds ``used``
-        share = (used + 1 - settings.daily_burst) / cap
+        share = (used + 1 - settings.daily_burst) / self._steps(settings)
         start, end = self._waking_bounds(settings)
         local = datetime.fromtimestamp(ts, settings.zone)
         wall = datetime.combine(local.date(), time()) + timedelta(seconds=start + share * (end - start))

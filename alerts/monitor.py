@@ -6,6 +6,7 @@ day go through identical code from samples to alerts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -55,12 +56,12 @@ class Monitor:
         if not len(out) and not out.events:
             return MonitorOutput(out, [], self.policy.take_notices())
         alerts: list[Alert] = []
-        # ends are backdated: tell the policy now which episodes stopped in this block (or are
-        # stopping), so no tick before their end event reminds about an episode already over
-        ending = self.pipeline.detectors.tentative_ends()
-        ending.update({e.episode.id: e.episode.end for e in out.events
-                       if e.type == "end" and e.episode.end is not None})
-        self.policy.episodes_ending(ending)
+        # ends are backdated: tell the policy now where episodes stopped in this block (paused,
+        # still stopped or ended), so no tick reminds about an episode that may be over already
+        stops = self.pipeline.detectors.stops()
+        stops += [(e.episode.id, e.episode.end, math.inf) for e in out.events
+                  if e.type == "end" and e.episode.end is not None]
+        self.policy.episodes_ending(stops)
 
         def posture_at(ts: float) -> Posture:
             if not len(out):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -80,7 +80,7 @@ class AlertPolicy:
         self._open: dict[str, _OpenEpisode] = {}
         self._last_alert_ts: dict[str, float] = {}
         self._budget = DailyBudget()
-        self._ending: dict[str, float] = {}
+        self._ending: dict[str, list[tuple[float, float]]] = {}
         self._ignored_in_a_row: Counter[str] = Counter()
         self._unjudged: list[FollowUp] = []
         self._notices: list[BudgetExhausted] = []
@@ -123,13 +123,18 @@ class AlertPolicy:
         self._forget_before(now - RETAIN_S)
         return out
 
-    def episodes_ending(self, since: Mapping[str, float]) -> None:
-        """Open episodes (by id) whose condition stopped at ``since`` but whose end is not final.
+    def episodes_ending(self, stops: Iterable[tuple[str, float, float]]) -> None:
+        """Where episodes' conditions stopped: (episode id, since, until), until inf if ongoing.
 
-        Replaces what was said before: an episode left out has resumed (or was never ending).
-        No reminder goes out for a listed episode at or after its time.
+        An end arrives only after the condition has stayed stopped for a while and is then
+        backdated to the stop's start, so while an episode is stopped it may already be over:
+        no reminder about it goes out at a time inside one of its stops. Each call replaces the
+        stops said before (the caller gives those of the data it is about to tick through).
         """
-        self._ending = dict(since)
+        ending: dict[str, list[tuple[float, float]]] = {}
+        for episode_id, since, until in stops:
+            ending.setdefault(episode_id, []).append((float(since), float(until)))
+        self._ending = ending
 
     def snooze(
         self,
@@ -228,7 +233,7 @@ class AlertPolicy:
             if tracked.finished:
                 follow_up.feedback = True
             elif episode.end > follow_up.alert.ts:
-                follow_up.response_s = episode.end - follow_up.alert.ts
+                follow_up.response_s = float(episode.end - follow_up.alert.ts)
             else:
                 follow_up.ended_before = True
                 self.sent_after_end += 1
@@ -278,8 +283,8 @@ class AlertPolicy:
     def _blocked(self, tracked: _OpenEpisode, now: float, label: str) -> str | None:
         settings = self.settings
         kind = tracked.episode.kind
-        since = self._ending.get(tracked.episode.id)
-        if since is not None and not tracked.finished and since <= now + DUE_TOLERANCE_S:
+        stops = self._ending.get(tracked.episode.id, ())
+        if not tracked.finished and any(a <= now + DUE_TOLERANCE_S < b for a, b in stops):
             return "ending"
         local = datetime.fromtimestamp(now, settings.zone)
         if settings.quiet_hours.contains(local.hour * 60 + local.minute):

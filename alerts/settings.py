@@ -57,9 +57,10 @@ A blocked alert (quiet hours, snooze, cooldown, posture, daily budget) stays pen
 episode is open and goes out once nothing blocks it any more; see ``policy.AlertPolicy``.
 
 Daily budget: at a local time that is a fraction ``f`` through the waking hours, at most
-``floor(daily_cap × f) + daily_burst`` reminders may have gone out that day (never more than
-``daily_cap``), so the budget lasts the whole waking day instead of running out by mid-morning.
-With the defaults at most 4 of the 12 go before 11:00.
+``daily_burst + floor((daily_cap − daily_burst + 1) × f)`` reminders may have gone out that day
+(never more than ``daily_cap``, and never more than ``daily_cap × f + daily_burst``), so the
+budget lasts the whole waking day instead of running out by mid-morning. With the defaults at
+most 4 of the 12 go before 11:00 and the last one becomes available at 20:44.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 Detectors see frames block by block — the same code for a replay and for the live daemon — and
 keep their state between blocks. They walk over *runs* of equal condition (run-length encoded
 with numpy), never over single frames, and report episodes with backdated start and end times.
+
+Because an end is only known some time after the condition stopped, each detector also says,
+per block, when the condition of an open episode stopped (``stops``): pauses it bridged again and
+the stop still going at the block's end. A consumer that must not act on an episode that may
+already be over (the alert policy) uses them; they do not depend on how the data was blocked.
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ class HysteresisDetector:
         self.false_since: float | None = None
         self.stats, self.pending = _Stats(peak_sign), _Stats(peak_sign)
         self.open_episode: Episode | None = None
+        self._stops: list[tuple[str, float, float]] = []
 
     def conditions(self, frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -100,6 +106,7 @@ class HysteresisDetector:
         unknown = ~np.isfinite(value) | (frames.posture == Posture.UNKNOWN)
         level = np.where(unknown, -1, np.where(enter, 2, np.where(hold, 1, 0))).astype(np.int8)
         events: list[EpisodeEvent] = []
+        self._stops = []
         starts, lengths, values = runs(level)
         t, dt = frames.t, frames.dt
         for i0, ln, lv in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
@@ -113,6 +120,8 @@ class HysteresisDetector:
                             self.false_since = self.gap_since
                         events += self._release(self.gap_since + self.max_gap_s)
                 continue
+            if self.gap_since is not None and self.false_since is None:
+                self._stopped(self.gap_since, t0)  # data came back: the episode went on
             self.gap_since = None
             if self.state == "idle":
                 if lv != 2:
@@ -129,6 +138,7 @@ class HysteresisDetector:
                     events += self._release(self.false_since + self.release_s)
                 continue
             if self.false_since is not None:  # a bridged interruption: it belongs to the episode
+                self._stopped(self.false_since, t0)
                 self.stats.merge(self.pending)
                 self.false_since = None
             self.stats.add(chunk)
@@ -139,6 +149,17 @@ class HysteresisDetector:
                 self.open_episode = Episode(self.kind, self.start, confirmed, None, peak, mean)
                 events.append(EpisodeEvent("start", self.open_episode, confirmed))
         return events
+
+    def _stopped(self, since: float, until: float) -> None:
+        if self.state == "open" and self.open_episode is not None:
+            self._stops.append((self.open_episode.id, float(since), float(until)))
+
+    def stops(self) -> list[tuple[str, float, float]]:
+        """(episode id, stopped, resumed) of the last push; resumed is inf while still stopped."""
+        since = self.false_since if self.false_since is not None else self.gap_since
+        if self.state != "open" or self.open_episode is None or since is None:
+            return list(self._stops)
+        return [*self._stops, (self.open_episode.id, float(since), float("inf"))]
 
     def _release(self, ts: float) -> list[EpisodeEvent]:
         events = []
@@ -207,9 +228,11 @@ class ProlongedSittingDetector:
         self.start: float | None = None  # bout start
         self.break_since: float | None = None
         self.open_episode: Episode | None = None
+        self._stops: list[tuple[str, float, float]] = []
 
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         events: list[EpisodeEvent] = []
+        self._stops = []
         # 1 sitting, 0 up (standing/walking) or lying, −1 unknown: a lost sensor neither
         # continues nor breaks a bout (gaps are gaps), it only delays the decision.
         p = frames.posture
@@ -222,6 +245,8 @@ class ProlongedSittingDetector:
             if sit == 1:
                 if self.start is None:
                     self.start = t0
+                if self.break_since is not None and self.open_episode is not None:
+                    self._stops.append((self.open_episode.id, float(self.break_since), float(t0)))
                 self.break_since = None
                 confirm_at = max(self.start + self.s.sitting_limit_s, t0)
                 if self.open_episode is None and t1 >= confirm_at:
@@ -250,6 +275,12 @@ class ProlongedSittingDetector:
         if self.open_episode is None or self.break_since is None:
             return {}
         return {self.open_episode.id: self.break_since}
+
+    def stops(self) -> list[tuple[str, float, float]]:
+        """(episode id, break began, sitting again) of the last push; inf while the break lasts."""
+        if self.open_episode is None or self.break_since is None:
+            return list(self._stops)
+        return [*self._stops, (self.open_episode.id, float(self.break_since), float("inf"))]
 
     def close(self, ts: float) -> list[EpisodeEvent]:
         if self.start is not None and self.break_since is None:
@@ -314,6 +345,9 @@ class LumbarBendDetector:
     def tentative_end(self) -> dict[str, float]:
         return {}  # a bend is reported once it is over, never while open
 
+    def stops(self) -> list[tuple[str, float, float]]:
+        return []  # a bend is reported once it is over, never while open
+
     def close(self, ts: float) -> list[EpisodeEvent]:
         return self._finish(ts) if self.start is not None else []
 
@@ -341,6 +375,14 @@ class EpisodeDetectors:
         the stop lasts; a consumer (the alert policy) must not act on those episodes from then on.
         """
         return {k: v for d in self.detectors for k, v in d.tentative_end().items()}
+
+    def stops(self) -> list[tuple[str, float, float]]:
+        """Where the last push saw an open episode's condition stop: (id, since, until).
+
+        ``until`` is when the condition came back (the pause was bridged) or inf while it is
+        still stopped; if the stop lasts, the episode's end will be backdated to ``since``.
+        """
+        return [stop for d in self.detectors for stop in d.stops()]
 
     def close(self, ts: float) -> list[EpisodeEvent]:
         events = [e for d in self.detectors for e in d.close(ts)]
