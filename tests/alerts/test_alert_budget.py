@@ -109,3 +109,20 @@ def test_waking_hours_and_burst_shape_the_spread():
 def test_bad_budget_settings_are_refused(mapping, message):
     with pytest.raises(SettingsError, match=message):
         AlertSettings.from_mapping(mapping)
+
+
+def test_budget_payloads_are_plain_json():
+    import json
+
+    from posturewatch.alerts.mqtt.payloads import budget_exhausted_payload, budget_payload, encode
+
+    policy = AlertPolicy(settings())
+    flood(policy, local(7), local(22))
+    (notice,) = policy.take_notices()
+    state = json.loads(encode(budget_payload(policy.budget(local(12)))))
+    assert state["used"] == 12 and state["remaining"] == 0 and state["exhausted"] is True
+    assert state["next_allowance"] is None and state["day"] == "2024-03-04"
+    early = json.loads(encode(budget_payload(AlertPolicy(settings()).budget(local(9)))))
+    assert early["next_allowance_ms"] == round(local(9) * 1000) and early["allowed_now"] == 2
+    said = json.loads(encode(budget_exhausted_payload(notice)))
+    assert said["id"] == "budget_exhausted-2024-03-04" and said["resumes"] == "2024-03-05T07:00:00.000Z"
