@@ -63,8 +63,11 @@ class Suppression:
 class AlertDaySummary:
     """One local day of alerting: what went out, what was held back, how the wearer responded.
 
-    ``broke_within[w]`` counts alerts whose episode ended within ``w`` seconds of the alert;
-    ``response_rate[w]`` is that over ``alerts`` (0.0 on a day without alerts).
+    ``broke_within[w]`` counts alerts whose episode ended after the alert and within ``w``
+    seconds of it; ``response_rate[w]`` is that over ``alerts`` (0.0 on a day without alerts).
+    ``suppressed`` counts hold-backs by reason: "ending" (the episode had stopped), "quiet_hours",
+    "snoozed", "budget_paced" (ahead of the day's spread), "daily_cap" (budget spent),
+    "cooldown", "posture", "disabled".
     """
 
     day: str
