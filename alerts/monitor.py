@@ -10,13 +10,14 @@ the wearer gave to earlier alerts, and the local days that ended. Whoever consum
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from posturewatch.alerts.policy import AlertPolicy
-from posturewatch.alerts.records import Alert, AlertDaySummary
+from posturewatch.alerts.records import Alert, AlertDaySummary, BudgetExhausted
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.days import DayTally, DayTracker
 from posturewatch.analytics.pipeline import Pipeline, PipelineOutput, PipelineSettings
@@ -71,6 +72,7 @@ class MonitorStep:
     days: list[FinishedDay] = field(default_factory=list)
     today: DayTally | None = None
     complete_before: float | None = None
+    notices: list[BudgetExhausted] = field(default_factory=list)  # "no more reminders today"
 
     @classmethod
     def of(cls, t: np.ndarray, angles: dict[str, np.ndarray], posture: np.ndarray,
@@ -90,7 +92,8 @@ class MonitorStep:
         return self.frames.events
 
     def __bool__(self) -> bool:
-        return bool(len(self.frames) or self.frames.events or self.alerts or self.responses or self.days)
+        return bool(len(self.frames) or self.frames.events or self.alerts or self.responses or self.days
+                    or self.notices)
 
 
 class Monitor:
@@ -123,6 +126,7 @@ class Monitor:
             step.complete_before = float(out.t[-1]) + FRAME_S
         if len(out) or out.events:
             self._alerts(out, step)
+        step.notices = self.policy.take_notices()
         ended = self.days.add(out.t, out.posture)
         if final:
             ended += self.days.finish()
@@ -132,6 +136,12 @@ class Monitor:
 
     def _alerts(self, out: PipelineOutput, step: MonitorStep) -> None:
         """Walk the policy through the block's time: events at their times, ticks in between."""
+        # ends are backdated: tell the policy now where episodes stopped in this block (paused,
+        # still stopped or ended), so no tick reminds about an episode that may be over already
+        stops = self.pipeline.detectors.stops()
+        stops += [(e.episode.id, e.episode.end, math.inf) for e in out.events
+                  if e.type == "end" and e.episode.end is not None]
+        self.policy.episodes_ending(stops)
 
         def posture_at(ts: float) -> Posture:
             if not len(out):

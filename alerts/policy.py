@@ -2,10 +2,21 @@
 
 Per episode kind an alert falls due ``delay_s`` after the (backdated) episode start and, when
 ``repeat_s`` > 0, again every ``repeat_s`` while the episode stays open (prolonged sitting).
-A due alert goes out unless something blocks it — quiet hours, a snooze, the daily cap, the
-kind's cooldown, or the wearer's current posture. A blocked alert stays pending while its
-episode is open and is tried again on every ``tick``; reminders missed meanwhile are skipped,
-never sent in a burst. Each hold-back is counted once per alert and reason.
+A due alert goes out unless something blocks it — the episode already ending, quiet hours, a
+snooze, the daily budget, the kind's cooldown, or the wearer's current posture. A blocked alert
+stays pending while its episode is open and is tried again on every ``tick``; reminders missed
+meanwhile are skipped, never sent in a burst. Each hold-back is counted once per alert and reason.
+
+Detectors backdate an episode's end: the end event arrives seconds after the condition stopped.
+The caller tells the policy which open episodes have stopped but are not confirmed ended yet
+(``episodes_ending``), and no reminder goes out for an episode from that moment on, so no
+reminder is ever about an episode that had already ended when it was sent. A response counts
+only when the episode ends after the reminder.
+
+The daily budget is spread over the waking hours (``budget.DailyBudget``); when the day's last
+reminder goes out, one ``BudgetExhausted`` notice says so (``take_notices``). A kind whose
+reminders are ignored in a row has its cooldown multiplied per ignored reminder (up to a
+maximum); acting on one resets it to the base cooldown.
 
 Time only ever comes in as arguments (event timestamps, ``now``), so a replay of the same
 events gives the same alerts with the same ids.
@@ -19,7 +30,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from posturewatch.alerts.records import Alert, AlertDaySummary, FollowUp, Suppression, alert_id
+from posturewatch.alerts.budget import DailyBudget
+from posturewatch.alerts.records import (
+    Alert,
+    AlertDaySummary,
+    BudgetExhausted,
+    BudgetState,
+    FollowUp,
+    Suppression,
+    alert_id,
+)
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.alerts.texts import alert_text
 from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
@@ -48,6 +68,8 @@ class _OpenEpisode:
     due: float = 0.0
     counted: set[tuple[int, str]] = field(default_factory=set)
     alerts: list[FollowUp] = field(default_factory=list)
+    # reported only once over (a lumbar bend): the reminder is feedback on a finished movement
+    finished: bool = False
 
 
 class AlertPolicy:
@@ -57,7 +79,13 @@ class AlertPolicy:
         self.settings = settings or AlertSettings()
         self._open: dict[str, _OpenEpisode] = {}
         self._last_alert_ts: dict[str, float] = {}
-        self._per_day: Counter[str] = Counter()
+        self._budget = DailyBudget()
+        self._ending: dict[str, list[tuple[float, float]]] = {}
+        self._ignored_in_a_row: Counter[str] = Counter()
+        self._unjudged: list[FollowUp] = []
+        self._notices: list[BudgetExhausted] = []
+        # reminders whose episode turned out to have ended before them (should stay 0)
+        self.sent_after_end = 0
         self._follow_ups: list[FollowUp] = []
         self._suppressions: list[Suppression] = []
         self.suppressed: Counter[str] = Counter()
@@ -90,9 +118,23 @@ class AlertPolicy:
     def tick(self, now: float, posture: Posture | str | int | None) -> list[Alert]:
         """Issue what is due at ``now`` for the open episodes (repeats, released holds)."""
         label = posture_label(posture)
+        self._judge_open(now)
         out = [a for o in list(self._open.values()) if (a := self._evaluate(o, now, label))]
         self._forget_before(now - RETAIN_S)
         return out
+
+    def episodes_ending(self, stops: Iterable[tuple[str, float, float]]) -> None:
+        """Where episodes' conditions stopped: (episode id, since, until), until inf if ongoing.
+
+        An end arrives only after the condition has stayed stopped for a while and is then
+        backdated to the stop's start, so while an episode is stopped it may already be over:
+        no reminder about it goes out at a time inside one of its stops. Each call replaces the
+        stops said before (the caller gives those of the data it is about to tick through).
+        """
+        ending: dict[str, list[tuple[float, float]]] = {}
+        for episode_id, since, until in stops:
+            ending.setdefault(episode_id, []).append((float(since), float(until)))
+        self._ending = ending
 
     def snooze(
         self,
@@ -126,6 +168,28 @@ class AlertPolicy:
     def follow_ups(self) -> list[FollowUp]:
         return list(self._follow_ups)
 
+    def budget(self, now: float) -> BudgetState:
+        """The reminder budget of ``now``'s local day: used, remaining, next allowance, spent."""
+        return self._budget.state(self.settings, now)
+
+    def take_notices(self) -> list[BudgetExhausted]:
+        """Notices raised since the last call (the day's budget ran out), oldest first."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    def cooldown_s(self, kind: str) -> float:
+        """The kind's cooldown now: its base, stretched per reminder ignored in a row."""
+        base = self.settings.for_kind(kind).cooldown_s
+        esc = self.settings.escalation
+        streak = self._ignored_in_a_row[kind]
+        if not esc.enabled or not streak or base <= 0:
+            return base
+        return min(max(base, esc.max_cooldown_s), base * esc.factor**streak)
+
+    def ignored_in_a_row(self) -> dict[str, int]:
+        """Per kind, how many of its latest reminders in a row the wearer did not act on."""
+        return {k: n for k, n in self._ignored_in_a_row.items() if n}
+
     def daily_summary(self, day: date | str) -> AlertDaySummary:
         """Alerts, suppressions and response rates of one local calendar day."""
         key = day if isinstance(day, str) else day.isoformat()
@@ -155,17 +219,25 @@ class AlertPolicy:
             self._count(Suppression(event.ts, episode.kind, alert_id(episode.id, 0), "disabled"))
             return []
         first_due = episode.start + kind.delay_s
-        tracked = _OpenEpisode(episode, first_due, due=first_due)
+        tracked = _OpenEpisode(episode, first_due, due=first_due, finished=episode.end is not None)
         self._open[episode.id] = tracked
         alert = self._evaluate(tracked, event.ts, label)
         return [alert] if alert else []
 
     def _end(self, episode: Episode) -> None:
+        self._ending.pop(episode.id, None)
         tracked = self._open.pop(episode.id, None)
         if tracked is None or episode.end is None:
             return
         for follow_up in tracked.alerts:
-            follow_up.response_s = max(0.0, episode.end - follow_up.alert.ts)
+            if tracked.finished:
+                follow_up.feedback = True
+            elif episode.end > follow_up.alert.ts:
+                follow_up.response_s = float(episode.end - follow_up.alert.ts)
+            else:
+                follow_up.ended_before = True
+                self.sent_after_end += 1
+            self._judge(follow_up)
 
     def _evaluate(self, tracked: _OpenEpisode, now: float, label: str) -> Alert | None:
         if now + DUE_TOLERANCE_S < tracked.due:
@@ -175,7 +247,7 @@ class AlertPolicy:
         if cfg.repeat_s > 0:
             latest = int((now - tracked.first_due) // cfg.repeat_s)
             tracked.repeat = max(tracked.repeat, latest)
-        reason = self._blocked(kind, now, label)
+        reason = self._blocked(tracked, now, label)
         if reason:
             if (tracked.repeat, reason) not in tracked.counted:
                 tracked.counted.add((tracked.repeat, reason))
@@ -199,15 +271,21 @@ class AlertPolicy:
         tracked.alerts.append(follow_up)
         self._follow_ups.append(follow_up)
         self._last_alert_ts[kind] = now
-        self._per_day[self._day(now)] += 1
+        self._unjudged.append(follow_up)
+        if notice := self._budget.spend(self.settings, now):
+            self._notices.append(notice)
         tracked.repeat += 1
         tracked.due = (
             tracked.first_due + tracked.repeat * cfg.repeat_s if cfg.repeat_s > 0 else math.inf
         )
         return alert
 
-    def _blocked(self, kind: str, now: float, label: str) -> str | None:
+    def _blocked(self, tracked: _OpenEpisode, now: float, label: str) -> str | None:
         settings = self.settings
+        kind = tracked.episode.kind
+        stops = self._ending.get(tracked.episode.id, ())
+        if not tracked.finished and any(a <= now + DUE_TOLERANCE_S < b for a, b in stops):
+            return "ending"
         local = datetime.fromtimestamp(now, settings.zone)
         if settings.quiet_hours.contains(local.hour * 60 + local.minute):
             return "quiet_hours"
@@ -215,15 +293,35 @@ class AlertPolicy:
             self._snooze_kinds is None or kind in self._snooze_kinds
         ):
             return "snoozed"
-        if settings.daily_cap and self._per_day[local.date().isoformat()] >= settings.daily_cap:
-            return "daily_cap"
+        if budget := self._budget.blocked(settings, now):
+            return budget
         cfg = settings.for_kind(kind)
         last = self._last_alert_ts.get(kind)
-        if last is not None and now - last < cfg.cooldown_s:
+        if last is not None and now - last < self.cooldown_s(kind):
             return "cooldown"
         if cfg.postures and label not in cfg.postures:
             return "posture"
         return None
+
+    def _judge_open(self, now: float) -> None:
+        """Reminders still not acted on after the escalation window count as ignored."""
+        limit = self.settings.escalation.ignored_after_s
+        for follow_up in [f for f in self._unjudged if now - f.alert.ts > limit]:
+            self._judge(follow_up)
+
+    def _judge(self, follow_up: FollowUp) -> None:
+        """Once per reminder: acted on (resets the kind's streak) or ignored (extends it)."""
+        if follow_up not in self._unjudged:
+            return
+        self._unjudged.remove(follow_up)
+        if follow_up.feedback or follow_up.ended_before:
+            return  # neither acted on nor ignored: nothing the wearer could respond to
+        kind = follow_up.alert.kind
+        response = follow_up.response_s
+        if response is not None and response <= self.settings.escalation.ignored_after_s:
+            self._ignored_in_a_row[kind] = 0
+        else:
+            self._ignored_in_a_row[kind] += 1
 
     def _count(self, suppression: Suppression) -> None:
         self.suppressed[suppression.reason] += 1
@@ -234,6 +332,4 @@ class AlertPolicy:
             self._follow_ups = [f for f in self._follow_ups if f.alert.ts >= cutoff]
         if self._suppressions and self._suppressions[0].ts < cutoff:
             self._suppressions = [s for s in self._suppressions if s.ts >= cutoff]
-        cutoff_day = self._day(cutoff)
-        for day in [d for d in self._per_day if d < cutoff_day]:
-            del self._per_day[day]
+        self._budget.forget_before(self._day(cutoff))

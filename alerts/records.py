@@ -33,15 +33,20 @@ class Alert:
 class FollowUp:
     """Whether the wearer broke the episode after an alert, and how fast.
 
-    ``response_s`` is episode end − alert time (0 when the episode had already ended by the
-    alert's time), None while the episode is still open.
+    ``response_s`` is episode end − alert time, set only when the end came after the alert: it
+    is None while the episode is open and when the episode had already ended at the alert's
+    time (``ended_before`` is then True; such an alert is no response, whatever its timing).
+    Feedback about a movement that was already over when it was reported (a lumbar bend) is
+    never a response either (``feedback``).
     """
 
     alert: Alert
     response_s: float | None = None
+    ended_before: bool = False
+    feedback: bool = False
 
     def broke_within(self, window_s: float) -> bool:
-        return self.response_s is not None and self.response_s <= window_s
+        return self.response_s is not None and 0.0 < self.response_s <= window_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +63,11 @@ class Suppression:
 class AlertDaySummary:
     """One local day of alerting: what went out, what was held back, how the wearer responded.
 
-    ``broke_within[w]`` counts alerts whose episode ended within ``w`` seconds of the alert;
-    ``response_rate[w]`` is that over ``alerts`` (0.0 on a day without alerts).
+    ``broke_within[w]`` counts alerts whose episode ended after the alert and within ``w``
+    seconds of it; ``response_rate[w]`` is that over ``alerts`` (0.0 on a day without alerts).
+    ``suppressed`` counts hold-backs by reason: "ending" (the episode had stopped), "quiet_hours",
+    "snoozed", "budget_paced" (ahead of the day's spread), "daily_cap" (budget spent),
+    "cooldown", "posture", "disabled".
     """
 
     day: str
@@ -68,3 +76,42 @@ class AlertDaySummary:
     suppressed: dict[str, int] = field(default_factory=dict)
     broke_within: dict[float, int] = field(default_factory=dict)
     response_rate: dict[float, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """Where one local day's reminder budget stands at ``ts``.
+
+    ``allowed_now`` is how many reminders the even spread over the waking hours allows by
+    ``ts`` (budget × elapsed waking share + the burst allowance, at most the budget);
+    ``next_allowance_ts`` is when one more becomes allowed (``ts`` itself when one is allowed
+    now, None when the day's budget is spent). ``budget`` 0 means no cap: then ``remaining``
+    and ``next_allowance_ts`` are None and the budget never runs out.
+    """
+
+    day: str
+    ts: float
+    budget: int
+    used: int
+    allowed_now: int | None
+    remaining: int | None
+    next_allowance_ts: float | None
+    exhausted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExhausted:
+    """Said once per local day, when the reminder sent at ``ts`` was the day's last one.
+
+    ``resumes_ts`` is the start of the next day's waking hours; ``title``/``message`` are the
+    words to show the wearer (or a status line).
+    """
+
+    day: str
+    ts: float
+    used: int
+    budget: int
+    resumes_ts: float
+    title: str
+    message: str
+    type: str = "budget_exhausted"

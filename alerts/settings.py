@@ -7,6 +7,22 @@ setting                          default        meaning
 =============================== ============== ==================================================
 timezone                         "UTC"          IANA zone for quiet hours, "until tomorrow", days
 daily_cap                        12             at most this many alerts per local day (0 = none)
+daily_burst                      2              reminders allowed ahead of the even spread
+waking_hours.start               "08:00"        the daily budget is spread evenly over this window
+waking_hours.end                 "22:00"        (must be later than the start, same day)
+escalation.enabled               true           space out a kind the wearer keeps ignoring
+escalation.ignored_after_s       300            a reminder not acted on within this is ignored
+escalation.factor                2.0            each ignored reminder in a row multiplies the
+                                                kind's cooldown by this …
+escalation.max_cooldown_s        7200           … up to this; one acted on resets it to base
+training.enabled                 false          goals that rise week by week (alerts.training)
+training.start_date              ""             ISO date the training began ("" = not started)
+training.sitting_bout_start_min  60.0           week-1 goal: sitting bouts at most this long …
+training.sitting_bout_goal_min   45.0           … tightened week by week to this
+training.slumped_start_pct       40.0           week-1 goal: slumped share of sitting below …
+training.slumped_goal_pct        20.0           … tightened to this
+training.weeks                   6              weeks from the start goals to the final goals
+training.days_to_advance         4              days per week the goal must be met to move on
 follow_up_windows_s              (60, 180, 300) "did the wearer break the episode within …" checks
 quiet_hours.enabled              true           no alerts inside the window
 quiet_hours.start                "22:00"        window start (may wrap past midnight)
@@ -37,8 +53,14 @@ lumbar_bend.postures             ()             empty = any posture
 lumbar_bend.severity             "info"
 =============================== ============== ==================================================
 
-A blocked alert (quiet hours, snooze, cooldown, posture, daily cap) stays pending while its
+A blocked alert (quiet hours, snooze, cooldown, posture, daily budget) stays pending while its
 episode is open and goes out once nothing blocks it any more; see ``policy.AlertPolicy``.
+
+Daily budget: at a local time that is a fraction ``f`` through the waking hours, at most
+``daily_burst + floor((daily_cap − daily_burst + 1) × f)`` reminders may have gone out that day
+(never more than ``daily_cap``, and never more than ``daily_cap × f + daily_burst``), so the
+budget lasts the whole waking day instead of running out by mid-morning. With the defaults at
+most 4 of the 12 go before 11:00 and the last one becomes available at 20:44.
 """
 
 from __future__ import annotations
@@ -50,6 +72,7 @@ import typing
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from posturewatch.alerts.training import TrainingSettings
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 
 SEVERITIES = ("info", "warning", "critical")
@@ -94,6 +117,38 @@ class QuietHours:
 
 
 @dataclass(frozen=True, slots=True)
+class WakingHours:
+    start: str = "08:00"
+    end: str = "22:00"
+
+    def validate(self, where: str) -> None:
+        if self.start_minute(where) >= self.end_minute(where):
+            raise SettingsError(f"{where}: start {self.start!r} must be before end {self.end!r}")
+
+    def start_minute(self, where: str = "waking_hours") -> int:
+        return _parse_clock(self.start, f"{where}.start")
+
+    def end_minute(self, where: str = "waking_hours") -> int:
+        return _parse_clock(self.end, f"{where}.end")
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    enabled: bool = True
+    ignored_after_s: float = 300.0
+    factor: float = 2.0
+    max_cooldown_s: float = 7200.0
+
+    def validate(self, where: str) -> None:
+        for name in ("ignored_after_s", "max_cooldown_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise SettingsError(f"{where}.{name} must be a finite number > 0, got {value}")
+        if not (math.isfinite(self.factor) and self.factor >= 1):
+            raise SettingsError(f"{where}.factor must be a finite number ≥ 1, got {self.factor}")
+
+
+@dataclass(frozen=True, slots=True)
 class KindSettings:
     enabled: bool = True
     delay_s: float = 60.0
@@ -125,8 +180,12 @@ def _kind(**overrides) -> KindSettings:
 class AlertSettings:
     timezone: str = "UTC"
     daily_cap: int = 12
+    daily_burst: int = 2
     follow_up_windows_s: tuple[float, ...] = (60.0, 180.0, 300.0)
     quiet_hours: QuietHours = field(default_factory=QuietHours)
+    waking_hours: WakingHours = field(default_factory=WakingHours)
+    escalation: Escalation = field(default_factory=Escalation)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     posterior_tilt: KindSettings = field(default_factory=KindSettings)
     forward_head: KindSettings = field(
         default_factory=lambda: _kind(postures=("sitting", "standing"))
@@ -152,10 +211,15 @@ class AlertSettings:
             raise SettingsError(f"timezone: unknown time zone {self.timezone!r}") from None
         if self.daily_cap < 0:
             raise SettingsError(f"daily_cap must be ≥ 0, got {self.daily_cap}")
+        if self.daily_burst < 0:
+            raise SettingsError(f"daily_burst must be ≥ 0, got {self.daily_burst}")
         windows = self.follow_up_windows_s
         if not windows or any(not (math.isfinite(w) and w > 0) for w in windows):
             raise SettingsError(f"follow_up_windows_s must be finite positive durations, got {windows}")
         self.quiet_hours.validate("quiet_hours")
+        self.waking_hours.validate("waking_hours")
+        self.escalation.validate("escalation")
+        self.training.validate("training", SettingsError)
         for kind in EPISODE_KINDS:
             self.for_kind(kind).validate(kind)
 

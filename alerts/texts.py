@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 from posturewatch.analytics.records import Episode
 
 
@@ -33,3 +35,13 @@ def alert_text(episode: Episode, now: float) -> tuple[str, str]:
             "Next time hinge at the hips and bend your knees.",
         )
     return (episode.kind.replace("_", " ").capitalize(), f"Episode {episode.id}")
+
+
+def budget_exhausted_text(used: int, budget: int, resumes_ts: float, zone: tzinfo) -> tuple[str, str]:
+    """(title, message) saying once a day that the reminder budget is spent."""
+    resumes = datetime.fromtimestamp(resumes_ts, zone).strftime("%H:%M")
+    return (
+        "No more reminders today",
+        f"That was reminder {used} of {budget} for today. "
+        f"Reminders start again tomorrow at {resumes}; keep moving and sitting tall meanwhile.",
+    )

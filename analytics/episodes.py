@@ -4,6 +4,11 @@ Detectors see frames block by block — the same code for a replay and for the l
 keep their state between blocks. They walk over *runs* of equal condition (run-length encoded
 with numpy), never over single frames, and report episodes with backdated start and end times.
 
+Because an end is only known some time after the condition stopped, each detector also says,
+per block, when the condition of an open episode stopped (``stops``): pauses it bridged again and
+the stop still going at the block's end. A consumer that must not act on an episode that may
+already be over (the alert policy) uses them; they do not depend on how the data was blocked.
+
 No episode arises while lying or not worn, or from an undefined angle (NaN): lying and not worn
 are evidence that a condition is false (an open episode ends), an undefined or missing angle
 while upright is no evidence either way.
@@ -98,6 +103,7 @@ class HysteresisDetector:
         self.false_since: float | None = None
         self.stats, self.pending = _Stats(peak_sign), _Stats(peak_sign)
         self.open_episode: Episode | None = None
+        self._stops: list[tuple[str, float, float]] = []
 
     def conditions(self, frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -110,6 +116,7 @@ class HysteresisDetector:
         unknown = (~np.isfinite(value) & allowed) | (frames.posture == Posture.UNKNOWN)
         level = np.where(unknown, -1, np.where(enter, 2, np.where(hold, 1, 0))).astype(np.int8)
         events: list[EpisodeEvent] = []
+        self._stops = []
         starts, lengths, values = runs(level)
         t, dt = frames.t, frames.dt
         for i0, ln, lv in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
@@ -123,6 +130,8 @@ class HysteresisDetector:
                             self.false_since = self.gap_since
                         events += self._release(self.gap_since + self.max_gap_s)
                 continue
+            if self.gap_since is not None and self.false_since is None:
+                self._stopped(self.gap_since, t0)  # data came back: the episode went on
             self.gap_since = None
             if self.state == "idle":
                 if lv != 2:
@@ -139,6 +148,7 @@ class HysteresisDetector:
                     events += self._release(self.false_since + self.release_s)
                 continue
             if self.false_since is not None:  # a bridged interruption: it belongs to the episode
+                self._stopped(self.false_since, t0)
                 self.stats.merge(self.pending)
                 self.false_since = None
             self.stats.add(chunk)
@@ -150,6 +160,17 @@ class HysteresisDetector:
                 events.append(EpisodeEvent("start", self.open_episode, confirmed))
         return events
 
+    def _stopped(self, since: float, until: float) -> None:
+        if self.state == "open" and self.open_episode is not None:
+            self._stops.append((self.open_episode.id, float(since), float(until)))
+
+    def stops(self) -> list[tuple[str, float, float]]:
+        """(episode id, stopped, resumed) of the last push; resumed is inf while still stopped."""
+        since = self.false_since if self.false_since is not None else self.gap_since
+        if self.state != "open" or self.open_episode is None or since is None:
+            return list(self._stops)
+        return [*self._stops, (self.open_episode.id, float(since), float("inf"))]
+
     def _release(self, ts: float) -> list[EpisodeEvent]:
         events = []
         if self.state == "open" and self.open_episode is not None:
@@ -158,6 +179,13 @@ class HysteresisDetector:
             events.append(EpisodeEvent("end", ep, ts))
         self.state, self.false_since, self.open_episode, self.gap_since = "idle", None, None, None
         return events
+
+    def tentative_end(self) -> dict[str, float]:
+        """{open episode id: the time its end would be backdated to} once its condition stopped."""
+        since = self.false_since if self.false_since is not None else self.gap_since
+        if self.state != "open" or self.open_episode is None or since is None:
+            return {}
+        return {self.open_episode.id: since}
 
     def close(self, ts: float) -> list[EpisodeEvent]:
         """End an open episode at ``ts`` (end of data)."""
@@ -210,9 +238,11 @@ class ProlongedSittingDetector:
         self.start: float | None = None  # bout start
         self.break_since: float | None = None
         self.open_episode: Episode | None = None
+        self._stops: list[tuple[str, float, float]] = []
 
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         events: list[EpisodeEvent] = []
+        self._stops = []
         # 1 sitting, 0 up (standing/walking) or lying, −1 unknown: a lost sensor neither
         # continues nor breaks a bout (gaps are gaps), it only delays the decision.
         p = frames.posture
@@ -225,6 +255,8 @@ class ProlongedSittingDetector:
             if sit == 1:
                 if self.start is None:
                     self.start = t0
+                if self.break_since is not None and self.open_episode is not None:
+                    self._stops.append((self.open_episode.id, float(self.break_since), float(t0)))
                 self.break_since = None
                 confirm_at = max(self.start + self.s.sitting_limit_s, t0)
                 if self.open_episode is None and t1 >= confirm_at:
@@ -248,6 +280,17 @@ class ProlongedSittingDetector:
             events.append(EpisodeEvent("end", ended, ts))
         self.start = self.break_since = self.open_episode = None
         return events
+
+    def tentative_end(self) -> dict[str, float]:
+        if self.open_episode is None or self.break_since is None:
+            return {}
+        return {self.open_episode.id: self.break_since}
+
+    def stops(self) -> list[tuple[str, float, float]]:
+        """(episode id, break began, sitting again) of the last push; inf while the break lasts."""
+        if self.open_episode is None or self.break_since is None:
+            return list(self._stops)
+        return [*self._stops, (self.open_episode.id, float(self.break_since), float("inf"))]
 
     def close(self, ts: float) -> list[EpisodeEvent]:
         if self.start is not None and self.break_since is None:
@@ -328,6 +371,12 @@ class LumbarBendDetector:
         self.lumbar.reset()
         return events
 
+    def tentative_end(self) -> dict[str, float]:
+        return {}  # a bend is reported once it is over, never while open
+
+    def stops(self) -> list[tuple[str, float, float]]:
+        return []  # a bend is reported once it is over, never while open
+
     def close(self, ts: float) -> list[EpisodeEvent]:
         return self._finish(ts) if self.start is not None else []
 
@@ -347,6 +396,22 @@ class EpisodeDetectors:
     def push(self, frames: Frames) -> list[EpisodeEvent]:
         events = [e for d in self.detectors for e in d.push(frames)]
         return sorted(events, key=lambda e: (e.ts, e.type != "start"))
+
+    def tentative_ends(self) -> dict[str, float]:
+        """Open episodes whose condition has stopped but whose end is not confirmed yet.
+
+        Maps episode id → the start of the stop, which is the end the detector will report if
+        the stop lasts; a consumer (the alert policy) must not act on those episodes from then on.
+        """
+        return {k: v for d in self.detectors for k, v in d.tentative_end().items()}
+
+    def stops(self) -> list[tuple[str, float, float]]:
+        """Where the last push saw an open episode's condition stop: (id, since, until).
+
+        ``until`` is when the condition came back (the pause was bridged) or inf while it is
+        still stopped; if the stop lasts, the episode's end will be backdated to ``since``.
+        """
+        return [stop for d in self.detectors for stop in d.stops()]
 
     def close(self, ts: float) -> list[EpisodeEvent]:
         events = [e for d in self.detectors for e in d.close(ts)]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from posturewatch.alerts.records import Alert
+from posturewatch.alerts.records import Alert, BudgetExhausted, BudgetState
 from posturewatch.analytics.records import EpisodeEvent
 
 SCHEMA_VERSION = 1
@@ -184,6 +184,38 @@ def alert_payload(alert: Alert) -> dict[str, object]:
         "episode_start": rfc3339(alert.episode_start),
         "episode_start_ms": round(alert.episode_start * 1000),
         "episode_end_ms": None if alert.episode_end is None else round(alert.episode_end * 1000),
+    }
+
+
+def budget_payload(state: BudgetState) -> dict[str, object]:
+    """The day's reminder budget (for the status topic or the app): used, left, next allowance."""
+    next_ts = state.next_allowance_ts
+    return {
+        **stamp(state.ts),
+        "day": state.day,
+        "budget": state.budget,
+        "used": state.used,
+        "allowed_now": state.allowed_now,
+        "remaining": state.remaining,
+        "next_allowance": None if next_ts is None else rfc3339(next_ts),
+        "next_allowance_ms": None if next_ts is None else round(next_ts * 1000),
+        "exhausted": state.exhausted,
+    }
+
+
+def budget_exhausted_payload(notice: BudgetExhausted) -> dict[str, object]:
+    """The once-a-day "no more reminders today" notice; its id makes a redelivery recognisable."""
+    return {
+        **stamp(notice.ts),
+        "id": f"{notice.type}-{notice.day}",
+        "type": notice.type,
+        "day": notice.day,
+        "used": notice.used,
+        "budget": notice.budget,
+        "resumes": rfc3339(notice.resumes_ts),
+        "resumes_ms": round(notice.resumes_ts * 1000),
+        "title": notice.title,
+        "message": notice.message,
     }
 
 

@@ -37,7 +37,7 @@ def test_tilt_alerts_at_confirmation_once_with_stable_id_and_both_bounds():
 
 
 def test_prolonged_sitting_alerts_at_30_min_and_every_30_min_while_open():
-    policy = AlertPolicy()
+    policy = AlertPolicy(AlertSettings.from_mapping({"escalation": {"enabled": False}}))
     first = policy.on_events([start("prolonged_sitting", NOON, sustain=1800)], "sitting")
     assert [a.ts for a in first] == [NOON + 1800]
     emitted = list(first)

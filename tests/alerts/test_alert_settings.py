@@ -89,3 +89,44 @@ def test_bad_settings_are_rejected_with_the_key_named(mapping, message):
 def test_non_finite_and_negative_durations_in_toml_are_rejected(toml, message):
     with pytest.raises(SettingsError, match=message):
         AlertSettings.from_mapping(tomllib.loads(toml))
+
+
+def test_budget_escalation_and_training_defaults_and_overrides():
+    s = AlertSettings()
+    assert s.daily_cap == 12 and s.daily_burst == 2
+    assert (s.waking_hours.start, s.waking_hours.end) == ("08:00", "22:00")
+    assert s.escalation.enabled and s.escalation.factor == 2.0
+    assert s.escalation.ignored_after_s == 300.0 and s.escalation.max_cooldown_s == 7200.0
+    assert not s.training.enabled
+    text = """
+    [escalation]
+    factor = 3
+    [training]
+    enabled = true
+    start_date = "2026-01-05"
+    """
+    s2 = AlertSettings.from_mapping(tomllib.loads(text))
+    assert s2.escalation.factor == 3.0 and s2.escalation.max_cooldown_s == 7200.0
+    assert s2.training.enabled and s2.training.weeks == 6
+    assert AlertSettings.from_mapping(s2.to_mapping()) == s2
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[escalation]\nfactor = nan", r"escalation.factor must be a finite number ≥ 1, got nan"),
+        ("[escalation]\nfactor = 0.5", r"escalation.factor must be a finite number ≥ 1"),
+        ("[escalation]\nignored_after_s = inf", r"escalation.ignored_after_s must be a finite"),
+        ("[escalation]\nmax_cooldown_s = 0", r"escalation.max_cooldown_s must be a finite"),
+        ("[escalation]\nfactr = 2", r"escalation: unknown key.*factr"),
+        ("[training]\nenabled = true", r"training.start_date is needed"),
+        ("[training]\nstart_date = \"5.1.2026\"", r"training.start_date: expected an ISO date"),
+        ("[training]\nslumped_goal_pct = nan", r"training.slumped_goal_pct must be a percentage"),
+        ("[training]\nsitting_bout_goal_min = 90", r"sitting_bout_goal_min must not exceed"),
+        ("[training]\nweeks = 0", r"training.weeks must be ≥ 1"),
+        ("[training]\ngoal = 1", r"training: unknown key.*goal"),
+    ],
+)
+def test_bad_escalation_and_training_settings_are_refused(toml, message):
+    with pytest.raises(SettingsError, match=message):
+        AlertSettings.from_mapping(tomllib.loads(toml))

@@ -1,5 +1,7 @@
 """Episode detectors against hand-built 10 Hz series: backdating, hysteresis, bridging, streaming."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -174,3 +176,62 @@ def test_leaning_forward_into_and_out_of_prone_lying_is_not_a_bend():
     eps = ended(detect(f), "lumbar_bend")
     assert len(eps) == 1  # only the real bend with the back
     assert eps[0].start == pytest.approx(T0 + 80.7, abs=0.11)
+
+
+# ---- where open episodes' conditions stopped (the alert policy's view of pending ends) ----
+
+
+def stops_and_ends(frames: Frames, block: int | None):
+    """Stops merged over blocks (a stop still open at a block's end continues in the next),
+    with each end counted as a stop from the end on, the way the alert monitor passes them."""
+    det = EpisodeDetectors()
+    stops: dict[tuple[str, float], float] = {}
+    ends = {}
+    step = block or len(frames.t)
+    for a in range(0, len(frames.t), step):
+        sl = slice(a, a + step)
+        events = det.push(Frames(frames.t[sl], frames.posture[sl],
+                                 {k: v[sl] for k, v in frames.angles.items()}, frames.dt))
+        for episode_id, since, until in det.stops():
+            key = (episode_id, round(since, 3))
+            stops[key] = min(until, stops.get(key, math.inf))
+        for e in events:
+            if e.type == "end":
+                ends[e.episode.id] = e.episode.end
+                stops[(e.episode.id, round(e.episode.end, 3))] = math.inf
+    return stops, ends
+
+
+@pytest.mark.parametrize("block", [None, 7, 100, 613])
+def test_tilt_pauses_and_the_final_stop(block):
+    f = series([
+        (30, S, {"pelvic_tilt": -5}),
+        (70, S, {"pelvic_tilt": -18}),
+        (5, S, {"pelvic_tilt": -5}),     # a pause the detector bridges
+        (40, S, {"pelvic_tilt": -18}),
+        (30, S, {"pelvic_tilt": -5}),    # the stop that ends the episode
+    ])
+    stops, ends = stops_and_ends(f, block)
+    (episode_id,) = ends
+    assert sorted(stops.items()) == [
+        ((episode_id, pytest.approx(T0 + 100)), pytest.approx(T0 + 105)),
+        ((episode_id, pytest.approx(T0 + 145)), math.inf),
+    ]
+    assert ends[episode_id] == pytest.approx(T0 + 145)  # the end is backdated to the stop
+
+
+@pytest.mark.parametrize("block", [None, 50, 997])
+def test_sitting_breaks_are_stops_of_the_open_bout(block):
+    f = series([(10, W, {}), (31 * 60, S, {}), (40, W, {}), (5 * 60, S, {}), (90, W, {})])
+    stops, ends = stops_and_ends(f, block)
+    (episode_id,) = [e for e in ends if e.startswith("prolonged_sitting")]
+    breaks = sorted((since - T0, until - T0) for (ep, since), until in stops.items() if ep == episode_id)
+    assert breaks == [(pytest.approx(1870), pytest.approx(1910)), (pytest.approx(2210), math.inf)]
+    assert ends[episode_id] - T0 == pytest.approx(2210)
+
+
+def test_no_stops_without_an_open_episode():
+    # a tilt shorter than the sustain time is no episode, so its stop is nobody's concern
+    det = EpisodeDetectors()
+    det.push(series([(30, S, {"pelvic_tilt": -18}), (30, S, {"pelvic_tilt": -5})]))
+    assert det.stops() == []

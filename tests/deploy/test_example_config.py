@@ -87,6 +87,9 @@ def test_example_documents_every_key():
         "alerts": [f.name for f in dataclasses.fields(AlertSettings)
                    if not dataclasses.is_dataclass(getattr(AlertSettings(), f.name))],
         "alerts.quiet_hours": [f.name for f in dataclasses.fields(AlertSettings().quiet_hours)],
+        "alerts.waking_hours": [f.name for f in dataclasses.fields(AlertSettings().waking_hours)],
+        "alerts.escalation": [f.name for f in dataclasses.fields(AlertSettings().escalation)],
+        "alerts.training": [f.name for f in dataclasses.fields(AlertSettings().training)],
         "mqtt": simple_fields(MqttSettings) + simple_fields(OutputOptions),
         "influx": simple_fields(InfluxSettings),
         "store": simple_fields(StoreSettings),
@@ -103,7 +106,8 @@ def test_example_documents_every_key():
 
 @pytest.mark.parametrize(("table", "key"), [
     ("episodes", "tilt_enter"), ("posture", "sitting_thigh"), ("alerts", "daily_cap"),
-    ("alerts.quiet_hours", "start"), ("mqtt", "keepalive_s"), ("influx", "batch_lines"),
+    ("alerts.quiet_hours", "start"), ("alerts.waking_hours", "end"), ("alerts.escalation", "factor"),
+    ("alerts.training", "weeks"), ("mqtt", "keepalive_s"), ("influx", "batch_lines"),
     ("store", "synchronous"), ("ble", "stall_timeout_s"),
 ])
 def test_a_typo_in_any_table_is_refused_with_its_name(tmp_path, clean_env, table, key):
