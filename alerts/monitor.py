@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from posturewatch.alerts.policy import AlertPolicy
-from posturewatch.alerts.records import Alert, AlertDaySummary, BudgetExhausted
+from posturewatch.alerts.records import Alert, AlertDaySummary, BudgetExhausted, BudgetState
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.days import DayTally, DayTracker
 from posturewatch.analytics.pipeline import Pipeline, PipelineOutput, PipelineSettings
@@ -73,6 +73,7 @@ class MonitorStep:
     today: DayTally | None = None
     complete_before: float | None = None
     notices: list[BudgetExhausted] = field(default_factory=list)  # "no more reminders today"
+    budget: BudgetState | None = None  # the reminder budget at the step's end
 
     @classmethod
     def of(cls, t: np.ndarray, angles: dict[str, np.ndarray], posture: np.ndarray,
@@ -127,6 +128,8 @@ class Monitor:
         if len(out) or out.events:
             self._alerts(out, step)
         step.notices = self.policy.take_notices()
+        if step.complete_before is not None:
+            step.budget = self.policy.budget(step.complete_before)
         ended = self.days.add(out.t, out.posture)
         if final:
             ended += self.days.finish()

@@ -53,6 +53,10 @@ def status_line(status: dict) -> str:
     if status.get("mqtt", "off") != "off":
         parts.append(f"mqtt {status['mqtt']}")
     parts.append(f"outbox {status.get('outbox', 0)}")
+    reminders = status.get("reminders")
+    if reminders and reminders["budget"]:
+        parts.append(f"reminders {reminders['used']}/{reminders['budget']}"
+                     + (" (none left today)" if reminders["exhausted"] else ""))
     return " | ".join(parts)
 
 

@@ -126,6 +126,7 @@ class Session:
         self.frames_out = 0
         self.alerts_out = 0
         self.stopped_early = False
+        self.budget = None  # the reminder budget after the last step (alerts.records.BudgetState)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._recent: dict[str, deque[SensorBlock]] = {}
 
@@ -178,6 +179,8 @@ class Session:
     def _deliver(self, step: MonitorStep) -> None:
         now = self.source.clock()
         self.outputs.write(step, now)
+        if step.budget is not None:
+            self.budget = step.budget
         self.frames_out += len(step.frames)
         self.alerts_out += len(step.alerts)
         for view in self.views:
@@ -196,7 +199,12 @@ class Session:
         sensors = {}
         for location, s in self.source.sensors().items():
             sensors[location] = {**s, "late_samples": int(late.get(f"{location}_late_samples", 0))}
-        return {"sensors": sensors, **self.outputs.state()}
+        status: dict[str, object] = {"sensors": sensors, **self.outputs.state()}
+        if self.budget is not None:
+            b = self.budget
+            status["reminders"] = {"day": b.day, "budget": b.budget, "used": b.used,
+                                   "remaining": b.remaining, "exhausted": b.exhausted}
+        return status
 
     # ------------------------------------------------------------------ calibration command
     def _remember(self, blocks: list[SensorBlock]) -> None:

@@ -19,6 +19,7 @@ from posturewatch.alerts.mqtt.payloads import (
     Topics,
     alert_payload,
     angles_payloads,
+    budget_exhausted_payload,
     encode,
     episode_payload,
     posture_payload,
@@ -98,6 +99,8 @@ class OutputHub:
             self._queue_event(event)
         for alert in step.alerts:
             self._queue_alert(alert)
+        for notice in step.notices:  # the phone shows "no more reminders today" once
+            self._put_mqtt([(self.topics.alerts, budget_exhausted_payload(notice), False)], EVENT)
         for response in step.responses:
             if self.sqlite is not None:
                 self.sqlite.record_response(self.user, response.alert_id, response.response_s)

@@ -106,3 +106,20 @@ def test_angles_messages_equal_the_single_row_payload(tmp_path):
         label = Posture(int(np.bincount(posture[rows]).argmax())).label
         assert payload == encode(angles_payload(T0 + k, label, means))
     assert json.loads(queued[2])["angles"]["pelvic_tilt"] is None
+
+
+def test_the_budget_exhausted_notice_goes_to_the_phone_once(tmp_path):
+    from posturewatch.alerts.records import BudgetExhausted
+
+    outbox = Outbox(tmp_path / "o.db", synchronous="NORMAL")
+    hub = OutputHub("ann", outbox, influx=False)
+    t, angles, posture = block(T0, 2, Posture.SITTING)
+    notice = BudgetExhausted("2024-03-04", T0 + 1, 12, 12, T0 + 86400, "No more reminders today",
+                             "You had all 12 of today's reminders.")
+    step = MonitorStep.of(t, angles, posture)
+    step.notices = [notice]
+    hub.process(step)
+    hub.process(MonitorStep.of(*block(T0 + 2, 2, Posture.SITTING)))
+    (sent,) = messages(outbox, "/alerts")
+    assert sent["type"] == "budget_exhausted" and sent["id"] == "budget_exhausted-2024-03-04"
+    assert sent["title"] == "No more reminders today" and sent["used"] == sent["budget"] == 12
