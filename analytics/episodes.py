@@ -1,4 +1,4 @@
-"""Streaming episode detectors (DESIGN §3): prolonged sitting, posterior tilt, forward head, lumbar bend.
+"""Streaming episode detectors (docs/architecture.md §3): prolonged sitting, posterior tilt, forward head, lumbar bend.
 
 Detectors see frames block by block — the same code for a replay and for the live daemon — and
 keep their state between blocks. They walk over *runs* of equal condition (run-length encoded
@@ -29,7 +29,7 @@ NO_BEND = (Posture.LYING, Posture.NOT_WORN)  # trunk far from vertical here is n
 
 @dataclass(frozen=True)
 class EpisodeSettings:
-    """Episode limits (DESIGN §3 defaults); every one is configurable per user."""
+    """Episode limits (the defaults in docs/architecture.md §3); every one is configurable per user."""
 
     sitting_limit_s: float = 30 * 60.0
     sitting_break_s: float = 60.0

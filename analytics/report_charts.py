@@ -56,7 +56,7 @@ ANGLE_NAMES_PLAIN = {
     "trunk_inclination": "Upper-back lean",
     "lumbar_flexion": "Lower-back rounding",
 }
-# where an episode starts to count (DESIGN §3 defaults), drawn as a reference line
+# where an episode starts to count (the defaults in docs/architecture.md §3), drawn as a reference line
 THRESHOLDS = {"pelvic_tilt": -15.0, "trunk_inclination": 20.0}
 INK, MUTED, GRID = "#222831", "#6B7280", "#E5E7EB"
 

@@ -91,16 +91,17 @@ async def main(seconds: float, state_dir: Path) -> dict:
 
     daemon = daemon_session(config, EmulatedBackend(emulate_config(settings.ble, time.time, seed=1)))
     ble = daemon.source.ble
-    handlers = HandlerClock()
+    handlers, analysis = HandlerClock(), HandlerClock()
     for link in ble.links:
         link._on_notify = handlers.wrap(link._on_notify)
     ble.on_blocks = handlers.wrap(ble.on_blocks)
-    daemon.process = handlers.wrap(daemon.process)  # monitor + outputs, per chunk
+    daemon.process = analysis.wrap(daemon.process)  # monitor + outputs, per chunk
     rss_start = rss_mb()
     cpu, wall = await _timed("daemon (BLE + Monitor + store)", seconds, daemon.run(duration_s=seconds),
                              lambda: f"{ble.samples_out} samples, {daemon.frames_out} frames")
     return {"ref": (ref_cpu, ref_wall, counted["n"]), "daemon": (cpu, wall, ble.samples_out),
-            "frames": daemon.frames_out, "handlers_cpu": handlers.cpu, "rss": (rss_start, rss_mb()),
+            "frames": daemon.frames_out, "handlers_cpu": handlers.cpu + analysis.cpu,
+            "decode_cpu": handlers.cpu, "analysis_cpu": analysis.cpu, "rss": (rss_start, rss_mb()),
             "status": daemon.status()["sensors"]}
 
 
@@ -121,6 +122,8 @@ if __name__ == "__main__":
     print(f"daemon's own handlers (decode, clock, accounting, Monitor, outbox, store): "
           f"{result['handlers_cpu'] / dw:.4f} CPU s per wall s ({100 * result['handlers_cpu'] / dw:.2f} % "
           f"of one core; the rest is the emulators and the event loop)")
+    print(f"  of which BLE decoding and accounting {100 * result['decode_cpu'] / dw:.2f} %, "
+          f"monitor and outputs {100 * result['analysis_cpu'] / dw:.2f} %")
     start, end = result["rss"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"RSS at daemon start {start:.1f} MB, at end {end:.1f} MB (growth {end - start:+.1f} MB), "

@@ -1,4 +1,4 @@
-"""Heading-free segment angles of DESIGN §3 from up directions in segment axes.
+"""Heading-free segment angles of docs/architecture.md §3 from up directions in segment axes.
 
 Only the gravity direction is used, so magnetic disturbance and heading drift cannot touch them.
 
@@ -84,7 +84,7 @@ def sagittal_undefined(up_seg: np.ndarray, limit_deg: float = SAGITTAL_LIMIT_DEG
 def segment_angles(
     theta: Mapping[str, np.ndarray], n: int, undefined: Mapping[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
-    """DESIGN §3 angles from each present segment's theta (degrees), wrapped to (−180, 180].
+    """docs/architecture.md §3 angles from each present segment's theta (degrees), wrapped to (−180, 180].
 
     NaN where a segment is missing or, per ``undefined`` (location → bool per frame), where its
     theta is undefined. The pelvis and thorax thetas must already be relative to neutral standing

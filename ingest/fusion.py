@@ -1,7 +1,7 @@
 """Orientation fusion: gyroscope + accelerometer (+ magnetometer) → orientation / gravity direction.
 
 Wraps the `vqf` library (Laidig & Seel 2023). The public batch function `estimate_orientation`
-follows DESIGN §3; `GravityTracker` is the streaming form the pipeline uses per sensor: it keeps
+follows docs/architecture.md §3; `GravityTracker` is the streaming form the pipeline uses per sensor: it keeps
 the filter state between blocks and returns, per sample, the world's up direction expressed in
 sensor axes — all that heading-free segment angles need. Accelerometer-only sensors fall back to a
 low-pass of the specific force, which equals gravity whenever the sensor is not accelerating on

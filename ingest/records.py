@@ -21,7 +21,7 @@ ANGLE_NAMES: tuple[str, ...] = (
     "lumbar_flexion",
     "neck_flexion",
 )
-"""Segment angles of DESIGN §3, in degrees at every boundary."""
+"""Segment angles of docs/architecture.md §3, in degrees at every boundary."""
 
 GRAVITY = 9.80665
 

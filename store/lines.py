@@ -1,4 +1,4 @@
-"""InfluxDB line protocol for the DESIGN §4 schema (numeric fields only, ms timestamps).
+"""InfluxDB line protocol for the schema of docs/architecture.md §4 (numeric fields only, ms timestamps).
 
 A record's identity is its series (measurement + tags) plus timestamp, so writing the same record
 again overwrites it: an episode is stamped with its start (its end, once known, replaces the

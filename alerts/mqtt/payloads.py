@@ -1,4 +1,4 @@
-"""MQTT topics and JSON payloads of DESIGN §4.
+"""MQTT topics and JSON payloads of docs/architecture.md §4.
 
 Every payload carries ``"v": 1``, ``"ts"`` (RFC 3339 UTC, ms) and ``"ts_ms"``. Ids are stable so
 a redelivered message is recognisable: an episode event's ``id`` is the episode id plus the
