@@ -19,6 +19,14 @@ SIDE_ROLL = (70.0, 85.0)  # degrees of roll lying on a side
 HANDLE_S = 2.0  # taking a sensor off / putting it on takes this long (inside the non-wear span)
 
 
+def stand(ch: Choreographer, seconds: float) -> None:
+    """Stand for ``seconds``: quietly when short, with sway, bends and shifts when ≥ 45 s."""
+    if seconds >= 45.0:
+        ch.standing(seconds)
+    else:
+        ch.hold(seconds)
+
+
 def lie_down(ch: Choreographer, semi: bool = False) -> float:
     """From standing: sit on the bed edge, lie down on the back (or semi-reclined, propped up).
 
@@ -93,7 +101,7 @@ def night(ch: Choreographer, rise: float, long_awakening: bool, get_up_at_end: b
     if ch.posture == "sitting":
         ch.stand_up()
     ch.walking(ch.u(15, 40))  # to the bedroom
-    ch.standing(ch.u(60, 240))  # teeth, undressing
+    stand(ch, ch.u(60, 240))  # teeth, undressing
     begin = ch.now
     semi = bool(ch.rng.random() < 0.5)
     heading = lie_down(ch, semi=semi)
@@ -117,7 +125,7 @@ def night(ch: Choreographer, rise: float, long_awakening: bool, get_up_at_end: b
         ch.event("night_awakening", out_of_bed_s=round(away, 1))
         walk = min(ch.u(15, 40), away / 4)
         ch.walking(walk)
-        ch.standing(max(20.0, away - 2 * walk - 20.0))
+        stand(ch, max(20.0, away - 2 * walk - 20.0))
         ch.walking(walk)
         ch.hold(max(0.0, away - (ch.now - t_out)))
         heading = lie_down(ch)
@@ -159,16 +167,19 @@ def short_bout(ch: Choreographer, kind: str | None = None) -> None:
         return
     if ch.posture == "sitting":
         ch.stand_up()
+        stand(ch, ch.u(1, 3))
     if kind == "sit":
         ch.sit_down()
         ch.hold(held)
         ch.stand_up()
+        stand(ch, ch.u(3, 8))
         return
     heading = lie_down(ch)
     ch.hold(held)
     ch.pose(ch.u(1.5, 2.5), label="sitting", heading=heading, hip_height=SEAT_HIP, **UNROLLED,
             **ch._seat())
     ch.stand_up()
+    stand(ch, ch.u(3, 8))
 
 
 def sensors_off(ch: Choreographer, duration: float, placement: str, location: str = "all") -> None:
@@ -178,11 +189,11 @@ def sensors_off(ch: Choreographer, duration: float, placement: str, location: st
     (sitting elsewhere), a bag (walking with it, then sitting)."""
     if ch.posture == "sitting":
         ch.stand_up()
-    ch.standing(ch.u(20, 40))
+    stand(ch, ch.u(20, 40))
     start = ch.now
     end = start + duration
     ch.event("sensors_off", location=location, placement=placement, duration_s=round(duration, 1))
-    ch.standing(ch.u(30, 60))
+    stand(ch, ch.u(30, 60))
     if placement == "bag":
         ch.walking(min(ch.u(4, 12) * 60.0, 0.4 * duration))
         ch.sit_down()
@@ -195,8 +206,8 @@ def sensors_off(ch: Choreographer, duration: float, placement: str, location: st
         ch.hold(max(30.0, end - ch.now - 120.0))
         ch.stand_up()
         ch.walking(ch.u(10, 30))
-    ch.standing(max(10.0, end - ch.now))
+    stand(ch, max(10.0, end - ch.now))
     end = ch.now
     ch.nonwear.append({"location": location, "start": round(start, 3), "end": round(end, 3),
                        "placement": placement})
-    ch.standing(ch.u(20, 40))  # the sensors are on again before anything else happens
+    stand(ch, ch.u(20, 40))  # the sensors are on again before anything else happens

@@ -109,13 +109,15 @@ def _office(ch: Choreographer, end: float, sofa: bool = False, wear: Wear | None
                 ch.lying(60.0 * minutes)
             ch.standing(ch.u(60, 120))
             continue
-        if off_at is not None and ch.now >= off_at and end - ch.now > 45 * 60:
+        if off_at is not None and ch.now >= off_at and end - ch.now > 20 * 60:
             off_at = None
             placement = str(ch.rng.choice(["table", "chair", "charger", "bag"]))
-            sensors_off(ch, 60.0 * ch.u(10, 40), placement)
+            sensors_off(ch, min(60.0 * ch.u(10, 40), end - ch.now - 600.0), placement)
             continue
         ch.sit_down()
         sit = min(60.0 * _sitting_minutes(ch.rng), end - ch.now - 10.0)
+        if off_at is not None and ch.now < off_at:  # be up in time to take the sensors off
+            sit = min(sit, max(off_at - ch.now, 20 * 60.0))
         if 27 * 60 < sit < 33 * 60:  # cut short by the end of the day: stay clear of 30 min
             sit = 26 * 60.0
         ch.desk_sitting(sit)
