@@ -56,6 +56,7 @@ def test_a_sensor_off_the_body_is_a_still_device_reading_gravity(ideal):
     plan, specs, _ = ideal
     assert plan.nonwear, "the day takes the sensors off once"
     noisy_specs = build_specs(NOISY, plan)
+    checked = 0
     for loc, spec in noisy_specs.items():
         for place in spec.placements:
             if place.carried:
@@ -71,6 +72,8 @@ def test_a_sensor_off_the_body_is_a_still_device_reading_gravity(ideal):
             assert np.linalg.norm(acc, axis=1).mean() == pytest.approx(GRAVITY, abs=0.05)
             np.testing.assert_allclose(acc.std(0), 0.03, rtol=0.1)  # noise only: no breathing
             np.testing.assert_allclose(gyr.std(0), 0.004, rtol=0.1)
+            checked += 1
+    assert checked == 3  # every sensor, against the chair back or on its seat
 
 
 def test_breathing_sways_the_worn_trunk_but_never_the_device_off_the_body(ideal):
@@ -373,3 +376,28 @@ def test_days_need_whole_days_and_nights_need_days():
         WearerConfig(wear=Wear(nights=True))
     cfg = WearerConfig(days=2)
     assert cfg.hours == 48.0 and cfg.wear.nights and cfg.duration_s == 172800.0
+
+
+def test_cli_simulates_real_wear_and_rejects_bad_days(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("posturewatch")
+    out = tmp_path / "rec"
+    proc = subprocess.run([str(exe), "simulate", "--hours", "0.05", "--out", str(out), "--rate", "20",
+                           "--real-wear"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Real wear: naps, nonwear" in proc.stdout
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["wear_on"] == ["naps", "nonwear", "reattach_flips", "short_bouts", "seated_slip",
+                               "breathing"] and meta["days"] == 0
+    for name in ("truth_in_bed.csv", "truth_steps.csv", "truth_transitions.csv",
+                 "truth_nonwear.csv", "truth_slips.csv"):
+        assert (out / name).read_text().count("\n") >= 1, name
+    assert (out / "truth_steps.csv").read_text().count("\n") > 20  # the arriving walk
+    bad = subprocess.run([str(exe), "simulate", "--days", "-2", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "days must be a whole number" in bad.stderr
+    assert "Traceback" not in bad.stderr
