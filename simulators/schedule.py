@@ -3,7 +3,9 @@
 A working day alternates desk sitting (20–90 min, never within 3 min of the 30 min limit) with
 breaks of standing and walking, and holds one lie-down of 15–30 min near its middle. Days longer
 than 16 h continue with an evening (sofa sitting, chores) and end with a night of sleep in lying.
-``plan_day`` returns a ``Plan``: the body's ``Motion`` plus the posture label timeline and the
+With ``days`` the plan is whole days instead: morning, commute, office, evening and a night in bed
+each (``everyday``); ``Wear`` switches add naps, sensors taken off, short bouts. Without any of
+them the seeded draws are exactly those of the plain day. ``plan_day`` returns a ``Plan``: the body's ``Motion`` plus the posture label timeline and the
 event log that ``meta.json`` reports.
 """
 
