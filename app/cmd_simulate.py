@@ -1,8 +1,8 @@
 """`posturewatch simulate`: write a synthetic day of sensor data with its ground truth.
 
-Writes ``sensors.csv`` (DESIGN §4), ``truth_posture.csv``, ``truth_angles.csv``,
-``truth_episodes.csv`` and ``meta.json`` into ``--out``, generating chunk by chunk so a 24 h day
-never sits in memory, with a progress line on stderr and a one-paragraph summary at the end.
+Writes ``sensors.csv`` (the recording format), the ``truth_*.csv`` files and ``meta.json`` into ``--out``,
+generating chunk by chunk so a day (or a week with ``--days``) never sits in memory, with a
+progress line on stderr and a one-paragraph summary at the end.
 """
 
 from __future__ import annotations
@@ -39,12 +39,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ideal", action="store_true",
                         help="all realism off (no noise, bias, misalignment, slip, clock error, "
                              "jitter or loss)")
+    wear = parser.add_argument_group("real wear (all off by default)")
+    wear.add_argument("--days", type=int, default=0, metavar="N",
+                      help="N whole days of 24 h with a night in bed each (replaces --hours)")
+    wear.add_argument("--naps", action="store_true", help="a daytime nap, flat or semi-reclined")
+    wear.add_argument("--nonwear", action="store_true",
+                      help="sensors taken off for minutes to hours: on a table, against a chair "
+                           "back, on a charger, in a carried bag")
+    wear.add_argument("--reattach-flips", action="store_true",
+                      help="after being off, a sensor may go back on upside down or inside out")
+    wear.add_argument("--short-bouts", action="store_true",
+                      help="3-10 s bouts of sitting down, standing up and lying on a bed")
+    wear.add_argument("--seated-slip", action="store_true",
+                      help="a sensor also slips while seated (one a day)")
+    wear.add_argument("--breathing", action="store_true",
+                      help="breathing sways the trunk while the sensors are worn")
+    wear.add_argument("--real-wear", action="store_true",
+                      help="all of the above (nights need --days)")
 
 
 def build_config(args: argparse.Namespace) -> WearerConfig:
     """The ``WearerConfig`` the arguments describe (raises ValueError with a clear message)."""
     from posturewatch.simulators.config import (
         Realism,
+        Wear,
         WearerConfig,
         parse_location_map,
         parse_locations,
@@ -55,11 +73,13 @@ def build_config(args: argparse.Namespace) -> WearerConfig:
     flips: dict[str, str] = {}
     for item in args.flip:
         flips.update(parse_location_map(item, "--flip"))
+    switches = ("naps", "nonwear", "reattach_flips", "short_bouts", "seated_slip", "breathing")
+    wear = Wear(**{name: bool(args.real_wear or getattr(args, name)) for name in switches})
     return WearerConfig(
         hours=args.hours, seed=args.seed, start=parse_start(args.start), rate=args.rate,
         rates=parse_rates(args.rates), locations=parse_locations(args.locations),
         head=args.head, acc_only=parse_locations(args.acc_only), mag=args.mag, flips=flips,
-        realism=Realism.ideal() if args.ideal else Realism(),
+        realism=Realism.ideal() if args.ideal else Realism(), days=args.days, wear=wear,
     )
 
 
@@ -94,9 +114,18 @@ def summary(meta: dict, out: Path, elapsed: float) -> str:
         f"Simulated {meta['hours']:g} h from {meta['start_iso']} (seed {meta['seed']}) in "
         f"{elapsed:.1f} s: {meta['csv_rows']:,} rows ({size_mb:.1f} MB) in {out / 'sensors.csv'} "
         f"from {rates}{' with ' + ', '.join(extra) if extra else ''}. Realism: {realism}"
-        f"{slip_text}{drop_text}. Truth episodes: {episodes}; truth_posture.csv, "
-        f"truth_angles.csv, truth_episodes.csv and meta.json are beside it."
+        f"{slip_text}{drop_text}.{_wear_text(meta)} Truth episodes: {episodes}; truth_*.csv and "
+        f"meta.json are beside it."
     )
+
+
+def _wear_text(meta: dict) -> str:
+    if not meta.get("wear_on"):
+        return ""
+    off = len([r for r in meta["nonwear"] if r["location"] == "all"])
+    return (f" Real wear: {', '.join(meta['wear_on'])}; {len(meta['in_bed'])} nights in bed, "
+            f"{off} times all sensors off, {len(meta['slips'])} slips, "
+            f"{meta.get('step_count', 0):,} steps.")
 
 
 def run(args: argparse.Namespace) -> int:

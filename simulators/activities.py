@@ -50,6 +50,12 @@ class Choreographer:
         self.gait: list[tuple[float, float, float, float]] = []
         self.events: list[dict] = []
         self._bend_bag: list[str] = []
+        # truth the real-wear plans need: (kind, start, end) of every sit-to-stand / stand-to-sit,
+        # nights in bed, sensors off the body, and instants where the truth may be cut in two
+        self.transitions: list[tuple[str, float, float]] = []
+        self.in_bed: list[tuple[float, float]] = []
+        self.nonwear: list[dict] = []
+        self.cuts: list[float] = []
 
     # -- primitives -------------------------------------------------------------------------
     def u(self, lo: float, hi: float) -> float:
@@ -70,6 +76,11 @@ class Choreographer:
     def hold(self, duration: float) -> None:
         self.now += max(0.0, duration)
 
+    @property
+    def posture(self) -> str:
+        """The posture label in force at ``now``."""
+        return self.labels[-1][1]
+
     def label(self, t: float, name: str) -> None:
         if name != self.labels[-1][1]:
             self.labels.append((t, name))
@@ -84,6 +95,7 @@ class Choreographer:
 
     def sit_down(self) -> None:
         d = self.u(1.5, 3.0)
+        self.transitions.append(("stand_to_sit", self.now, self.now + d))
         self.pose(0.45 * d, theta_thigh=-45, theta_pelvis=15, theta_thorax=28, neck=5,
                   hip_height=0.70, lateral=0.0, **UNROLLED)
         self.label(self.now, "sitting")
@@ -93,6 +105,7 @@ class Choreographer:
     def stand_up(self) -> None:
         d = self.u(1.5, 3.0)
         self.event("stand_up")
+        self.transitions.append(("sit_to_stand", self.now, self.now + d))
         self.pose(0.4 * d, theta_thigh=-80, theta_pelvis=15, theta_thorax=30, neck=5,
                   hip_height=SEAT_HIP + 0.02, **UNROLLED)
         self.label(self.now + 0.1 * d, "standing")

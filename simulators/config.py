@@ -1,9 +1,11 @@
 """Configuration of the synthetic wearer: who wears what, at which rate, with which impairments.
 
 ``WearerConfig`` says what to simulate (duration, seed, sensors, rates, flips); ``Realism`` says
-which real-world impairments are applied to the recorded sensor streams and how strongly. The
-body's motion depends only on ``seed``, ``hours`` and ``start``, never on the sensor options, so
-the same seed with ``--head`` or ``--ideal`` gives the same day of movement.
+which real-world impairments are applied to the recorded sensor streams and how strongly; ``Wear``
+says which parts of real everyday wear the plan contains (nights in bed, naps, sensors taken off,
+short bouts, ...; all off by default). The body's motion depends only on ``seed``, ``hours`` (or
+``days``), ``start`` and ``wear``, never on the sensor options, so the same seed with ``--head`` or
+``--ideal`` gives the same day of movement.
 """
 
 from __future__ import annotations
@@ -60,8 +62,43 @@ class Realism:
 
 
 @dataclass(frozen=True, slots=True)
+class Wear:
+    """Real everyday wear beyond the office day; every part is off by default.
+
+    ``nights`` needs ``WearerConfig.days`` (whole days of 24 h with a night in bed each);
+    the others also work in a single day of ``hours``.
+    """
+
+    nights: bool = False  # in bed at night: turning, awakenings out of bed, semi-reclined reading
+    naps: bool = False  # a daytime nap, flat or semi-reclined
+    nonwear: bool = False  # sensors taken off and put down (table, chair, charger, bag)
+    reattach_flips: bool = False  # put back on upside down / inside out after a non-wear period
+    short_bouts: bool = False  # 3–10 s bouts of sitting, standing up and lying on a bed
+    seated_slip: bool = False  # a sensor slips while seated (besides the walking slip)
+    breathing: bool = False  # breathing sways the trunk while worn (never while off the body)
+    acc_bias_drift: float = 0.002  # m/s² per sqrt(hour): accelerometer bias walk with nonwear on
+
+    @classmethod
+    def everything(cls) -> Wear:
+        """Every part of real wear on."""
+        return cls(**{f.name: True for f in fields(cls) if f.type in ("bool", bool)})
+
+    def switches(self) -> dict[str, bool]:
+        """Which parts of real wear are on, by name."""
+        return {k: v for k, v in asdict(self).items() if isinstance(v, bool)}
+
+    @property
+    def any(self) -> bool:
+        return any(self.switches().values())
+
+
+@dataclass(frozen=True, slots=True)
 class WearerConfig:
-    """What to simulate. ``start`` is Unix seconds (see ``parse_start`` for ISO strings)."""
+    """What to simulate. ``start`` is Unix seconds (see ``parse_start`` for ISO strings).
+
+    ``days`` > 0 makes a multi-day recording of ``days`` × 24 h (``hours`` is then set to match)
+    and switches ``wear.nights`` on.
+    """
 
     hours: float = 8.0
     seed: int = 0
@@ -74,8 +111,18 @@ class WearerConfig:
     mag: bool = False
     flips: dict[str, str] = field(default_factory=dict)
     realism: Realism = field(default_factory=Realism)
+    days: int = 0
+    wear: Wear = field(default_factory=Wear)
 
     def __post_init__(self) -> None:
+        if isinstance(self.days, bool) or not isinstance(self.days, int) or not 0 <= self.days <= 31:
+            raise ValueError(f"days must be a whole number within 0..31, got {self.days!r}")
+        if self.days:
+            object.__setattr__(self, "hours", 24.0 * self.days)
+            if not self.wear.nights:
+                object.__setattr__(self, "wear", replace(self.wear, nights=True))
+        elif self.wear.nights:
+            raise ValueError("nights in bed need whole days: give days (--days N)")
         if not (math.isfinite(self.hours) and self.hours > 0):
             raise ValueError(f"hours must be a positive finite number, got {self.hours}")
         if not math.isfinite(self.start):

@@ -2,7 +2,13 @@
 
 ``write_recording(day, out_dir)`` writes a ``SimulatedDay``; ``record(config, out_dir)`` generates
 and writes a day chunk by chunk without holding it in memory (what ``posturewatch simulate``
-uses). ``read_truth`` and ``read_sensors`` read the files back for tests and scoring.
+uses; the truth is written piece by piece too, see ``wearer.iter_truth``). ``read_truth`` and
+``read_sensors`` read the files back for tests and scoring.
+
+Besides the 1 Hz posture/angles and the episodes, the truth has ``truth_in_bed.csv`` (start, end
+per night), ``truth_steps.csv`` (ts, leg: each heel strike), ``truth_transitions.csv`` (kind
+``sit_to_stand``/``stand_to_sit``, start, end), ``truth_nonwear.csv`` (location or ``all``,
+start, end, placement) and ``truth_slips.csv`` (location, time, end, deg, context).
 """
 
 from __future__ import annotations
@@ -17,14 +23,17 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from posturewatch.ingest.records import ANGLE_NAMES, LOCATIONS, SensorBlock
+from posturewatch.simulators import wear_truth
 from posturewatch.simulators.config import WearerConfig
+from posturewatch.simulators.schedule import Plan
+from posturewatch.simulators.sensors import SensorSpec
 from posturewatch.simulators.truth import TruthEpisode
 from posturewatch.simulators.wearer import (
     SimulatedDay,
     Truth,
     _generate,
     build_meta,
-    compute_truth,
+    iter_truth,
     prepare,
 )
 
@@ -32,6 +41,11 @@ SENSORS_CSV = "sensors.csv"
 TRUTH_POSTURE_CSV = "truth_posture.csv"
 TRUTH_ANGLES_CSV = "truth_angles.csv"
 TRUTH_EPISODES_CSV = "truth_episodes.csv"
+TRUTH_IN_BED_CSV = "truth_in_bed.csv"
+TRUTH_STEPS_CSV = "truth_steps.csv"
+TRUTH_TRANSITIONS_CSV = "truth_transitions.csv"
+TRUTH_NONWEAR_CSV = "truth_nonwear.csv"
+TRUTH_SLIPS_CSV = "truth_slips.csv"
 META_JSON = "meta.json"
 MAX_JITTER_S = 0.5  # recorded stamps are never further than this from their nominal instant
 
@@ -116,23 +130,90 @@ def _writer_for(config: WearerConfig, out_dir: Path) -> SensorCsvWriter:
     return SensorCsvWriter(out_dir / SENSORS_CSV, locs, gyro, config.mag)
 
 
+class TruthWriter:
+    """Appends truth pieces to ``truth_posture.csv``, ``truth_angles.csv``,
+    ``truth_episodes.csv`` and ``truth_steps.csv``; counts what it wrote."""
+
+    def __init__(self, out_dir: Path, head: bool) -> None:
+        self.head = head
+        self._files = {}
+        for key, name, columns in (
+            ("posture", TRUTH_POSTURE_CSV, ["timestamp", "posture"]),
+            ("angles", TRUTH_ANGLES_CSV, ["timestamp", *ANGLE_NAMES]),
+            ("episodes", TRUTH_EPISODES_CSV, ["kind", "start", "end"]),
+            ("steps", TRUTH_STEPS_CSV, ["ts", "leg"]),
+        ):
+            f = open(out_dir / name, "wb")  # noqa: SIM115 - closed in close()
+            f.write((",".join(columns) + "\n").encode())  # a plain header: pyarrow would quote
+            self._files[key] = f
+        self.episode_counts: dict[str, int] = {}
+        self.steps = 0
+
+    def add(self, truth: Truth) -> None:
+        ts = pa.array(np.round(truth.t_1hz, 3))
+        posture = pa.array(Truth.labels(truth.posture_1hz).astype(str))
+        self._append("posture", pa.table({"timestamp": ts, "posture": posture}))
+        cols = {"timestamp": ts}
+        for name in ANGLE_NAMES:
+            values = np.round(truth.angles_1hz[name], 3)
+            if name == "neck_flexion" and not self.head:
+                values = np.full_like(values, np.nan)
+            cols[name] = pa.array(values, mask=np.isnan(values))
+        self._append("angles", pa.table(cols))
+        eps = truth.episodes
+        self._append("episodes", pa.table({
+            "kind": pa.array([e.kind for e in eps], pa.string()),
+            "start": pa.array([round(e.start, 3) for e in eps], pa.float64()),
+            "end": pa.array([round(e.end, 3) for e in eps], pa.float64())}))
+        for e in eps:
+            self.episode_counts[e.kind] = self.episode_counts.get(e.kind, 0) + 1
+        self._append("steps", pa.table({
+            "ts": pa.array(np.round(truth.steps_t, 3), pa.float64()),
+            "leg": pa.array([str(x) for x in truth.steps_leg], pa.string())}))
+        self.steps += len(truth.steps_t)
+
+    def _append(self, key: str, table: pa.Table) -> None:
+        if table.num_rows:
+            pacsv.write_csv(table, self._files[key],
+                            pacsv.WriteOptions(include_header=False, quoting_style="none"))
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+
+
 def write_truth(truth: Truth, out_dir: Path, head: bool) -> None:
-    """``truth_posture.csv``, ``truth_angles.csv`` and ``truth_episodes.csv``."""
-    ts = pa.array(np.round(truth.t_1hz, 3))
-    posture = pa.array(Truth.labels(truth.posture_1hz).astype(str))
-    _write_table(pa.table({"timestamp": ts, "posture": posture}), out_dir / TRUTH_POSTURE_CSV)
-    cols = {"timestamp": ts}
-    for name in ANGLE_NAMES:
-        values = np.round(truth.angles_1hz[name], 3)
-        if name == "neck_flexion" and not head:
-            values = np.full_like(values, np.nan)
-        cols[name] = pa.array(values, mask=np.isnan(values))
-    _write_table(pa.table(cols), out_dir / TRUTH_ANGLES_CSV)
-    eps = truth.episodes
-    table = pa.table({"kind": pa.array([e.kind for e in eps], pa.string()),
-                      "start": pa.array([round(e.start, 3) for e in eps], pa.float64()),
-                      "end": pa.array([round(e.end, 3) for e in eps], pa.float64())})
-    _write_table(table, out_dir / TRUTH_EPISODES_CSV)
+    """``truth_posture.csv``, ``truth_angles.csv``, ``truth_episodes.csv``, ``truth_steps.csv``."""
+    writer = TruthWriter(out_dir, head)
+    try:
+        writer.add(truth)
+    finally:
+        writer.close()
+
+
+def write_wear_truth(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec],
+                     out_dir: Path) -> None:
+    """``truth_in_bed.csv``, ``truth_transitions.csv``, ``truth_nonwear.csv``, ``truth_slips.csv``."""
+    locs = config.sensor_locations
+    f64, text = pa.float64(), pa.string()
+    _write_table(pa.table({"start": pa.array([a for a, _ in plan.in_bed], f64),
+                           "end": pa.array([b for _, b in plan.in_bed], f64)}),
+                 out_dir / TRUTH_IN_BED_CSV)
+    moves = wear_truth.transitions(plan, locs)
+    _write_table(pa.table({"kind": pa.array([k for k, _, _ in moves], text),
+                           "start": pa.array([a for _, a, _ in moves], f64),
+                           "end": pa.array([b for _, _, b in moves], f64)}),
+                 out_dir / TRUTH_TRANSITIONS_CSV)
+    off = wear_truth.nonwear_rows(plan, locs)
+    _write_table(pa.table({"location": pa.array([r["location"] for r in off], text),
+                           "start": pa.array([r["start"] for r in off], f64),
+                           "end": pa.array([r["end"] for r in off], f64),
+                           "placement": pa.array([r["placement"] for r in off], text)}),
+                 out_dir / TRUTH_NONWEAR_CSV)
+    slips = wear_truth.slip_rows(specs)
+    _write_table(pa.table({key: pa.array([r[key] for r in slips], text if key in (
+        "location", "context") else f64) for key in ("location", "time", "end", "deg", "context")}),
+                 out_dir / TRUTH_SLIPS_CSV)
 
 
 def _write_table(table: pa.Table, path: Path) -> None:
@@ -168,6 +249,8 @@ def write_recording(day: SimulatedDay, out_dir: str | Path, window_s: float = 60
     finally:
         writer.close()
     write_truth(day.truth, out_dir, day.config.has_head)
+    plan, specs = (day.plan, day.specs) if day.plan is not None else prepare(day.config)
+    write_wear_truth(day.config, plan, specs, out_dir)
     _write_meta({**day.meta, "csv_rows": writer.rows}, out_dir)
     return out_dir
 
@@ -190,9 +273,17 @@ def record(config: WearerConfig, out_dir: str | Path,
                 progress(0.95 * (chunk + 1) / n_chunks)
     finally:
         writer.close()
-    truth = compute_truth(config, plan)
-    write_truth(truth, out_dir, config.has_head)
-    meta = build_meta(config, plan, specs, truth)
+    truths = TruthWriter(out_dir, config.has_head)
+    try:
+        for piece in iter_truth(config, plan):
+            truths.add(piece)
+            del piece
+    finally:
+        truths.close()
+    write_wear_truth(config, plan, specs, out_dir)
+    meta = build_meta(config, plan, specs)
+    meta["truth_episode_counts"] = truths.episode_counts
+    meta["step_count"] = truths.steps
     meta["csv_rows"] = writer.rows
     meta["samples"] = samples
     _write_meta(meta, out_dir)

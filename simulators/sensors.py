@@ -12,7 +12,7 @@ sensors are enabled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -20,12 +20,21 @@ from scipy.spatial.transform import Rotation
 from posturewatch.ingest.records import LOCATIONS, SensorBlock
 from posturewatch.simulators.body import (
     EARTH_FIELD_UT,
+    FLIPS,
     GRAVITY,
     axis_angle_matrix,
     mounting_matrix,
     rotation_vector,
 )
 from posturewatch.simulators.config import WearerConfig
+from posturewatch.simulators.offbody import (
+    Placement,
+    blend,
+    draw_placement,
+    handling_fraction,
+    resting_acceleration,
+    resting_rotation,
+)
 from posturewatch.simulators.schedule import Plan
 from posturewatch.simulators.trajectory import (
     CHAIN,
@@ -65,6 +74,13 @@ class SensorSpec:
     slip_time: float | None = None
     slip_axis: np.ndarray | None = None  # in sensor axes
     slip_deg: float = 0.0
+    slip_until: float = np.inf  # a slip lasts until the sensor is next put back on
+    # real wear (all empty unless WearerConfig.wear switches them on)
+    extra_slips: list[dict] = field(default_factory=list)  # time, axis, deg, context, until
+    placements: list[Placement] = field(default_factory=list)  # off the body
+    wear_periods: list[dict] = field(default_factory=list)  # from, rotation, flip, extra_deg
+    acc_bias: np.ndarray | None = None  # (3,) m/s², constant part
+    acc_bias_walk: np.ndarray | None = None  # (M, 3) m/s² on the BIAS_STEP_S grid
 
     @property
     def dt(self) -> float:
@@ -87,7 +103,25 @@ class SensorSpec:
                 "axis_sensor": self.slip_axis.round(6).tolist(), "ramp_s": SLIP_RAMP_S},
             "loss_intervals": [[round(s, 3), round(e, 3), kind] for s, e, kind in self.loss_intervals],
             "lost_seconds": round(lost, 3),
+            **({} if not (self.placements or self.extra_slips or self.acc_bias is not None) else {
+                "slip_until": None if not np.isfinite(self.slip_until) else round(self.slip_until, 3),
+                "extra_slips": [{**x, "axis": x["axis"].round(6).tolist(),
+                                 "until": None if not np.isfinite(x["until"]) else x["until"]}
+                                for x in self.extra_slips],
+                "placements": [pl.meta() for pl in self.placements],
+                "wear_periods": [{**w, "rotation": w["rotation"].round(6).tolist()}
+                                 for w in self.wear_periods],
+                "acc_bias_m_s2": None if self.acc_bias is None else self.acc_bias.round(5).tolist(),
+            }),
         }
+
+    def slips(self) -> list[dict]:
+        """Every slip of this sensor: time, deg, axis (sensor axes), context, until."""
+        out = list(self.extra_slips)
+        if self.slip_time is not None:
+            out.append({"time": self.slip_time, "axis": self.slip_axis, "deg": self.slip_deg,
+                        "context": "walking_or_standing_up", "until": self.slip_until})
+        return sorted(out, key=lambda x: x["time"])
 
 
 def _random_axis(rng: np.random.Generator) -> np.ndarray:
@@ -141,6 +175,7 @@ def build_specs(config: WearerConfig, plan: Plan) -> dict[str, SensorSpec]:
         specs[loc].loss_intervals.append((at, at + length, "dropout"))
     if real.slip and chosen:
         _place_slip(specs[chosen[int(rng.integers(len(chosen)))]], plan, rng, real.slip_deg)
+    _real_wear(config, plan, specs)
     for spec in specs.values():
         spec.loss_intervals.sort()
         spec.loss_start = np.array([s for s, _, _ in spec.loss_intervals])
@@ -167,15 +202,112 @@ def _place_slip(spec: SensorSpec, plan: Plan, rng: np.random.Generator, slip_deg
     spec.slip_deg = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 1.2) * slip_deg)
 
 
+def _real_wear(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec]) -> None:
+    """Placements off the body, new ways of wearing after them, seated slips, accelerometer
+    bias: each from its own seeded stream, so the draws above stay what they were."""
+    wear = config.wear
+    for loc, spec in specs.items():
+        index = LOCATIONS.index(loc)
+        for i, nw in enumerate(plan.nonwear):
+            if nw["location"] not in ("all", loc):
+                continue
+            rng = np.random.default_rng([config.seed, 7, index, i])
+            spec.placements.append(draw_placement(rng, loc, nw["placement"], nw["start"], nw["end"]))
+            if wear.reattach_flips:
+                flip = str(rng.choice(["upside_down", "inside_out"])) if rng.random() < 0.35 else None
+                extra_deg = float(rng.uniform(0, 4))
+                extra = axis_angle_matrix(_random_axis(rng), np.radians(extra_deg))
+                spec.wear_periods.append({
+                    "from": round(0.5 * (nw["start"] + nw["end"]), 3), "put_back": nw["end"],
+                    "flip": flip, "extra_deg": round(extra_deg, 3),
+                    "rotation": extra if flip is None else FLIPS[flip] @ extra})
+        if wear.nonwear:
+            rng = np.random.default_rng([config.seed, 11, index])
+            spec.acc_bias = rng.uniform(-0.02, 0.02, 3)
+            steps = int(config.duration_s // BIAS_STEP_S) + 3
+            step_sd = wear.acc_bias_drift * np.sqrt(BIAS_STEP_S / 3600.0)
+            spec.acc_bias_walk = np.cumsum(rng.normal(0, step_sd, (steps, 3)), 0)
+    if wear.seated_slip and specs:
+        _place_seated_slips(config, plan, specs)
+    for spec in specs.values():  # a slip lasts until the sensor is taken off (undone at rest)
+        for slip in spec.extra_slips:
+            slip["until"] = _next_rest(spec, slip["time"])
+        if spec.slip_time is not None:
+            spec.slip_until = _next_rest(spec, spec.slip_time)
+
+
+def _next_rest(spec: SensorSpec, t: float) -> float:
+    """The middle of the first time off the body that ends after ``t`` (inf when none)."""
+    mids = [0.5 * (pl.start + pl.end) for pl in spec.placements if pl.end > t]
+    return min(mids) if mids else np.inf
+
+
+def _place_seated_slips(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec]) -> None:
+    """One slip per day (≥ 1) during a sitting bout of ≥ 15 min, away from sensors-off spans."""
+    rng = np.random.default_rng([config.seed, 8])
+    stands = np.array(sorted(e["t"] for e in plan.events if e["kind"] == "stand_up"))
+    bouts = []
+    for e in plan.events:
+        if e["kind"] != "sit_down":
+            continue
+        later = stands[stands > e["t"]]
+        stop = float(later[0]) if len(later) else plan.end
+        clear = all(nw["end"] < e["t"] or nw["start"] > stop for nw in plan.nonwear)
+        if stop - e["t"] >= 900.0 and clear:
+            bouts.append((e["t"], stop))
+    n = min(len(bouts), max(1, int(config.duration_s // 86400)))
+    chosen = sorted(rng.choice(len(bouts), n, replace=False)) if n else []
+    locations = list(specs)
+    for j in chosen:
+        sat, stop = bouts[int(j)]
+        spec = specs[locations[int(rng.integers(len(locations)))]]
+        at = sat + rng.uniform(60.0, min(600.0, stop - sat - 300.0))
+        left_in_sensor = spec.mounting.T @ np.array([0.0, 0.0, 1.0])
+        axis = left_in_sensor + 0.25 * _random_axis(rng)
+        spec.extra_slips.append({
+            "time": round(float(at), 3), "axis": axis / np.linalg.norm(axis),
+            "deg": float(rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 1.2) * config.realism.slip_deg),
+            "context": "seated", "until": np.inf})
+
+
 def sensor_rotation(spec: SensorSpec, r_seg: np.ndarray, t_true: np.ndarray) -> np.ndarray:
     """(N, 3, 3) sensor → world rotation at the given true instants."""
     r = r_seg @ (spec.mounting @ spec.misalignment)
+    if spec.wear_periods:  # put back on differently after being off the body
+        starts = np.array([w["from"] for w in spec.wear_periods])
+        period = np.searchsorted(starts, t_true, side="right") - 1
+        for j in np.unique(period[period >= 0]):
+            sel = period == j
+            r[sel] = r[sel] @ spec.wear_periods[j]["rotation"]
     if spec.slip_time is not None:
         frac = minimum_jerk(np.clip((t_true - spec.slip_time) / SLIP_RAMP_S, 0.0, 1.0))
+        if np.isfinite(spec.slip_until):
+            frac = np.where(t_true < spec.slip_until, frac, 0.0)
         if frac.any():
             rotvec = np.outer(frac * np.radians(spec.slip_deg), spec.slip_axis)
             r = r @ Rotation.from_rotvec(rotvec).as_matrix()
+    for slip in spec.extra_slips:
+        frac = minimum_jerk(np.clip((t_true - slip["time"]) / SLIP_RAMP_S, 0.0, 1.0))
+        frac = np.where(t_true < slip["until"], frac, 0.0)
+        if frac.any():
+            rotvec = np.outer(frac * np.radians(slip["deg"]), slip["axis"])
+            r = r @ Rotation.from_rotvec(rotvec).as_matrix()
     return r
+
+
+def _off_body(motion: Motion, spec: SensorSpec, t_true: np.ndarray, dt_true: float,
+              r_now: np.ndarray, r_next: np.ndarray, acc_world: np.ndarray) -> None:
+    """Replace (in place) the samples taken while the sensor was off the body."""
+    for place in spec.placements:
+        sel = (t_true + dt_true >= place.start) & (t_true < place.end)
+        if not sel.any():
+            continue
+        ts = t_true[sel]
+        f0, f1 = handling_fraction(place, ts), handling_fraction(place, ts + dt_true)
+        r_now[sel] = blend(r_now[sel], resting_rotation(motion, place, ts), f0)
+        r_next[sel] = blend(r_next[sel], resting_rotation(motion, place, ts + dt_true), f1)
+        rest = resting_acceleration(motion, place, ts, FD_STEP_S)
+        acc_world[sel] = (1.0 - f0)[:, None] * acc_world[sel] + f0[:, None] * rest
 
 
 def _kinematics(motion: Motion, spec: SensorSpec, t_true: np.ndarray, dt_true: float):
@@ -209,6 +341,8 @@ def chunk_block(motion: Motion, spec: SensorSpec, config: WearerConfig, chunk: i
     t_true = config.start + spec.clock_offset_s + offset_nominal * (1.0 + drift)
     dt_true = spec.dt * (1.0 + drift)
     r_now, r_next, acc_world = _kinematics(motion, spec, t_true, dt_true)
+    if spec.placements:
+        _off_body(motion, spec, t_true, dt_true, r_now, r_next, acc_world)
     specific = acc_world + np.array([0.0, 0.0, GRAVITY])
     acc = np.einsum("nji,nj->ni", r_now, specific)
     rel = r_now.transpose(0, 2, 1) @ r_next
@@ -225,6 +359,11 @@ def chunk_block(motion: Motion, spec: SensorSpec, config: WearerConfig, chunk: i
         grid = np.arange(len(spec.bias_walk)) * BIAS_STEP_S
         walk = np.stack([np.interp(offset_nominal, grid, spec.bias_walk[:, i]) for i in range(3)], 1)
         gyr = gyr + spec.gyro_bias + walk
+    if spec.acc_bias is not None:
+        grid = np.arange(len(spec.acc_bias_walk)) * BIAS_STEP_S
+        walk = np.stack([np.interp(offset_nominal, grid, spec.acc_bias_walk[:, i])
+                         for i in range(3)], 1)
+        acc = acc + spec.acc_bias + walk
     keep = np.ones(len(k), dtype=bool)
     if len(spec.loss_start):
         i = np.searchsorted(spec.loss_start, t_nominal, side="right") - 1

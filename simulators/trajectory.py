@@ -18,6 +18,9 @@ from posturewatch.simulators.body import segment_rotation
 
 SEGMENTS: tuple[str, ...] = ("pelvis", "thigh", "thorax", "head")
 WANDER_MARGIN_S = 120.0  # the wander table extends this far beyond the day (clock offsets)
+WANDER_ONE_TABLE_S = 30 * 3600.0  # up to this span one table; longer recordings use pieces
+WANDER_PIECE_S = 3 * 3600.0  # a piece's own span; pieces overlap so their edges match the whole
+WANDER_PIECE_OVERLAP_S = 300.0
 
 # Anatomical offsets (metres, in segment axes superior, anterior, left) of the linked model.
 PELVIS_SENSOR = np.array([0.10, -0.11, 0.0])  # over the sacrum, behind the hip centre
@@ -123,29 +126,95 @@ WANDERING: tuple[str, ...] = (
 )
 
 
+@dataclass
+class Breathing:
+    """Breathing sways the trunk: a slowly modulated rhythm (≈ 12–18 breaths a minute)."""
+
+    rate_hz: float
+    thorax_deg: float  # amplitude of the thorax inclination sway
+    pelvis_deg: float
+    modulation: float  # phase modulation depth (rad) at ``modulation_hz``
+    modulation_hz: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """sin of the breathing phase at ``x`` seconds from the origin."""
+        phase = 2.0 * np.pi * self.rate_hz * x + self.modulation * np.sin(
+            2.0 * np.pi * self.modulation_hz * x)
+        return np.sin(phase)
+
+
+def _wander_spline(wander: dict[str, Wander], lo: float, hi: float) -> CubicSpline:
+    knots = np.arange(lo, hi + 1.0, 1.0)
+    table = np.stack([
+        np.sin(2.0 * np.pi * np.multiply.outer(knots, wander[name].freq) + wander[name].phase)
+        @ wander[name].amp for name in WANDERING], axis=1)
+    return CubicSpline(knots, table, axis=0)
+
+
+class WanderTable:
+    """The wander tabulated on a 1 s grid as C2 cubic splines, whole or in overlapping pieces.
+
+    The wander is a sum of slow sinusoids (≤ 0.05 Hz): a spline on a 1 s grid is exact to ~1e-4°
+    and far cheaper than per-sample sines. Up to ``WANDER_ONE_TABLE_S`` one table covers the
+    recording; a longer one is cut into pieces built on demand (a few kept), so memory does not
+    grow with the number of days. A spline's end effects die out within a few knots, so the
+    overlaps make the pieces agree with each other to rounding.
+    """
+
+    def __init__(self, wander: dict[str, Wander], span_s: float) -> None:
+        self._wander = wander
+        self._pieces: dict[int, tuple[CubicSpline, CubicSpline]] = {}
+        self._whole = None
+        if span_s <= WANDER_ONE_TABLE_S:
+            spline = _wander_spline(wander, -WANDER_MARGIN_S, span_s + WANDER_MARGIN_S)
+            self._whole = (spline, spline.derivative())
+
+    def _piece(self, index: int) -> tuple[CubicSpline, CubicSpline]:
+        if index not in self._pieces:
+            if len(self._pieces) >= 3:
+                self._pieces.pop(next(iter(self._pieces)))
+            lo = index * WANDER_PIECE_S - WANDER_PIECE_OVERLAP_S
+            spline = _wander_spline(self._wander, lo, lo + WANDER_PIECE_S + 2 * WANDER_PIECE_OVERLAP_S)
+            self._pieces[index] = (spline, spline.derivative())
+        return self._pieces[index]
+
+    def __call__(self, x: np.ndarray, derivative: bool = False) -> np.ndarray:
+        which = int(derivative)
+        if self._whole is not None:
+            return self._whole[which](x)
+        index = np.floor(np.asarray(x) / WANDER_PIECE_S).astype(np.int64)
+        first, last = int(index.min()), int(index.max())
+        if first == last:
+            return self._piece(first)[which](x)
+        out = np.empty((len(x), len(WANDERING)))
+        for i in range(first, last + 1):
+            sel = index == i
+            if sel.any():
+                out[sel] = self._piece(i)[which](x[sel])
+        return out
+
+
 class Motion:
     """The whole body's motion as functions of time (Unix seconds), vectorised over instants."""
 
     def __init__(self, tracks: dict[str, Track], gait: GaitBouts, wander: dict[str, Wander],
-                 origin: float, end: float) -> None:
+                 origin: float, end: float, breathing: Breathing | None = None) -> None:
         self.tracks = {name: FrozenTrack(tr) for name, tr in tracks.items()}
         self.gait = gait
         self.origin = origin
-        # The wander is a sum of slow sinusoids (≤ 0.05 Hz); it is tabulated once on a 1 s grid
-        # as a C2 cubic spline, which is exact to ~1e-4° and far cheaper than per-sample sines.
-        knots = np.arange(-WANDER_MARGIN_S, end - origin + WANDER_MARGIN_S + 1.0, 1.0)
-        table = np.stack([
-            np.sin(2.0 * np.pi * np.multiply.outer(knots, wander[name].freq) + wander[name].phase)
-            @ wander[name].amp for name in WANDERING], axis=1)
-        self._wander = CubicSpline(knots, table, axis=0)
-        self._wander_rate = self._wander.derivative()
+        self.breathing = breathing
+        self._table = WanderTable(wander, end - origin)
 
     def state(self, t: np.ndarray, segments: tuple[str, ...], travel: bool = False) -> dict:
         """Per segment ``heading_/theta_/roll_<seg>`` (degrees), ``hip`` offset (m) and, with
         ``travel``, the world acceleration of the horizontal walking travel (m/s²)."""
         t = np.asarray(t, dtype=float)
         tr = self.tracks
-        wander = dict(zip(WANDERING, self._wander(t - self.origin).T, strict=True))
+        wander = dict(zip(WANDERING, self._table(t - self.origin).T, strict=True))
+        if self.breathing is not None:  # breathing sways the trunk, less so the pelvis
+            breath = self.breathing(t - self.origin)
+            wander["theta_thorax"] = wander["theta_thorax"] + self.breathing.thorax_deg * breath
+            wander["theta_pelvis"] = wander["theta_pelvis"] + self.breathing.pelvis_deg * breath
         env = tr["walk"](t)
         phase, stride_hz, base_speed = self.gait.lookup(t)
         s1, c1 = np.sin(phase), np.cos(phase)
@@ -186,7 +255,7 @@ class Motion:
             speed = env * base_speed * mod
             dspeed = base_speed * (tr["walk"](t, derivative=True) * mod + env * dmod)
             dpsi = np.radians(tr["heading"](t, derivative=True)
-                              + self._wander_rate(t - self.origin)[:, 0])
+                              + self._table(t - self.origin, derivative=True)[:, 0])
             turn = speed * dpsi
             out["travel"] = np.stack([dspeed * cpsi - turn * spsi, dspeed * spsi + turn * cpsi,
                                       np.zeros_like(psi)], axis=-1)

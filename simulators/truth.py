@@ -24,6 +24,7 @@ SITTING_BREAK_S = 60.0
 BEND_DEG = 45.0
 BEND_GAP_S = 0.5
 UPRIGHT_POSTURES = ("sitting", "standing")
+BEND_POSTURES = ("sitting", "standing", "walking")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ def label_episodes(t: np.ndarray, angles: dict[str, np.ndarray], posture: np.nda
             episodes.append(TruthEpisode(kind, float(t[s]), close(e), float(t[c]),
                                          float(pick(seg)), float(np.nanmean(seg))))
     episodes += _prolonged_sitting(t, posture, t_end)
-    episodes += _lumbar_bends(t, angles, t_end)
+    episodes += _lumbar_bends(t, angles, t_end, posture)
     return sorted(episodes, key=lambda ep: (ep.start, ep.kind))
 
 
@@ -147,10 +148,13 @@ def _prolonged_sitting(t: np.ndarray, posture: np.ndarray, t_end: float) -> list
     return out
 
 
-def _lumbar_bends(t: np.ndarray, angles: dict[str, np.ndarray], t_end: float) -> list[TruthEpisode]:
+def _lumbar_bends(t: np.ndarray, angles: dict[str, np.ndarray], t_end: float,
+                  posture: np.ndarray | None = None) -> list[TruthEpisode]:
     trunk = np.asarray(angles["trunk_inclination"], dtype=float)
     with np.errstate(invalid="ignore"):
         bent = trunk >= BEND_DEG
+    if posture is not None:  # lying face down is not a bend (nor is anything while not worn)
+        bent &= _posture_in(posture, BEND_POSTURES)
     a, b = runs(bent)
     if len(a) == 0:
         return []

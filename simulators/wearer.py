@@ -12,25 +12,28 @@ never needs all intermediate arrays at once and the output is identical however 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 
 from posturewatch.ingest.records import SensorBlock
+from posturewatch.simulators import wear_truth
 from posturewatch.simulators.body import EARTH_FIELD_UT, GRAVITY, sagittal_theta, truth_angles
-from posturewatch.simulators.config import Realism, WearerConfig
-from posturewatch.simulators.schedule import POSTURE_CODES, Plan, plan_day
+from posturewatch.simulators.config import Realism, Wear, WearerConfig
+from posturewatch.simulators.schedule import NOT_WORN, POSTURE_CODES, Plan, plan_day
 from posturewatch.simulators.sensors import CHUNK_S, SensorSpec, build_specs, chunk_block, row_jitter
 from posturewatch.simulators.truth import TruthEpisode, label_episodes
 
 __all__ = [
-    "Realism", "SimulatedDay", "Truth", "WearerConfig", "compute_truth", "iter_blocks", "prepare",
-    "simulate",
+    "Realism", "SimulatedDay", "Truth", "Wear", "WearerConfig", "compute_truth", "iter_blocks",
+    "iter_truth", "prepare", "simulate",
 ]
 
 TRUTH_RATE_HZ = 10.0
-POSTURE_LABELS: tuple[str, ...] = tuple(sorted(POSTURE_CODES, key=POSTURE_CODES.__getitem__))
+POSTURE_LABELS: tuple[str, ...] = tuple(  # indexed by code; unused codes read "unknown"
+    next((k for k, v in POSTURE_CODES.items() if v == code), "unknown")
+    for code in range(max(POSTURE_CODES.values()) + 1))
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Truth:
     posture_10hz: np.ndarray
     angles_10hz: dict[str, np.ndarray]
     episodes: list[TruthEpisode]
+    steps_t: np.ndarray = field(default_factory=lambda: np.zeros(0))  # heel strikes, host clock
+    steps_leg: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     @staticmethod
     def labels(codes: np.ndarray) -> np.ndarray:
@@ -60,18 +65,31 @@ class SimulatedDay:
     blocks: dict[str, SensorBlock]
     truth: Truth
     meta: dict
+    plan: Plan | None = None  # how it was made (for the wear truth files)
+    specs: dict[str, SensorSpec] | None = None
 
 
 def prepare(config: WearerConfig) -> tuple[Plan, dict[str, SensorSpec]]:
     """The day's plan (body motion, labels, events) and every sensor's fixed impairments."""
-    plan = plan_day(config.seed, config.start, config.hours)
+    plan = plan_day(config.seed, config.start, config.hours, wear=config.wear, days=config.days)
     return plan, build_specs(config, plan)
 
 
-def compute_truth(config: WearerConfig, plan: Plan) -> Truth:
-    """Exact posture and angles from the body model (not from any sensor) and their episodes."""
+def iter_truth(config: WearerConfig, plan: Plan) -> Iterator[Truth]:
+    """The truth in consecutive pieces, cut only where no episode can be open (mid-night), so a
+    multi-day recording never holds more than a day of 10 Hz truth at once."""
     n = int(np.floor(config.duration_s * TRUTH_RATE_HZ + 1e-9))
-    t = config.start + np.arange(n) / TRUTH_RATE_HZ
+    pieces = wear_truth.segments(plan, config.start, config.duration_s)
+    for i, (lo, hi) in enumerate(pieces):
+        k0 = int(lo * TRUTH_RATE_HZ)
+        k1 = n if i == len(pieces) - 1 else int(hi * TRUTH_RATE_HZ)
+        t_end = config.end if i == len(pieces) - 1 else config.start + hi
+        yield _truth_piece(config, plan, k0, k1, t_end)
+
+
+def _truth_piece(config: WearerConfig, plan: Plan, k0: int, k1: int, t_end: float) -> Truth:
+    t = config.start + np.arange(k0, k1) / TRUTH_RATE_HZ
+    n = len(t)
     segments = ("pelvis", "thigh", "thorax", "head") if config.has_head else ("pelvis", "thigh", "thorax")
     thetas: dict[str, np.ndarray] = {}
     for lo in range(0, n, 200_000):  # bounded memory for long days
@@ -81,9 +99,26 @@ def compute_truth(config: WearerConfig, plan: Plan) -> Truth:
     thetas = {seg: np.concatenate(parts) for seg, parts in thetas.items()}
     angles = truth_angles(thetas["pelvis"], thetas["thigh"], thetas["thorax"], thetas.get("head"))
     codes = plan.posture_codes(t)
-    episodes = label_episodes(t, angles, Truth.labels(codes), head=config.has_head, t_end=config.end)
+    wear_truth.apply_nonwear(t, codes, angles, plan, config.sensor_locations, NOT_WORN)
+    episodes = label_episodes(t, angles, Truth.labels(codes), head=config.has_head, t_end=t_end)
     t1, codes1, angles1 = per_second(t, codes, angles)
-    return Truth(t1, codes1, angles1, t, codes, angles, episodes)
+    steps_t, steps_leg = wear_truth.heel_strikes(plan, float(t[0]), t_end, config.sensor_locations)
+    return Truth(t1, codes1, angles1, t, codes, angles, episodes, steps_t, steps_leg)
+
+
+def compute_truth(config: WearerConfig, plan: Plan) -> Truth:
+    """Exact posture and angles from the body model (not from any sensor) and their episodes."""
+    pieces = list(iter_truth(config, plan))
+    if len(pieces) == 1:
+        return pieces[0]
+    cat = np.concatenate
+    return Truth(
+        cat([p.t_1hz for p in pieces]), cat([p.posture_1hz for p in pieces]),
+        {k: cat([p.angles_1hz[k] for p in pieces]) for k in pieces[0].angles_1hz},
+        cat([p.t_10hz for p in pieces]), cat([p.posture_10hz for p in pieces]),
+        {k: cat([p.angles_10hz[k] for p in pieces]) for k in pieces[0].angles_10hz},
+        [e for p in pieces for e in p.episodes],
+        cat([p.steps_t for p in pieces]), cat([p.steps_leg for p in pieces]))
 
 
 def per_second(t: np.ndarray, codes: np.ndarray, angles: dict[str, np.ndarray],
@@ -205,7 +240,7 @@ def simulate(config: WearerConfig,
     truth = compute_truth(config, plan)
     if progress is not None:
         progress(1.0)
-    return SimulatedDay(config, blocks, truth, build_meta(config, plan, specs, truth))
+    return SimulatedDay(config, blocks, truth, build_meta(config, plan, specs, truth), plan, specs)
 
 
 def build_meta(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec],
@@ -237,18 +272,31 @@ def build_meta(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec],
         "realism_on": [k for k, v in config.realism.switches().items() if v],
         "gravity": GRAVITY,
         "earth_field_uT_enu": EARTH_FIELD_UT.tolist(),
+        "days": config.days,
+        "wear": asdict(config.wear),
+        "wear_on": [k for k, v in config.wear.switches().items() if v],
+        "in_bed": [list(span) for span in plan.in_bed],
+        "nonwear": wear_truth.nonwear_rows(plan, config.sensor_locations),
+        "transition_count": len(wear_truth.transitions(plan, config.sensor_locations)),
         "frames": "world ENU z up; segment axes (superior, anterior, left); sensor→world = "
                   "segment ∘ mounting ∘ misalignment ∘ slip; mounting columns = sensor axes in "
                   "segment coordinates",
         "sensors": {loc: spec.meta() for loc, spec in specs.items()},
         "slip": slip,
+        "slips": wear_truth.slip_rows(specs),
         "dropout": dropout,
         "event_counts": counts,
         "events": plan.events,
     }
     if truth is not None:
-        kinds: dict[str, int] = {}
-        for ep in truth.episodes:
-            kinds[ep.kind] = kinds.get(ep.kind, 0) + 1
-        meta["truth_episode_counts"] = kinds
+        meta.update(truth_counts(truth))
     return meta
+
+
+def truth_counts(*pieces: Truth) -> dict:
+    """Episode counts by kind and the number of heel strikes in some truth pieces."""
+    kinds: dict[str, int] = {}
+    for piece in pieces:
+        for ep in piece.episodes:
+            kinds[ep.kind] = kinds.get(ep.kind, 0) + 1
+    return {"truth_episode_counts": kinds, "step_count": sum(len(p.steps_t) for p in pieces)}
