@@ -28,7 +28,7 @@ quiet_hours.enabled              true           no alerts inside the window
 quiet_hours.start                "22:00"        window start (may wrap past midnight)
 quiet_hours.end                  "07:00"        window end
 posterior_tilt.enabled           true
-posterior_tilt.delay_s           60             after episode start = at confirmation (docs/architecture.md §3)
+posterior_tilt.delay_s           60             after episode start = at confirmation
 posterior_tilt.repeat_s          0              0 = one alert per episode
 posterior_tilt.cooldown_s        900            min gap between two alerts of this kind
 posterior_tilt.postures          ("sitting",)   alert only while the wearer is in one of these

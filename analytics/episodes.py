@@ -1,4 +1,5 @@
-"""Streaming episode detectors (docs/architecture.md §3): prolonged sitting, posterior tilt, forward head, lumbar bend.
+"""Streaming episode detectors: prolonged sitting, posterior tilt, forward head, lumbar bend
+(definitions in docs/architecture.md §3).
 
 Detectors see frames block by block — the same code for a replay and for the live daemon — and
 keep their state between blocks. They walk over *runs* of equal condition (run-length encoded

@@ -17,7 +17,7 @@ import numpy as np
 from posturewatch.analytics.posture import runs
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 
-# a sitting bout ends only at this much time spent out of the chair (docs/architecture.md §3, prolonged sitting)
+# a sitting bout ends only at this much time out of the chair (prolonged sitting, docs/architecture.md)
 BREAK_MIN_S = 60.0
 LONG_BOUT_S = 30 * 60.0
 RESPONSE_WINDOW_S = 300.0

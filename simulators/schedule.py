@@ -5,8 +5,8 @@ breaks of standing and walking, and holds one lie-down of 15–30 min near its m
 than 16 h continue with an evening (sofa sitting, chores) and end with a night of sleep in lying.
 With ``days`` the plan is whole days instead: morning, commute, office, evening and a night in bed
 each (``everyday``); ``Wear`` switches add naps, sensors taken off, short bouts. Without any of
-them the seeded draws are exactly those of the plain day. ``plan_day`` returns a ``Plan``: the body's ``Motion`` plus the posture label timeline and the
-event log that ``meta.json`` reports.
+them the seeded draws are exactly those of the plain day. ``plan_day`` returns a ``Plan``: the
+body's ``Motion`` plus the posture label timeline and the event log that ``meta.json`` reports.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Embedded store: the schema of docs/architecture.md §4 in SQLite, plus the text columns InfluxDB cannot hold.
+"""Embedded store: the schema of docs/architecture.md §4 in SQLite, plus the texts InfluxDB cannot hold.
 
 Used when no InfluxDB is configured and by the daily report. Every table is keyed by the record's
 identity (angles: user + second; episodes: user + kind + start; alerts: user + id; sensor status:
