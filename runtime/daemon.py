@@ -36,8 +36,9 @@ from posturewatch.ingest.ble.config import DaemonConfig
 from posturewatch.ingest.ble.daemon import BleDaemon
 from posturewatch.ingest.frames import FRAME_S
 from posturewatch.ingest.mounting import Calibration, from_pose
+from posturewatch.ingest.pose import summarize
 from posturewatch.ingest.records import SensorBlock
-from posturewatch.runtime.calibration_file import summarize, write_calibration
+from posturewatch.runtime.calibration_file import write_calibration
 from posturewatch.runtime.config import Config
 from posturewatch.store.hub import INFLUX, OutputHub
 from posturewatch.store.influx import InfluxSettings

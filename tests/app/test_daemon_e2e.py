@@ -32,8 +32,9 @@ from servers import MqttCollector
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 from posturewatch.analytics.scoring import score_episodes, score_posture
 from posturewatch.app.cmd_run import daemon_settings
+from posturewatch.ingest.pose import summarize
 from posturewatch.ingest.records import SensorBlock
-from posturewatch.runtime.calibration_file import load_calibrations, summarize, write_calibration
+from posturewatch.runtime.calibration_file import load_calibrations, write_calibration
 from posturewatch.runtime.config import from_mapping
 from posturewatch.runtime.daemon import Daemon
 from posturewatch.simulators.config import WearerConfig
