@@ -37,6 +37,7 @@ from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
 POSTURE_DELAY_S = 15.0
 CONTEXT_S = 30.0
 MOTION_WINDOW_FRAMES = 2 * FRAME_HZ
+STILL_POSTURES = (Posture.SITTING, Posture.STANDING)  # where a slipped sensor shows as a step
 
 
 @dataclass
@@ -174,8 +175,10 @@ class Pipeline:
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
         self._pending = _Frames.empty()  # framed, posture not yet final
         # With no calibration given the mountings are learnt live from walking (and standing).
-        self.learner = MountingLearner(self.calibrations, self.settings.autocal, walking=Posture.WALKING,
-                                       standing=Posture.STANDING, declared_for=self.settings.declared)
+        self.learner = MountingLearner(
+            self.calibrations, self.settings.autocal, walking=Posture.WALKING, standing=Posture.STANDING,
+            declared_for=self.settings.declared, still={p: p.label for p in STILL_POSTURES},
+        )
 
     # -- public ---------------------------------------------------------------------------------
     def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> PipelineOutput:

@@ -6,24 +6,26 @@ daemon started with no calibration pose corrects itself as soon as the wearer wa
 does the same in a pre-pass and starts with the learner switched off). It also watches for a
 sensor that slips: at the end of each walking bout every sensor's mean up direction is compared
 with the one seen walking when its calibration was made, and a sensor that turned by more than
-``AutoCalSettings.slip_deg`` is re-calibrated by that rotation.
+``AutoCalSettings.slip_deg`` is re-calibrated by that rotation. While the wearer sits or stands
+still, a slip shows as a step in one sensor alone (see ``slip_step``) and is followed at once.
 
 It never sees posture classes by name (ingest knows nothing of the classifier): the caller says
-which integer codes mean walking and standing.
+which integer codes mean walking and standing, and which are still postures (with their names).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
 from posturewatch.ingest.autocal import AutoCalSettings, autocalibrate
 from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, runs
-from posturewatch.ingest.mounting import Calibration, angle_deg
+from posturewatch.ingest.mounting import Calibration, angle_deg, rotation_between
+from posturewatch.ingest.slip_step import SPAN_S, Step, find_steps, per_second
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class MountingLearner:
         walking: int,
         standing: int,
         declared_for: Callable[[str], Calibration],
+        still: Mapping[int, str] | None = None,
         horizon_s: float = 3600.0,
     ) -> None:
         self.declared = dict(calibrations)
@@ -71,6 +74,8 @@ class MountingLearner:
         self._k1 = 0
         self._walk: dict[str, np.ndarray] = {}  # the last SLIP_WINDOW_S of walking, per location
         self._walk_len = 0  # frames of the current walk
+        self.still = {int(k): v for k, v in (still or {}).items()}
+        self._steps = _StepBuffer()
 
     def add(self, location: str, frames: SensorFrames) -> None:
         """Frames as they are made (before posture is final): evidence while learning."""
@@ -107,6 +112,9 @@ class MountingLearner:
                 self._end_walk(float(t[a]), current, update)
             if code == self.standing and ln >= MIN_SLIP_BOUT_S * FRAME_HZ:
                 self._learn(float(t[a] + ln / FRAME_HZ), current, update)
+        if self.still:
+            for step in self._steps.push(t, posture, acc, self.still, self.s.slip_deg):
+                self._stepped(step, current, update)
         return update
 
     def _learn(self, ts: float, current: dict[str, Calibration], update: MountingUpdate) -> None:
@@ -159,7 +167,73 @@ class MountingLearner:
         # Learning would keep returning the mounting from before the slip: stop it.
         self.active = False
 
+    def _stepped(self, step: Step, current: dict[str, Calibration], update: MountingUpdate) -> None:
+        """Follow a sensor that slipped while still: rotate its calibration (and the walking
+        reference the next walk is compared with) by the step."""
+        cal = current.get(step.location) or self.declared_for(step.location)
+        when = datetime.fromtimestamp(step.second, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        name = self.still.get(step.code, "still")
+        note = (f"{step.location}: sensor moved by {step.moved:.1f}° (a step while {name} at {when}); "
+                "re-calibrated")
+        log.info(note)
+        turn = rotation_between(step.before, step.after)  # old up direction → new
+        walk_up = None if cal.walk_up is None else turn @ cal.walk_up
+        new = replace(cal, R=cal.R @ turn.T, walk_up=walk_up, notes=cal.notes + (note,))
+        update.notes.append((float(step.second), note))
+        update.slipped.append(step.location)
+        self._set(step.location, new, current, update)
+        self.active = False
+
     @staticmethod
     def _set(loc: str, cal: Calibration, current: dict[str, Calibration], update: MountingUpdate) -> None:
         current[loc] = cal
         update.calibrations[loc] = cal
+
+
+class _StepBuffer:
+    """The last ``SPAN_S`` seconds of final frames, so a step is looked for across blocks; each
+    candidate second is examined once."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.t = np.zeros(0)
+        self.codes = np.zeros(0, np.int64)
+        self.acc: dict[str, np.ndarray] = {}
+
+    def push(
+        self, t: np.ndarray, posture: np.ndarray, acc: Mapping[str, np.ndarray], still: Mapping[int, str],
+        slip_deg: float,
+    ) -> list[Step]:
+        if not len(t) or not acc:
+            return []
+        if len(self.t) and abs(t[0] - self.t[-1] - 1.0 / FRAME_HZ) > 1e-6:
+            self._reset()  # frames do not follow on: start again
+        if not len(self.t):  # start at a whole second
+            first = int(np.argmax(np.round(t * FRAME_HZ).astype(np.int64) % FRAME_HZ == 0))
+            if round(t[first] * FRAME_HZ) % FRAME_HZ:
+                return []
+            t, posture, acc = t[first:], posture[first:], {k: v[first:] for k, v in acc.items()}
+        n_before = len(self.t)
+        for loc in acc:
+            self.acc.setdefault(loc, np.full((n_before, 3), np.nan))
+        nan = np.full((len(t), 3), np.nan)
+        self.acc = {loc: np.concatenate((v, acc.get(loc, nan))) for loc, v in self.acc.items()}
+        self.t = np.concatenate((self.t, t))
+        self.codes = np.concatenate((self.codes, np.asarray(posture, np.int64)))
+        seconds, ups = None, {}
+        for loc, v in self.acc.items():
+            seconds, ups[loc] = per_second(self.t, v)
+        n = len(seconds)
+        frames = self.codes[: n * FRAME_HZ].reshape(n, FRAME_HZ)
+        same = (frames == frames[:, :1]).all(axis=1) & np.isin(frames[:, 0], list(still))
+        code = np.where(same, frames[:, 0], -1)
+        steps = find_steps(seconds, ups, code, slip_deg)
+        if steps:  # what came before the step describes the old mounting: look afresh
+            self._reset()
+        elif n >= SPAN_S:
+            done = (n - SPAN_S + 1) * FRAME_HZ  # frames of the candidates examined
+            self.t, self.codes = self.t[done:], self.codes[done:]
+            self.acc = {k: v[done:] for k, v in self.acc.items()}
+        return steps

@@ -113,3 +113,24 @@ def test_a_short_walk_is_no_evidence(seconds):
     ups = dict.fromkeys(LOCS, X)
     update, _ = _feed(learner, K0, [(WALK, seconds, ups), (SIT, 30, ups)], _posed())
     assert update.calibrations == {} and update.notes == []
+
+
+def test_a_thorax_step_while_sitting_is_followed_at_once_across_blocks():
+    learner = _learner(_posed(), still={SIT: "sitting"})
+    cals = {loc: Calibration(c.location, c.R, c.source, X, c.notes) for loc, c in _posed().items()}
+    ups = dict.fromkeys(LOCS, X)
+    turn = Rotation.from_rotvec(np.radians(9.0) * np.array([0.0, 1.0, 0.0]))
+    slipped = {**ups, "thorax": turn.apply(X)}
+    notes, k = [], K0
+    for bout in ([(SIT, 40, ups)], [(SIT, 30, ups)], [(SIT, 50, slipped)], [(SIT, 60, slipped)]):
+        update, k = _feed(learner, k, bout, cals)
+        cals.update(update.calibrations)
+        notes += update.notes
+    step_at = (K0 + 700) // FRAME_HZ
+    (ts, note), = notes
+    assert step_at - 2 <= ts <= step_at
+    assert note.startswith("thorax: sensor moved by 9.0° (a step while sitting at ")
+    before = _posed()["thorax"].to_segment(X[None])
+    np.testing.assert_allclose(cals["thorax"].to_segment(turn.apply(X)[None]), before, atol=2e-3)
+    # the next walk is compared with the walking direction turned by the same step
+    np.testing.assert_allclose(cals["thorax"].walk_up, turn.apply(X), atol=2e-3)
