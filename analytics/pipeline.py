@@ -4,26 +4,19 @@ angles → posture → episode events. The replay and the live daemon both push 
 Frames are final once ``until`` has passed them; posture is decided ``POSTURE_DELAY_S`` later
 (a bout's length must be known before a short blip can be told from a real change), so each
 push returns the frames that became final in posture, with their angles and episode events.
+Final frames also go to the mounting learner, which learns mountings and follows slipped sensors.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
-from posturewatch.analytics.posture import (
-    PostureFeatures,
-    PostureSettings,
-    classify_frames,
-    clean_bouts,
-    runs,
-)
+from posturewatch.analytics.posture import PostureFeatures, PostureSettings, classify_frames, clean_bouts
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.ingest.align import ClockModel
 from posturewatch.ingest.angles import (
@@ -34,7 +27,7 @@ from posturewatch.ingest.angles import (
     segment_angles,
     tilt_from_vertical,
 )
-from posturewatch.ingest.autocal import AutoCalSettings, MountingLearner
+from posturewatch.ingest.autocal import AutoCalSettings
 from posturewatch.ingest.frames import (
     FRAME_HZ,
     FRAME_S,
@@ -44,16 +37,14 @@ from posturewatch.ingest.frames import (
     rolling_motion,
 )
 from posturewatch.ingest.fusion import GravityTracker
-from posturewatch.ingest.mounting import Calibration, angle_deg
+from posturewatch.ingest.mounting import Calibration
+from posturewatch.ingest.mounting_watch import MountingLearner
 from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
-
-log = logging.getLogger(__name__)
 
 POSTURE_DELAY_S = 15.0
 CONTEXT_S = 30.0
 MOTION_WINDOW_FRAMES = 2 * FRAME_HZ
-SLIP_WINDOW_S = 30.0
-MIN_SLIP_BOUT_S = 20.0
+STILL_POSTURES = (Posture.SITTING, Posture.STANDING)  # where a slipped sensor shows as a step
 
 
 @dataclass
@@ -101,6 +92,7 @@ class _Sensor:
         self.waiting: list[SensorBlock] = []
 
     def add(self, block: SensorBlock) -> None:
+        """Fuse a block into up directions (the filter starts once the sample rate is known)."""
         if self.tracker is None:  # need a few samples to know the rate
             self.waiting.append(block)
             t = np.concatenate([b.t for b in self.waiting])
@@ -124,29 +116,55 @@ class _Sensor:
         fr = reduce_to_frames(self.t, self.up, self.acc, k0, k1)
         cut = np.searchsorted(self.t, k1 / FRAME_HZ - 1e-9)
         self.t, self.up, self.acc = self.t[cut:], self.up[cut:], self.acc[cut:]
-        if self.tail is not None and self.tail.k0 + len(self.tail) == k0:
-            joined = _concat_frames(self.tail, fr)
-        else:
-            joined = fr
+        joined = self.tail.concat(fr) if self.tail is not None and self.tail.k1 == k0 else fr
         motion = rolling_motion(joined, MOTION_WINDOW_FRAMES)[len(joined) - len(fr) :]
-        keep = min(len(joined), MOTION_WINDOW_FRAMES)
-        self.tail = _slice_frames(joined, len(joined) - keep, len(joined))
+        self.tail = joined.slice(-MOTION_WINDOW_FRAMES, len(joined))
         return fr, motion
 
 
-def _slice_frames(f: SensorFrames, a: int, b: int) -> SensorFrames:
-    return SensorFrames(f.k0 + a, f.n[a:b], f.up[a:b], f.acc[a:b], f.mag_sum[a:b], f.mag_sq[a:b])
+@dataclass
+class _Frames:
+    """Consecutive frames on the analysis clock: times, raw posture codes, angles, and per
+    location the mean specific force and whether the sensor had data."""
 
+    t: np.ndarray
+    raw: np.ndarray
+    angles: dict[str, np.ndarray]
+    acc: dict[str, np.ndarray]
+    present: dict[str, np.ndarray]
+    quality: np.ndarray  # per frame bitmask of angles undefined by geometry
 
-def _concat_frames(a: SensorFrames, b: SensorFrames) -> SensorFrames:
-    return SensorFrames(
-        a.k0,
-        np.concatenate((a.n, b.n)),
-        np.concatenate((a.up, b.up)),
-        np.concatenate((a.acc, b.acc)),
-        np.concatenate((a.mag_sum, b.mag_sum)),
-        np.concatenate((a.mag_sq, b.mag_sq)),
-    )
+    @classmethod
+    def empty(cls) -> _Frames:
+        return cls(np.zeros(0), np.zeros(0, np.int8), {a: np.zeros(0) for a in ANGLE_NAMES}, {}, {},
+                   np.zeros(0, np.uint8))
+
+    def extend(self, more: _Frames) -> None:
+        """Append ``more``; a location that joins later has no data for the frames before it."""
+        before = len(self.t)
+        for loc in more.acc:
+            if loc not in self.acc:
+                self.acc[loc] = np.full((before, 3), np.nan)
+                self.present[loc] = np.zeros(before, bool)
+        self.t = np.concatenate((self.t, more.t))
+        self.raw = np.concatenate((self.raw, more.raw))
+        self.quality = np.concatenate((self.quality, more.quality))
+        for name in self.angles:
+            self.angles[name] = np.concatenate((self.angles[name], more.angles[name]))
+        for loc in self.acc:
+            self.acc[loc] = np.concatenate((self.acc[loc], more.acc[loc]))
+            self.present[loc] = np.concatenate((self.present[loc], more.present[loc]))
+
+    def take(self, count: int) -> _Frames:
+        """Remove and return the first ``count`` frames."""
+        head = _Frames(self.t[:count], self.raw[:count], {k: v[:count] for k, v in self.angles.items()},
+                       {k: v[:count] for k, v in self.acc.items()},
+                       {k: v[:count] for k, v in self.present.items()}, self.quality[:count])
+        self.t, self.raw, self.quality = self.t[count:], self.raw[count:], self.quality[count:]
+        self.angles = {k: v[count:] for k, v in self.angles.items()}
+        self.acc = {k: v[count:] for k, v in self.acc.items()}
+        self.present = {k: v[count:] for k, v in self.present.items()}
+        return head
 
 
 class Pipeline:
@@ -167,181 +185,145 @@ class Pipeline:
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
-        self._pend_raw = np.zeros(0, np.int8)
-        self._pend_t = np.zeros(0)
-        self._pend_angles: dict[str, np.ndarray] = {a: np.zeros(0) for a in ANGLE_NAMES}
-        self._pend_acc: dict[str, np.ndarray] = {}
-        self._pend_present: dict[str, np.ndarray] = {}
-        self._pend_quality = np.zeros(0, np.uint8)
-        self._walk: dict[str, np.ndarray] = {}
-        self._walk_len = 0
+        self._pending = _Frames.empty()  # framed, posture not yet final
         # With no calibration given the mountings are learnt live from walking (and standing).
-        self.learner = MountingLearner(self.calibrations, self.settings.autocal)
-        self.learner.active = not any(c.source != "declared" for c in self.calibrations.values())
+        self.learner = MountingLearner(
+            self.calibrations, self.settings.autocal, walking=Posture.WALKING, standing=Posture.STANDING,
+            declared_for=self.settings.declared, still={p: p.label for p in STILL_POSTURES},
+        )
 
-    # -- ingest ---------------------------------------------------------------------------------
+    # -- public ---------------------------------------------------------------------------------
     def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> PipelineOutput:
         """Add samples; frames before ``until`` (default: the newest sample − 0.5 s) become final."""
         newest = -np.inf
         for block in blocks:
-            if len(block) == 0:
-                continue
             block = self._finite(block)
-            if len(block) == 0:
+            block = self._on_clock(block) if block is not None else None
+            if block is None:
                 continue
-            t = self.clocks[block.location].apply(block.t) if block.location in self.clocks else block.t
-            if self.k_next is not None:
-                late = t < self.k_next / FRAME_HZ
-                if late.any():
-                    self.counters[f"{block.location}_late_samples"] += int(late.sum())
-                    block = block.slice(int(np.argmin(late)) if not late.all() else len(t), len(t))
-                    t = t[len(t) - len(block) :]
-                    if len(block) == 0:
-                        continue
-            block = SensorBlock(block.location, t, block.acc, block.gyr, block.mag)
-            sensor = self.sensors.get(block.location)
-            if sensor is None:
-                sensor = self.sensors[block.location] = _Sensor(block.location)
-                if block.location not in self.calibrations:
-                    self.calibrations[block.location] = self.settings.declared(block.location)
-            sensor.add(block)
-            newest = max(newest, float(t[-1]))
-            if self.k_next is None:
-                self.k_next = int(frame_index(t[:1])[0])
+            self._sensor(block.location).add(block)
+            newest = max(newest, float(block.t[-1]))
         if until is None:
             until = newest - 0.5
         if self.k_next is None or not np.isfinite(until):
             return PipelineOutput.empty()
-        k_end = int(np.floor(until * FRAME_HZ + 1e-9))
-        if k_end > self.k_next:
-            self._frame(self.k_next, k_end)
-            self.k_next = k_end
+        self._advance(int(np.floor(until * FRAME_HZ + 1e-9)))
         return self._emit(final=False)
-
-    def _finite(self, block: SensorBlock) -> SensorBlock:
-        """The block without samples whose time or readings are not finite (counted)."""
-        ok = np.isfinite(block.t) & np.isfinite(block.acc).all(axis=1)
-        if block.gyr is not None:
-            ok &= np.isfinite(block.gyr).all(axis=1)
-        if len(block) and len(block.t) > 1:
-            ok[1:] &= np.diff(block.t) > 0
-        if ok.all():
-            return block
-        self.counters[f"{block.location}_bad_samples"] += int((~ok).sum())
-        idx = np.flatnonzero(ok)
-        return SensorBlock(block.location, block.t[idx], block.acc[idx],
-                           None if block.gyr is None else block.gyr[idx],
-                           None if block.mag is None else block.mag[idx])
 
     def close(self) -> PipelineOutput:
         """Finalize everything pushed so far and end open episodes (end of a recording)."""
         ends = [s.t[-1] for s in self.sensors.values() if len(s.t)]
         if ends and self.k_next is not None:
-            k_end = int(frame_index(np.array([max(ends)]))[0]) + 1
-            if k_end > self.k_next:
-                self._frame(self.k_next, k_end)
-                self.k_next = k_end
+            self._advance(int(frame_index(np.array([max(ends)]))[0]) + 1)
         out = self._emit(final=True)
         if self.k_next is not None:
             out.events += self.detectors.close(self.k_next / FRAME_HZ)
         return out
 
-    # -- stages ---------------------------------------------------------------------------------
-    def _frame(self, k0: int, k1: int) -> None:
-        n = k1 - k0
-        theta, tilt, roll, motion, undefined = {}, {}, {}, {}, {}
-        for loc, sensor in self.sensors.items():
-            fr, mot = sensor.frames(k0, k1)
-            self.learner.add(loc, fr)
-            seg = self.calibrations[loc].to_segment(fr.up)
-            theta[loc] = sagittal_inclination(seg)
-            tilt[loc] = tilt_from_vertical(seg)
-            roll[loc] = lateral_roll(seg)
-            undefined[loc] = sagittal_undefined(seg)
-            motion[loc] = mot
-            self._pend_acc[loc] = np.concatenate((self._pend_acc.get(loc, np.zeros((0, 3))), fr.acc))
-            prev = self._pend_present.get(loc, np.zeros(0, bool))
-            self._pend_present[loc] = np.concatenate((prev, fr.n > 0))
-        angles = segment_angles(theta, n, undefined)
-        self._pend_quality = np.concatenate((self._pend_quality, angle_quality(undefined, n)))
+    # -- stages, in the order samples meet them -------------------------------------------------
+    def _finite(self, block: SensorBlock) -> SensorBlock | None:
+        """The block without samples whose time or readings are not finite (counted); None if empty."""
+        if len(block) == 0:
+            return None
+        ok = np.isfinite(block.t) & np.isfinite(block.acc).all(axis=1)
+        if block.gyr is not None:
+            ok &= np.isfinite(block.gyr).all(axis=1)
+        if len(block.t) > 1:
+            ok[1:] &= np.diff(block.t) > 0
+        if ok.all():
+            return block
+        self.counters[f"{block.location}_bad_samples"] += int((~ok).sum())
+        if not ok.any():
+            return None
+        idx = np.flatnonzero(ok)
+        return SensorBlock(block.location, block.t[idx], block.acc[idx],
+                           None if block.gyr is None else block.gyr[idx],
+                           None if block.mag is None else block.mag[idx])
+
+    def _on_clock(self, block: SensorBlock) -> SensorBlock | None:
+        """The block on the common clock, without samples before the frames already made
+        (counted as late); the first block starts the frame clock. None if nothing is left."""
+        t = self.clocks[block.location].apply(block.t) if block.location in self.clocks else block.t
+        if self.k_next is not None:
+            late = t < self.k_next / FRAME_HZ
+            if late.any():
+                self.counters[f"{block.location}_late_samples"] += int(late.sum())
+                keep = int(np.argmin(late)) if not late.all() else len(t)
+                block, t = block.slice(keep, len(t)), t[keep:]
+                if len(block) == 0:
+                    return None
+        else:
+            self.k_next = int(frame_index(t[:1])[0])
+        return SensorBlock(block.location, t, block.acc, block.gyr, block.mag)
+
+    def _sensor(self, location: str) -> _Sensor:
+        """The location's fusion state; a new location starts from its declared mounting."""
+        sensor = self.sensors.get(location)
+        if sensor is None:
+            sensor = self.sensors[location] = _Sensor(location)
+            if location not in self.calibrations:
+                self.calibrations[location] = self.settings.declared(location)
+        return sensor
+
+    def _advance(self, k_end: int) -> None:
+        """Make frames up to ``k_end``: per sensor frames → segment angles → raw posture."""
+        if self.k_next is None or k_end <= self.k_next:
+            return
+        k0, n = self.k_next, k_end - self.k_next
+        frames, motion = self._frames(k0, k_end)
+        theta, tilt, roll, undefined = self._segments(frames)
         raw = classify_frames(PostureFeatures(theta, tilt, roll, motion), self.settings.posture, n)
-        self._pend_raw = np.concatenate((self._pend_raw, raw))
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
-        self._pend_t = np.concatenate((self._pend_t, (k0 + np.arange(n)) / FRAME_HZ))
-        for name in ANGLE_NAMES:
-            self._pend_angles[name] = np.concatenate((self._pend_angles[name], angles[name]))
+        t = (k0 + np.arange(n)) / FRAME_HZ
+        self._pending.extend(_Frames(t, raw, segment_angles(theta, n, undefined),
+                                     {k: f.acc for k, f in frames.items()},
+                                     {k: f.n > 0 for k, f in frames.items()}, angle_quality(undefined, n)))
+        self.k_next = k_end
+
+    def _frames(self, k0: int, k1: int) -> tuple[dict[str, SensorFrames], dict[str, np.ndarray]]:
+        """Every sensor's frames ``[k0, k1)`` and trailing motion; the learner keeps them as evidence."""
+        frames, motion = {}, {}
+        for loc, sensor in self.sensors.items():
+            frames[loc], motion[loc] = sensor.frames(k0, k1)
+            self.learner.add(loc, frames[loc])
+        return frames, motion
+
+    def _segments(self, frames: Mapping[str, SensorFrames]) -> tuple[dict, dict, dict, dict]:
+        """Per location: sagittal inclination, tilt from vertical and lateral roll (deg), and
+        where the sagittal inclination is undefined (gravity across the sagittal plane)."""
+        theta, tilt, roll, undefined = {}, {}, {}, {}
+        for loc, fr in frames.items():
+            seg = self.calibrations[loc].to_segment(fr.up)
+            theta[loc], tilt[loc], roll[loc] = (sagittal_inclination(seg), tilt_from_vertical(seg),
+                                                lateral_roll(seg))
+            undefined[loc] = sagittal_undefined(seg)
+        return theta, tilt, roll, undefined
 
     def _emit(self, final: bool) -> PipelineOutput:
-        pending = len(self._pend_raw)
+        """Frames whose posture is now final: bouts → mountings → episodes."""
+        pending = len(self._pending.t)
         count = pending if final else max(0, pending - int(POSTURE_DELAY_S * FRAME_HZ))
         if count == 0:
             return PipelineOutput.empty()
-        labels = clean_bouts(np.concatenate((self._ctx, self._pend_raw)), self.settings.posture, FRAME_HZ)
+        posture = self._bouts(count)
+        done = self._pending.take(count)
+        self._mountings(done.t, posture, done.acc)
+        events = self.detectors.push(Frames(done.t, posture, done.angles, FRAME_S))
+        return PipelineOutput(done.t, done.angles, posture, events, done.present, done.quality)
+
+    def _bouts(self, count: int) -> np.ndarray:
+        """Final posture of the first ``count`` pending frames: raw decisions cleaned of short bouts,
+        with the emitted frames before and the pending ones after as context."""
+        raw = self._pending.raw
+        labels = clean_bouts(np.concatenate((self._ctx, raw)), self.settings.posture, FRAME_HZ)
         posture = labels[len(self._ctx) : len(self._ctx) + count].astype(np.int8)
-        t = self._pend_t[:count]
-        angles = {k: v[:count] for k, v in self._pend_angles.items()}
-        present = {k: v[:count] for k, v in self._pend_present.items()}
-        acc = {k: v[:count] for k, v in self._pend_acc.items()}
-        self._ctx = np.concatenate((self._ctx, self._pend_raw[:count]))[-int(CONTEXT_S * FRAME_HZ) :]
-        self._pend_raw, self._pend_t = self._pend_raw[count:], self._pend_t[count:]
-        self._pend_angles = {k: v[count:] for k, v in self._pend_angles.items()}
-        self._pend_present = {k: v[count:] for k, v in self._pend_present.items()}
-        self._pend_acc = {k: v[count:] for k, v in self._pend_acc.items()}
-        quality, self._pend_quality = self._pend_quality[:count], self._pend_quality[count:]
-        self._watch_slips(t, posture, acc)
-        events = self.detectors.push(Frames(t, posture, angles, FRAME_S))
-        return PipelineOutput(t, angles, posture, events, present, quality)
+        self._ctx = np.concatenate((self._ctx, raw[:count]))[-int(CONTEXT_S * FRAME_HZ) :]
+        return posture
 
-    def _watch_slips(self, t: np.ndarray, posture: np.ndarray, acc: dict[str, np.ndarray]) -> None:
-        """At the end of each walking bout, compare each sensor's mean up with its calibration;
-        while the mountings are still being learnt, walking and standing bouts are evidence."""
-        window = int(SLIP_WINDOW_S * FRAME_HZ)
-        starts, lengths, values = runs(posture)
-        for a, ln, label in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
-            if label == Posture.WALKING:
-                for loc, v in acc.items():
-                    prev = self._walk.get(loc, np.zeros((0, 3)))
-                    self._walk[loc] = np.concatenate((prev, v[a : a + ln]))[-window:]
-                self._walk_len += ln
-                continue
-            if self._walk_len:
-                self._end_walk(float(t[a]))
-            if label == Posture.STANDING and ln >= MIN_SLIP_BOUT_S * FRAME_HZ:
-                self._learn(float(t[a] + ln / FRAME_HZ))
-
-    def _learn(self, ts: float) -> None:
-        if not self.learner.active:
-            return
-        for loc, cal in self.learner.learn(self.settings.declared).items():
-            if cal.source != self.calibrations[loc].source:
-                self.calibration_log.append((ts, f"{loc}: mounting learnt from {cal.source}"))
-            self.calibrations[loc] = cal
-
-    def _end_walk(self, ts: float) -> None:
-        if self._walk_len < MIN_SLIP_BOUT_S * FRAME_HZ:
-            self._walk_len = 0
-            self._walk.clear()
-            return
-        self._learn(ts)
-        for loc, v in self._walk.items():
-            v = v[np.isfinite(v).all(axis=1)]
-            if len(v) < FRAME_HZ * 5:
-                continue
-            up = v.mean(axis=0)
-            up /= np.linalg.norm(up)
-            cal = self.calibrations[loc]
-            if cal.walk_up is None:
-                self.calibrations[loc] = Calibration(cal.location, cal.R, cal.source, up, cal.notes)
-                continue
-            moved = angle_deg(up, cal.walk_up)
-            if moved > self.settings.autocal.slip_deg:
-                when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-                note = f"{loc}: sensor moved by {moved:.1f}° (seen walking at {when}); re-calibrated"
-                log.info(note)
-                self.counters[f"{loc}_slips"] += 1
-                self.calibration_log.append((ts, note))
-                self.calibrations[loc] = cal.rotated(cal.walk_up, up, note)
-                # Learning would keep returning the mounting from before the slip: stop it.
-                self.learner.active = False
-        self._walk_len = 0
-        self._walk.clear()
+    def _mountings(self, t: np.ndarray, posture: np.ndarray, acc: Mapping[str, np.ndarray]) -> None:
+        """Hand final frames to the mounting learner; apply and log what it changed."""
+        update = self.learner.observe(t, posture, acc, self.calibrations)
+        self.calibrations.update(update.calibrations)
+        self.calibration_log += update.notes
+        for loc in update.slipped:
+            self.counters[f"{loc}_slips"] += 1

@@ -18,6 +18,9 @@ import numpy as np
 
 from posturewatch.analytics.records import Posture
 from posturewatch.ingest.angles import SAGITTAL_LIMIT_DEG
+from posturewatch.ingest.frames import runs
+
+__all__ = ["PostureFeatures", "PostureSettings", "classify_frames", "clean_bouts", "runs"]
 
 
 @dataclass(frozen=True)
@@ -138,17 +141,6 @@ def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarra
     out[lying] = Posture.LYING
     out[~(has_thigh | has_trunk)] = Posture.UNKNOWN
     return out
-
-
-def runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run-length encoding: (starts, lengths, values)."""
-    if len(labels) == 0:
-        e = np.zeros(0, np.int64)
-        return e, e, labels[:0]
-    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    lengths = np.diff(np.concatenate((starts, [len(labels)])))
-    return starts, lengths, labels[starts]
 
 
 def clean_bouts(labels: np.ndarray, s: PostureSettings, frame_hz: float) -> np.ndarray:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from posturewatch.ingest.ble.client import NoAdapterError
 from posturewatch.ingest.ble.daemon import BleDaemon
+from posturewatch.ingest.pose import summarize
 from posturewatch.ingest.records import SensorBlock
 from posturewatch.runtime import config as app_config
-from posturewatch.runtime.calibration_file import calibration_path, summarize, write_calibration
+from posturewatch.runtime.calibration_file import calibration_path, write_calibration
 
 HELP = "guide the wearer through the neutral standing pose and store it"
 

@@ -6,14 +6,14 @@ and turned the right way. Quiet standing next to it (thigh vertical, no motion) 
 direction; sitting (thigh horizontal, front of the thigh up) says which way the thigh's front
 faces, so a thigh sensor worn inside out is found too. Leaning and bending say in which plane the
 pelvis and trunk tilt. Everything runs on 1 s means of the accelerometer, so it is cheap enough to
-run as a pre-pass over a whole day.
+run as a pre-pass over a whole day (``mounting_watch.MountingLearner`` runs it live).
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -177,54 +177,3 @@ def _anterior(loc: str, acc: np.ndarray, up: np.ndarray, declared: np.ndarray, s
         return None
     axis = v[:, -1]
     return axis if np.dot(axis, declared) >= 0 else -axis
-
-
-class MountingLearner:
-    """The live form of ``autocalibrate``: keeps the first hour of frames and re-learns the
-    mountings at the end of each walking bout, so a daemon started with no calibration pose
-    corrects itself as soon as the wearer walks (the replay does the same in a pre-pass)."""
-
-    def __init__(
-        self, declared: Mapping[str, Calibration], s: AutoCalSettings | None = None, horizon_s: float = 3600.0
-    ) -> None:
-        self.declared = dict(declared)
-        self.s = s or AutoCalSettings()
-        self.horizon = int(horizon_s * FRAME_HZ)
-        self.active = True
-        self._frames: dict[str, list[SensorFrames]] = {}
-        self._k0: int | None = None
-        self._k1 = 0
-
-    def add(self, location: str, frames: SensorFrames) -> None:
-        if not self.active or not len(frames):
-            return
-        if self._k0 is None:
-            self._k0 = frames.k0
-        self._frames.setdefault(location, []).append(frames)
-        self._k1 = max(self._k1, frames.k0 + len(frames))
-
-    def learn(self, declared_for: Callable[[str], Calibration]) -> dict[str, Calibration]:
-        """Calibrations learnt so far for locations that had walking evidence; stops after the horizon."""
-        if not self.active or self._k0 is None:
-            return {}
-        frames = {loc: _joined(parts, self._k0, self._k1) for loc, parts in self._frames.items()}
-        declared = {loc: self.declared.get(loc) or declared_for(loc) for loc in frames}
-        learnt = {loc: c for loc, c in autocalibrate(frames, declared, self.s).items()
-                  if c.source.startswith("walking")}
-        if self._k1 - self._k0 >= self.horizon:
-            self.active = False
-            self._frames.clear()
-        return learnt
-
-
-def _joined(parts: list[SensorFrames], k0: int, k1: int) -> SensorFrames:
-    """One location's frames on ``[k0, k1)``, empty frames where it had none."""
-    out = SensorFrames.empty(k0, k1 - k0)
-    for p in parts:
-        a = p.k0 - k0
-        out.n[a : a + len(p)] = p.n
-        out.up[a : a + len(p)] = p.up
-        out.acc[a : a + len(p)] = p.acc
-        out.mag_sum[a : a + len(p)] = p.mag_sum
-        out.mag_sq[a : a + len(p)] = p.mag_sq
-    return out

@@ -7,6 +7,7 @@ A frame with no sample is a gap (count 0, NaN features), never interpolated.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,42 @@ class SensorFrames:
     def empty(cls, k0: int, count: int) -> SensorFrames:
         nan3 = np.full((count, 3), np.nan)
         return cls(k0, np.zeros(count, np.int64), nan3, nan3.copy(), np.zeros(count), np.zeros(count))
+
+    @property
+    def k1(self) -> int:
+        """The frame just after the last one."""
+        return self.k0 + len(self.n)
+
+    def slice(self, a: int, b: int) -> SensorFrames:
+        """Frames ``a .. b - 1`` counted from ``k0`` (Python slice rules: negatives count from the end)."""
+        a, b, _ = slice(a, b).indices(len(self))
+        b = max(a, b)
+        return SensorFrames(self.k0 + a, self.n[a:b], self.up[a:b], self.acc[a:b], self.mag_sum[a:b],
+                            self.mag_sq[a:b])
+
+    def concat(self, *others: SensorFrames) -> SensorFrames:
+        """These frames followed by ``others``; each must start where the previous one ends."""
+        parts = (self, *others)
+        for before, after in zip(parts, parts[1:], strict=False):
+            if after.k0 != before.k1:
+                raise ValueError(f"frames {after.k0}.. do not follow frames ..{before.k1 - 1}")
+        return SensorFrames(self.k0, *(np.concatenate([getattr(p, name) for p in parts])
+                                       for name in ("n", "up", "acc", "mag_sum", "mag_sq")))
+
+    @classmethod
+    def covering(cls, parts: Sequence[SensorFrames], k0: int, k1: int) -> SensorFrames:
+        """Frames ``[k0, k1)`` from ordered, non-overlapping ``parts`` within it; gaps are empty frames."""
+        pieces, k = [], k0
+        for p in parts:
+            if p.k0 < k or p.k1 > k1:
+                raise ValueError(f"frames {p.k0}..{p.k1 - 1} overlap others or lie outside {k0}..{k1 - 1}")
+            if p.k0 > k:
+                pieces.append(cls.empty(k, p.k0 - k))
+            pieces.append(p)
+            k = p.k1
+        if k < k1 or not pieces:
+            pieces.append(cls.empty(k, max(k1 - k, 0)))
+        return pieces[0].concat(*pieces[1:])
 
 
 def frame_index(t: np.ndarray) -> np.ndarray:
@@ -89,3 +126,14 @@ def rolling_motion(frames: SensorFrames, window_frames: int) -> np.ndarray:
     out = np.sqrt(np.maximum(var, 0.0))
     out[n < 3] = np.nan
     return out
+
+
+def runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run-length encoding of per-frame values: (starts, lengths, values)."""
+    if len(labels) == 0:
+        e = np.zeros(0, np.int64)
+        return e, e, labels[:0]
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    lengths = np.diff(np.concatenate((starts, [len(labels)])))
+    return starts, lengths, labels[starts]

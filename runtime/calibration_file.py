@@ -2,8 +2,8 @@
 
 One JSON document per user: the mounting the sensors were declared with and, per pose
 (``neutral``, optionally ``forward_bend``), each location's still-window mean acceleration
-(``summarize`` picks the stillest window of what was recorded during the pose).
-The neutral pose becomes a ``from_pose`` calibration on top of the declared mounting.
+(``posturewatch.ingest.pose.summarize`` picks the stillest window of what was recorded during the
+pose). The neutral pose becomes a ``from_pose`` calibration on top of the declared mounting.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from posturewatch.ingest.mounting import Calibration, from_pose
-from posturewatch.ingest.records import LOCATIONS, SensorBlock
+from posturewatch.ingest.records import LOCATIONS
 from posturewatch.runtime.paths import UserPaths
-
-STILL_ACC_STD = 0.15  # m/s²: more than this in any axis is not standing still
 
 
 def calibration_path(user: str) -> Path:
@@ -74,45 +72,3 @@ def load_calibrations(
     if calibrations:
         notes.append(f"calibration from {path}: {', '.join(sorted(calibrations))}")
     return calibrations, notes
-
-
-def stillest_window(t: np.ndarray, acc: np.ndarray, window_s: float) -> tuple[int, int] | None:
-    """Index range of the ``window_s`` stretch with the least acceleration spread, or None."""
-    if len(t) < 3 or t[-1] - t[0] < window_s * 0.95:
-        return None
-    ends = np.searchsorted(t, t + window_s)
-    starts = np.nonzero(ends < len(t))[0]
-    if starts.size == 0:
-        starts = np.array([0])
-    # Spread from prefix sums of x and x² per axis: every window at once, no Python loop.
-    c1 = np.vstack([np.zeros(3), np.cumsum(acc, axis=0)])
-    c2 = np.vstack([np.zeros(3), np.cumsum(acc**2, axis=0)])
-    n = (ends[starts] - starts)[:, None]
-    mean = (c1[ends[starts]] - c1[starts]) / n
-    var = (c2[ends[starts]] - c2[starts]) / n - mean**2
-    best = int(np.argmin(var.max(axis=1)))
-    return int(starts[best]), int(ends[starts[best]])
-
-
-def summarize(blocks: list[SensorBlock], window_s: float) -> dict:
-    """Per location the stillest window's mean acceleration, or why there is none."""
-    by_location: dict[str, list[SensorBlock]] = {}
-    for block in blocks:
-        by_location.setdefault(block.location, []).append(block)
-    result = {}
-    for location, parts in by_location.items():
-        t = np.concatenate([p.t for p in parts])
-        acc = np.concatenate([p.acc for p in parts])
-        span = stillest_window(t, acc, window_s)
-        if span is None:
-            result[location] = {"error": f"only {t[-1] - t[0]:.1f} s of data"}
-            continue
-        a, b = span
-        std = acc[a:b].std(axis=0)
-        entry = {"acc_mean": acc[a:b].mean(axis=0).round(5).tolist(),
-                 "acc_std": std.round(5).tolist(), "samples": b - a,
-                 "start": float(t[a]), "end": float(t[b - 1])}
-        if std.max() > STILL_ACC_STD:
-            entry["error"] = f"not still enough (acc spread {std.max():.2f} m/s²)"
-        result[location] = entry
-    return result

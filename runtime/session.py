@@ -33,8 +33,9 @@ from posturewatch.alerts.monitor import Monitor, MonitorStep
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.ingest.align import ClockModel
 from posturewatch.ingest.mounting import Calibration, from_pose
+from posturewatch.ingest.pose import summarize
 from posturewatch.ingest.records import SensorBlock
-from posturewatch.runtime.calibration_file import summarize, write_calibration
+from posturewatch.runtime.calibration_file import write_calibration
 from posturewatch.runtime.config import Config
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from posturewatch.ingest.records import LOCATIONS
 DEFAULT_START = "2026-01-05T08:00:00Z"
 DEFAULT_LOCATIONS: tuple[str, ...] = ("pelvis", "thigh", "thorax")
 FLIP_KINDS: tuple[str, ...] = ("upside_down", "inside_out", "both")
+SLIP_WHILE: tuple[str, ...] = ("moving", "seated")
 MAX_RATE_HZ = 500.0  # jittered timestamps must stay strictly increasing at 1 ms resolution
 
 
@@ -37,6 +38,7 @@ class Realism:
     misalignment_max_deg: float = 10.0
     slip: bool = True
     slip_deg: float = 10.0
+    slip_while: str = "moving"  # "moving": in a walk or getting up; "seated": in a long seated stretch
     clock: bool = True
     clock_offset_max_s: float = 0.2
     clock_drift_max_ppm: float = 50.0
@@ -49,6 +51,10 @@ class Realism:
     dropout: bool = True
     dropout_min_s: float = 20.0
     dropout_max_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.slip_while not in SLIP_WHILE:
+            raise ValueError(f"slip_while must be one of {SLIP_WHILE}, got {self.slip_while!r}")
 
     @classmethod
     def ideal(cls) -> Realism:

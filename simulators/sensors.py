@@ -174,7 +174,8 @@ def build_specs(config: WearerConfig, plan: Plan) -> dict[str, SensorSpec]:
     if real.dropout and loc is not None and duration >= 10.0 * length:  # never a whole short day
         specs[loc].loss_intervals.append((at, at + length, "dropout"))
     if real.slip and chosen:
-        _place_slip(specs[chosen[int(rng.integers(len(chosen)))]], plan, rng, real.slip_deg)
+        _place_slip(specs[chosen[int(rng.integers(len(chosen)))]], plan, rng, real.slip_deg,
+                    real.slip_while)
     _real_wear(config, plan, specs)
     for spec in specs.values():
         spec.loss_intervals.sort()
@@ -184,11 +185,18 @@ def build_specs(config: WearerConfig, plan: Plan) -> dict[str, SensorSpec]:
     return specs
 
 
-def _place_slip(spec: SensorSpec, plan: Plan, rng: np.random.Generator, slip_deg: float) -> None:
-    """Put the slip in the walking bout or sit-to-stand closest to the middle of the day."""
+def _place_slip(
+    spec: SensorSpec, plan: Plan, rng: np.random.Generator, slip_deg: float, slip_while: str = "moving"
+) -> None:
+    """Put the slip in the walking bout or sit-to-stand closest to the middle of the day, or with
+    ``slip_while="seated"`` in the middle part of the seated stretch of 10 min or more closest to it."""
     middle = 0.5 * (plan.start + plan.end)
     candidates = [e for e in plan.events if e["kind"] in ("walk", "stand_up")]
-    if candidates:
+    seated = _seated_stretches(plan, 600.0) if slip_while == "seated" else []
+    if seated:
+        t0, t1 = min(seated, key=lambda s: abs(0.5 * (s[0] + s[1]) - middle))
+        at = t0 + rng.uniform(0.3, 0.7) * (t1 - t0)
+    elif candidates:
         event = min(candidates, key=lambda e: abs(e["t"] - middle))
         lead = rng.uniform(3.0, max(4.0, min(60.0, event.get("duration_s", 6.0) - 5.0)))
         at = event["t"] + (lead if event["kind"] == "walk" else rng.uniform(0.3, 1.0))
@@ -268,6 +276,21 @@ def _place_seated_slips(config: WearerConfig, plan: Plan, specs: dict[str, Senso
             "time": round(float(at), 3), "axis": axis / np.linalg.norm(axis),
             "deg": float(rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 1.2) * config.realism.slip_deg),
             "context": "seated", "until": np.inf})
+
+
+def _seated_stretches(plan: Plan, min_s: float) -> list[tuple[float, float]]:
+    """(sit down, stand up) times of the seated stretches at least ``min_s`` long (no lying between)."""
+    out, sat = [], None
+    for e in plan.events:
+        if e["kind"] == "sit_down":
+            sat = e["t"]
+        elif e["kind"] in ("lie_down", "lying_position"):
+            sat = None
+        elif e["kind"] == "stand_up" and sat is not None:
+            if e["t"] - sat >= min_s:
+                out.append((sat, e["t"]))
+            sat = None
+    return out
 
 
 def sensor_rotation(spec: SensorSpec, r_seg: np.ndarray, t_true: np.ndarray) -> np.ndarray:

@@ -31,8 +31,9 @@ from servers import MqttCollector
 
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
 from posturewatch.analytics.scoring import score_episodes, score_posture
+from posturewatch.ingest.pose import summarize
 from posturewatch.ingest.records import SensorBlock
-from posturewatch.runtime.calibration_file import load_calibrations, summarize, write_calibration
+from posturewatch.runtime.calibration_file import load_calibrations, write_calibration
 from posturewatch.runtime.config import from_mapping
 from posturewatch.runtime.daemon import daemon_session
 from posturewatch.simulators.config import WearerConfig

@@ -11,7 +11,6 @@ import pytest
 
 from posturewatch.app.cli import main
 from posturewatch.ingest.ble.bleak_backend import BleakBackend
-from posturewatch.runtime.calibration_file import stillest_window
 
 CONFIG = """
 [[sensors]]
@@ -100,13 +99,3 @@ def test_calibrate_emulated_stores_mean_gravity_where_run_looks(tmp_path, monkey
     for entry in doc["poses"]["neutral"].values():
         assert abs(sum(a * a for a in entry["acc_mean"]) ** 0.5 - 9.81) < 0.2
         assert entry["end"] - entry["start"] >= 2.9
-
-
-def test_stillest_window_picks_the_quiet_part():
-    import numpy as np
-
-    t = np.arange(0, 10, 0.01)
-    acc = np.tile([0.0, 0.0, 9.81], (len(t), 1))
-    acc[t < 5] += np.random.default_rng(0).normal(0, 1.0, (int((t < 5).sum()), 3))
-    a, b = stillest_window(t, acc, 4.0)
-    assert t[a] >= 5.0 - 1e-9 and t[b - 1] - t[a] >= 3.9

@@ -1,0 +1,239 @@
+"""Live mounting learning and slip watching, fed with frames as they become final.
+
+``MountingLearner`` is the live form of ``autocalibrate``: it keeps the first hour of frames and
+re-learns the mountings at the end of each walking bout and each long quiet-standing bout, so a
+daemon started with no calibration pose corrects itself as soon as the wearer walks (the replay
+does the same in a pre-pass and starts with the learner switched off). It also watches for a
+sensor that slips: at the end of each walking bout every sensor's mean up direction is compared
+with the one seen walking when its calibration was made, and a sensor that turned by more than
+``AutoCalSettings.slip_deg`` is re-calibrated by that rotation. While the wearer sits or stands
+still, a slip shows as a step in one sensor alone (see ``slip_step``) and is followed at once.
+
+It never sees posture classes by name (ingest knows nothing of the classifier): the caller says
+which integer codes mean walking and standing, and which are still postures (with their names).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from posturewatch.ingest.autocal import AutoCalSettings, autocalibrate
+from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, runs
+from posturewatch.ingest.mounting import Calibration, angle_deg, rotation_between
+from posturewatch.ingest.slip_step import SPAN_S, Step, find_steps, per_second
+
+log = logging.getLogger(__name__)
+
+SLIP_WINDOW_S = 30.0  # the end of a walk is compared, so a slip early in a long walk is not diluted
+MIN_SLIP_BOUT_S = 20.0  # shorter walks (and standing bouts) are not evidence
+MIN_WALK_FRAMES = FRAME_HZ * 5  # finite frames of a sensor a walking comparison needs
+
+
+@dataclass
+class MountingUpdate:
+    """What one block of final frames changed: new calibrations by location, timestamped notes for
+    the calibration log (learnt mountings, slips) and the locations seen to slip."""
+
+    calibrations: dict[str, Calibration] = field(default_factory=dict)
+    notes: list[tuple[float, str]] = field(default_factory=list)
+    slipped: list[str] = field(default_factory=list)
+
+
+class MountingLearner:
+    """Learns mountings from the first hour of wear and follows sensors that slip.
+
+    Learning runs only when every calibration it starts from is a declared one (a calibration
+    pose or a pre-pass knows better); it stops after ``horizon_s`` of frames, after the first slip
+    (it would keep returning the mounting from before it) and once a calibration pose is applied.
+    """
+
+    def __init__(
+        self,
+        calibrations: Mapping[str, Calibration],
+        s: AutoCalSettings | None = None,
+        *,
+        walking: int,
+        standing: int,
+        declared_for: Callable[[str], Calibration],
+        still: Mapping[int, str] | None = None,
+        horizon_s: float = 3600.0,
+    ) -> None:
+        self.declared = dict(calibrations)
+        self.s = s or AutoCalSettings()
+        self.walking, self.standing = int(walking), int(standing)
+        self.declared_for = declared_for
+        self.horizon = int(horizon_s * FRAME_HZ)
+        self.active = not any(c.source != "declared" for c in calibrations.values())
+        self._frames: dict[str, list[SensorFrames]] = {}
+        self._k0: int | None = None
+        self._k1 = 0
+        self._walk: dict[str, np.ndarray] = {}  # the last SLIP_WINDOW_S of walking, per location
+        self._walk_len = 0  # frames of the current walk
+        self.still = {int(k): v for k, v in (still or {}).items()}
+        self._steps = _StepBuffer()
+
+    def add(self, location: str, frames: SensorFrames) -> None:
+        """Frames as they are made (before posture is final): evidence while learning."""
+        if not self.active or not len(frames):
+            return
+        if self._k0 is None:
+            self._k0 = frames.k0
+        self._frames.setdefault(location, []).append(frames)
+        self._k1 = max(self._k1, frames.k1)
+
+    def observe(
+        self,
+        t: np.ndarray,
+        posture: np.ndarray,
+        acc: Mapping[str, np.ndarray],
+        calibrations: Mapping[str, Calibration],
+    ) -> MountingUpdate:
+        """Final frames: times ``t`` (s), posture codes and per location the mean specific force
+        (N, 3, sensor axes) with the calibrations in use; returns what changed."""
+        if any(c.source == "pose" for c in calibrations.values()):
+            self.active = False
+        update = MountingUpdate()
+        current = dict(calibrations)
+        window = int(SLIP_WINDOW_S * FRAME_HZ)
+        starts, lengths, values = runs(np.asarray(posture))
+        for a, ln, code in zip(starts.tolist(), lengths.tolist(), values.tolist(), strict=True):
+            if code == self.walking:
+                for loc, v in acc.items():
+                    prev = self._walk.get(loc, np.zeros((0, 3)))
+                    self._walk[loc] = np.concatenate((prev, v[a : a + ln]))[-window:]
+                self._walk_len += ln
+                continue
+            if self._walk_len:
+                self._end_walk(float(t[a]), current, update)
+            if code == self.standing and ln >= MIN_SLIP_BOUT_S * FRAME_HZ:
+                self._learn(float(t[a] + ln / FRAME_HZ), current, update)
+        if self.still:
+            for step in self._steps.push(t, posture, acc, self.still, self.s.slip_deg):
+                self._stepped(step, current, update)
+        return update
+
+    def _learn(self, ts: float, current: dict[str, Calibration], update: MountingUpdate) -> None:
+        """Re-learn every mounting from the frames kept so far (while active)."""
+        if not self.active or self._k0 is None:
+            return
+        k0, k1 = self._k0, self._k1
+        frames = {loc: SensorFrames.covering(parts, k0, k1) for loc, parts in self._frames.items()}
+        declared = {loc: self.declared.get(loc) or self.declared_for(loc) for loc in frames}
+        learnt = {loc: c for loc, c in autocalibrate(frames, declared, self.s).items()
+                  if c.source.startswith("walking")}
+        if k1 - k0 >= self.horizon:
+            self.active = False
+            self._frames.clear()
+        for loc, cal in learnt.items():
+            if loc not in current or cal.source != current[loc].source:
+                update.notes.append((ts, f"{loc}: mounting learnt from {cal.source}"))
+            self._set(loc, cal, current, update)
+
+    def _end_walk(self, ts: float, current: dict[str, Calibration], update: MountingUpdate) -> None:
+        """A walk ended at ``ts``: learn from it, then compare each sensor's up with its calibration's."""
+        if self._walk_len >= MIN_SLIP_BOUT_S * FRAME_HZ:
+            self._learn(ts, current, update)
+            for loc, v in self._walk.items():
+                self._compare(loc, v, ts, current, update)
+        self._walk_len = 0
+        self._walk.clear()
+
+    def _compare(
+        self, loc: str, acc: np.ndarray, ts: float, current: dict[str, Calibration], update: MountingUpdate
+    ) -> None:
+        acc = acc[np.isfinite(acc).all(axis=1)]
+        if len(acc) < MIN_WALK_FRAMES:
+            return
+        up = acc.mean(axis=0)
+        up /= np.linalg.norm(up)
+        cal = current.get(loc) or self.declared_for(loc)
+        if cal.walk_up is None:
+            self._set(loc, Calibration(cal.location, cal.R, cal.source, up, cal.notes), current, update)
+            return
+        moved = angle_deg(up, cal.walk_up)
+        if moved <= self.s.slip_deg:
+            return
+        when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        note = f"{loc}: sensor moved by {moved:.1f}° (seen walking at {when}); re-calibrated"
+        log.info(note)
+        update.notes.append((ts, note))
+        update.slipped.append(loc)
+        self._set(loc, cal.rotated(cal.walk_up, up, note), current, update)
+        # Learning would keep returning the mounting from before the slip: stop it.
+        self.active = False
+
+    def _stepped(self, step: Step, current: dict[str, Calibration], update: MountingUpdate) -> None:
+        """Follow a sensor that slipped while still: rotate its calibration (and the walking
+        reference the next walk is compared with) by the step."""
+        cal = current.get(step.location) or self.declared_for(step.location)
+        when = datetime.fromtimestamp(step.second, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        name = self.still.get(step.code, "still")
+        note = (f"{step.location}: sensor moved by {step.moved:.1f}° (a step while {name} at {when}); "
+                "re-calibrated")
+        log.info(note)
+        turn = rotation_between(step.before, step.after)  # old up direction → new
+        walk_up = None if cal.walk_up is None else turn @ cal.walk_up
+        new = replace(cal, R=cal.R @ turn.T, walk_up=walk_up, notes=cal.notes + (note,))
+        update.notes.append((float(step.second), note))
+        update.slipped.append(step.location)
+        self._set(step.location, new, current, update)
+        self.active = False
+
+    @staticmethod
+    def _set(loc: str, cal: Calibration, current: dict[str, Calibration], update: MountingUpdate) -> None:
+        current[loc] = cal
+        update.calibrations[loc] = cal
+
+
+class _StepBuffer:
+    """The last ``SPAN_S`` seconds of final frames, so a step is looked for across blocks; each
+    candidate second is examined once."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.t = np.zeros(0)
+        self.codes = np.zeros(0, np.int64)
+        self.acc: dict[str, np.ndarray] = {}
+
+    def push(
+        self, t: np.ndarray, posture: np.ndarray, acc: Mapping[str, np.ndarray], still: Mapping[int, str],
+        slip_deg: float,
+    ) -> list[Step]:
+        if not len(t) or not acc:
+            return []
+        if len(self.t) and abs(t[0] - self.t[-1] - 1.0 / FRAME_HZ) > 1e-6:
+            self._reset()  # frames do not follow on: start again
+        if not len(self.t):  # start at a whole second
+            first = int(np.argmax(np.round(t * FRAME_HZ).astype(np.int64) % FRAME_HZ == 0))
+            if round(t[first] * FRAME_HZ) % FRAME_HZ:
+                return []
+            t, posture, acc = t[first:], posture[first:], {k: v[first:] for k, v in acc.items()}
+        n_before = len(self.t)
+        for loc in acc:
+            self.acc.setdefault(loc, np.full((n_before, 3), np.nan))
+        nan = np.full((len(t), 3), np.nan)
+        self.acc = {loc: np.concatenate((v, acc.get(loc, nan))) for loc, v in self.acc.items()}
+        self.t = np.concatenate((self.t, t))
+        self.codes = np.concatenate((self.codes, np.asarray(posture, np.int64)))
+        seconds, ups = None, {}
+        for loc, v in self.acc.items():
+            seconds, ups[loc] = per_second(self.t, v)
+        n = len(seconds)
+        frames = self.codes[: n * FRAME_HZ].reshape(n, FRAME_HZ)
+        same = (frames == frames[:, :1]).all(axis=1) & np.isin(frames[:, 0], list(still))
+        code = np.where(same, frames[:, 0], -1)
+        steps = find_steps(seconds, ups, code, slip_deg)
+        if steps:  # what came before the step describes the old mounting: look afresh
+            self._reset()
+        elif n >= SPAN_S:
+            done = (n - SPAN_S + 1) * FRAME_HZ  # frames of the candidates examined
+            self.t, self.codes = self.t[done:], self.codes[done:]
+            self.acc = {k: v[done:] for k, v in self.acc.items()}
+        return steps

@@ -1,0 +1,135 @@
+"""A sensor that slips while the wearer sits or stands still: one sensor's up direction steps to
+a new value within a couple of seconds and stays there, while the other sensors stay put.
+
+Body movements look different: a reach or a bend comes back within seconds, a slump develops
+over several seconds, and sitting down, standing up or leaning from the hips moves more than one
+sensor, and leaning out of or back into a slump turns the trunk further than a strap or clip
+gives way (``MAX_STEP_DEG``; a larger slip is left to the next walk). Only the thorax sensor is
+searched: a thigh crosses over the other leg, a head turns to look down and a seated pelvis
+tilts back or forward on its own in a moment and stays there, which is exactly what a slip looks
+like; those slips are left to the next walk. The search runs
+on 1 s means of the specific force, in sensor axes, over windows of the same still posture; it
+needs at least one other sensor as the reference. Cheap window means pick the candidates, and
+medians (a fidget in a window must not count) decide.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from posturewatch.ingest.frames import FRAME_HZ
+
+BEFORE_S = 20  # steady seconds before the step
+AFTER_S = 60  # ... and after it: a slip stays, a reach or a bend comes back
+GAP_S = 2  # the step itself: a slip is over in under a second, a slump takes longer
+STEADY_DEG = 3.0  # a second this close to its window's median direction is steady
+STEADY_SHARE = 0.8  # share of steady seconds each window needs (fidgets are allowed)
+EDGE_DEG = 2.0  # the seconds right before and after the step are already at their levels
+OTHERS_DEG = 3.0  # every other sensor moves less than this across the step
+MAX_STEP_DEG = 15.0  # a strap or clip gives way by a few degrees; more is the trunk moving
+FIRST_AFTER = BEFORE_S + GAP_S  # offset of the after window in a candidate's span
+SPAN_S = FIRST_AFTER + AFTER_S
+STEP_LOCATIONS = ("thorax",)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A slip found at second ``second`` (Unix s) in posture ``code``: ``before`` and ``after``
+    are the sensor's up directions (sensor axes, unit) and ``moved`` the angle between them (deg)."""
+
+    location: str
+    second: int
+    code: int
+    before: np.ndarray
+    after: np.ndarray
+    moved: float
+
+
+def per_second(t: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole seconds (Unix s) and the mean unit up of each (N, 3; NaN for a second without data);
+    ``t`` must be consecutive frame times starting at a whole second."""
+    n = len(t) // FRAME_HZ * FRAME_HZ
+    seconds = np.floor(t[:n:FRAME_HZ] + 1e-9).astype(np.int64)
+    frames = acc[:n].reshape(-1, FRAME_HZ, 3)
+    have = np.isfinite(frames).all(axis=2)
+    total = np.where(have[..., None], frames, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / have.sum(axis=1)[:, None]  # packet loss leaves the other frames of the second
+    return seconds, _unit(mean)
+
+
+def _deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angles (deg) between unit vectors along the last axis; NaN where either is NaN."""
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _means(up: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """Mean direction of ``up`` over ``[start, start + width)`` for each start (seconds without
+    data left out)."""
+    c = np.concatenate((np.zeros((1, 3)), np.cumsum(np.nan_to_num(up), axis=0)))
+    return _unit(c[starts + width] - c[starts])
+
+
+def _medians(up: np.ndarray, starts: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median direction over each window (NaN if under ``STEADY_SHARE`` of it has data) and the
+    share of its seconds that are steady around it (seconds without data are not)."""
+    win = up[starts[:, None] + np.arange(width)]  # (C, width, 3)
+    have = np.isfinite(win).all(axis=2).mean(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window stays NaN
+        med = _unit(np.nanmedian(win, axis=1))
+    med[have < STEADY_SHARE] = np.nan
+    return med, (_deg(win, med[:, None, :]) < STEADY_DEG).mean(axis=1)
+
+
+def find_steps(
+    seconds: np.ndarray, up: Mapping[str, np.ndarray], posture: np.ndarray, slip_deg: float
+) -> list[Step]:
+    """Steps of more than ``slip_deg`` in exactly one trunk sensor. Candidate ``i`` has its
+    before window at seconds ``i .. i + BEFORE_S - 1``, the step right after and then the after
+    window; every second of it must have the same ``posture`` code (per second, −1 when not
+    still). One step per ``SPAN_S`` is reported."""
+    count = len(seconds) - SPAN_S + 1
+    if count <= 0 or len(up) < 2:
+        return []
+    win = sliding_window_view(posture, SPAN_S)
+    ok = (win == win[:, :1]).all(axis=1) & (win[:, 0] >= 0)
+    every = np.arange(count)
+    steps: list[Step] = []
+    skip_until = -1
+    for loc in (x for x in STEP_LOCATIONS if x in up):
+        u = up[loc]
+        rough = _deg(_means(u, every, BEFORE_S), _means(u, every + FIRST_AFTER, AFTER_S))
+        cand = np.flatnonzero(ok & (rough > 0.5 * slip_deg))
+        if not len(cand):
+            continue
+        before, steady_b = _medians(u, cand, BEFORE_S)
+        after, steady_a = _medians(u, cand + FIRST_AFTER, AFTER_S)
+        moved = _deg(before, after)
+        edge = ((_deg(u[cand + BEFORE_S - 1], before) < EDGE_DEG)
+                & (_deg(u[cand + FIRST_AFTER], after) < EDGE_DEG))
+        calm = np.ones(len(cand), bool)
+        for other, v in up.items():
+            if other != loc:
+                shift = _deg(_medians(v, cand, BEFORE_S)[0], _medians(v, cand + FIRST_AFTER, AFTER_S)[0])
+                calm &= shift < OTHERS_DEG
+        steady = (steady_b >= STEADY_SHARE) & (steady_a >= STEADY_SHARE)
+        hit = calm & edge & steady & (moved > slip_deg) & (moved <= MAX_STEP_DEG)
+        for j in np.flatnonzero(hit).tolist():
+            i = int(cand[j])
+            if i <= skip_until:
+                continue
+            steps.append(Step(loc, int(seconds[i + BEFORE_S]), int(posture[i]), before[j], after[j],
+                              float(moved[j])))
+            skip_until = i + SPAN_S
+    return sorted(steps, key=lambda s: s.second)

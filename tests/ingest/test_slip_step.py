@@ -1,0 +1,78 @@
+"""Slips while still: one thorax sensor stepping to a new direction at one instant is found;
+body movements (slow leans, reaches that come back, moves of several sensors, big turns of the
+trunk, a pelvis or thigh moving on its own) are not."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from posturewatch.ingest.slip_step import AFTER_S, BEFORE_S, find_steps
+
+SIT = 2
+N = 200
+T0 = 1_767_600_000
+AT = 100  # second of the step
+UP = np.array([0.3, 0.0, 0.954])
+
+
+def _turned(deg: float, at: int = AT, ramp_s: int = 0, back_at: int | None = None) -> np.ndarray:
+    """Per-second up of a sensor that turns by ``deg`` at second ``at`` over ``ramp_s`` seconds
+    (and turns back at ``back_at``), with a little noise."""
+    frac = np.clip((np.arange(N) - at + 1) / max(ramp_s, 1), 0, 1)
+    if back_at is not None:
+        frac[back_at:] = 0
+    rot = Rotation.from_rotvec(np.outer(np.radians(deg) * frac, [0.0, 1.0, 0.0]))
+    up = rot.apply(UP) + np.random.default_rng(int(deg * 10) + at).normal(0, 0.003, (N, 3))
+    return up / np.linalg.norm(up, axis=1, keepdims=True)
+
+
+def _find(ups, posture=None):
+    seconds = T0 + np.arange(N)
+    return find_steps(seconds, ups, np.full(N, SIT) if posture is None else posture, 6.0)
+
+
+def test_a_thorax_step_is_found_at_its_second():
+    (step,) = _find({"thorax": _turned(10.0), "pelvis": _turned(0.0), "thigh": _turned(0.0)})
+    assert step.location == "thorax" and step.code == SIT
+    assert AT - 2 <= step.second - T0 <= AT
+    assert step.moved == pytest.approx(10.0, abs=0.5)
+
+
+def test_seconds_lost_to_packet_loss_do_not_hide_a_step():
+    thorax = _turned(10.0)
+    thorax[::9] = np.nan
+    assert len(_find({"thorax": thorax, "pelvis": _turned(0.0)})) == 1
+
+
+@pytest.mark.parametrize("case", ["slow", "comes back", "pelvis too", "too big", "small", "alone"])
+def test_body_movements_are_not_slips(case):
+    thorax, pelvis = _turned(10.0), _turned(0.0)
+    if case == "slow":  # a lean that develops over several seconds
+        thorax = _turned(10.0, ramp_s=6)
+    elif case == "comes back":  # a reach, back after 10 s
+        thorax = _turned(10.0, back_at=AT + 10)
+    elif case == "pelvis too":  # leaning from the hips moves both
+        pelvis = _turned(5.0)
+    elif case == "too big":  # out of a slump in a moment
+        thorax = _turned(22.0)
+    elif case == "small":
+        thorax = _turned(4.0)
+    ups = {"thorax": thorax} if case == "alone" else {"thorax": thorax, "pelvis": pelvis}
+    assert _find(ups) == []
+
+
+def test_only_the_thorax_is_searched():
+    assert _find({"pelvis": _turned(10.0), "thorax": _turned(0.0), "thigh": _turned(10.0, at=60)}) == []
+
+
+def test_a_change_of_posture_inside_the_windows_is_no_step():
+    posture = np.full(N, SIT)
+    posture[AT + AFTER_S // 2 :] = 3
+    assert _find({"thorax": _turned(10.0), "pelvis": _turned(0.0)}, posture) == []
+    posture[:] = -1  # not a still posture at all
+    assert _find({"thorax": _turned(10.0), "pelvis": _turned(0.0)}, posture) == []
+
+
+def test_too_short_a_buffer_gives_nothing():
+    short = {"thorax": _turned(10.0)[: BEFORE_S + AFTER_S], "pelvis": _turned(0.0)[: BEFORE_S + AFTER_S]}
+    assert find_steps(T0 + np.arange(BEFORE_S + AFTER_S), short, np.full(BEFORE_S + AFTER_S, SIT), 6.0) == []
