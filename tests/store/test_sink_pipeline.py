@@ -82,8 +82,8 @@ def test_stream_survives_broker_and_database_outages(
     # stopped in reverse order (service, pump, sink) when the stream is done or a check fails
     with contextlib.ExitStack() as running:
         sink = SinkWorker(
-            MqttSettings(host=broker.host, port=broker.port, protocol="3.1.1"),
-            InfluxSettings(url=db.url, timeout_s=2), tmp_path / "sink-outbox.db", backoff_max_s=0.5,
+            MqttSettings(host=broker.host, port=broker.port),
+            InfluxSettings(url=db.url, timeout_s=2), backoff_max_s=0.5,
         )
         running.callback(sink.stop)
         assert sink.start(wait_s=10)
@@ -120,7 +120,7 @@ def test_stream_survives_broker_and_database_outages(
             sink.received[k] < n for k, n in want.items()
         ):
             time.sleep(0.1)
-        assert sink.pump.wait_drained(60)
+        assert sink.wait_idle(60)
     assert sink.stats["bad"] == 0
     assert sum(policy.suppressed.values()) >= 2
     assert policy.suppressed["cooldown"] >= 1 and policy.suppressed["snoozed"] >= 1
