@@ -1,0 +1,183 @@
+"""Sink workers on one shared subscription, on real Mosquitto and VictoriaMetrics.
+
+A stream of angle messages (one per second of three wearers, the value = its index so a mix-up
+shows) goes through 2 or 3 `posturewatch sink` processes of one group. The checks: every message
+is in the database exactly once, the workers split the stream and together received each message
+once; a worker SIGKILLed mid-stream and restarted under its id loses nothing; a database outage
+holds the acknowledgements back and then writes every message once. Sizes and the outage length
+are parameters, kept small for CI.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from servers import MqttCollector
+from sink_procs import SinkProcess
+
+from posturewatch.alerts.mqtt.link import MqttSettings
+from posturewatch.alerts.mqtt.payloads import angles_payload, encode
+from posturewatch.store.influx import InfluxSettings
+from posturewatch.store.sink import SinkWorker
+
+T0 = 1_709_553_600.0
+USERS = 3
+STREAM_MESSAGES = 600  # per test; each is one (wearer, second)
+OUTAGE_S = 3.0
+
+
+def stream(tag: str, n: int) -> list[tuple[str, bytes, int]]:
+    """(topic, payload, timestamp ms) of message i: wearer i % USERS, second i // USERS."""
+    out = []
+    for i in range(n):
+        user, second = f"{tag}u{i % USERS}", i // USERS
+        ts = T0 + second
+        out.append((f"posturewatch/{user}/angles",
+                    encode(angles_payload(ts, "sitting", {"pelvic_tilt": float(i)})),
+                    round(ts * 1000)))
+    return out
+
+
+def publish(
+    broker, messages, pause_every: int = 0, pause_s: float = 0.0,
+    third_sent: threading.Event | None = None,
+) -> None:
+    pub = MqttCollector(broker.host, broker.port, ["unused/none"])
+    try:
+        infos = []
+        for i, (topic, body, _) in enumerate(messages):
+            infos.append(pub.client.publish(topic, body, qos=1))
+            if pause_every and i % pause_every == pause_every - 1:
+                time.sleep(pause_s)
+            if third_sent is not None and i == len(messages) // 3:
+                third_sent.set()
+        for info in infos:
+            info.wait_for_publish(30)
+    finally:
+        pub.close()
+
+
+def stored(db, tag: str) -> dict[tuple[str, int], list[float]]:
+    """(user, timestamp ms) → every value stored there (more than one = a duplicate)."""
+    out: dict[tuple[str, int], list[float]] = {}
+    for series in db.export(f'{{__name__="angles_pelvic_tilt",user=~"{tag}u.*"}}'):
+        user = series["metric"]["user"]
+        for ts, value in zip(series["timestamps"], series["values"], strict=True):
+            out.setdefault((user, ts), []).append(value)
+    return out
+
+
+def expected(tag: str, messages) -> dict[tuple[str, int], list[float]]:
+    return {
+        (f"{tag}u{i % USERS}", ts): [float(i)] for i, (_, _, ts) in enumerate(messages)
+    }
+
+
+def wait_stored(db, tag: str, n: int, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = stored(db, tag)
+        if sum(len(v) for v in got.values()) >= n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
+
+
+def start_workers(broker, db, tag: str, indexes, cleanup, *extra: str) -> dict[int, SinkProcess]:
+    workers = {}
+    for i in indexes:
+        workers[i] = start_worker(broker, db, tag, i, cleanup, *extra)
+    for worker in workers.values():
+        worker.wait_subscribed()
+    return workers
+
+
+def start_worker(broker, db, tag, index, cleanup, *extra) -> SinkProcess:
+    worker = SinkProcess(broker.host, broker.port, db.url, "--mqtt-user", "", "--group", f"g{tag}",
+                         "--shard", tag, "--worker", str(index), *extra)
+    cleanup.callback(worker.close)
+    return worker
+
+
+@pytest.mark.parametrize("n_workers", [2, 3])
+def test_workers_split_the_stream_with_nothing_lost_or_doubled(
+    n_workers, mosquitto_factory, victoria_factory, cleanup
+):
+    broker = mosquitto_factory()
+    db = victoria_factory(dedup=False)  # a second write of a point would show as a second sample
+    tag = f"s{uuid.uuid4().hex[:6]}"
+    messages = stream(tag, STREAM_MESSAGES)
+    workers = start_workers(broker, db, tag, range(n_workers), cleanup)
+    publish(broker, messages)
+    got = wait_stored(db, tag, len(messages))
+    figures = [w.finish() for w in workers.values()]
+    assert got == expected(tag, messages)
+    received = [f["received"] for f in figures]
+    print(f"{n_workers} workers received {received} of {len(messages)}")
+    assert sum(received) == len(messages)  # each message went to exactly one worker
+    assert all(r > 0 for r in received)  # and every worker took part
+    assert [f["acked"] for f in figures] == received
+
+
+@pytest.mark.slow
+def test_a_killed_worker_restarted_under_its_id_loses_nothing(
+    mosquitto_factory, victoria_factory, cleanup
+):
+    broker = mosquitto_factory()
+    db = victoria_factory()  # as in production: a redelivered point overwrites itself
+    tag = f"k{uuid.uuid4().hex[:6]}"
+    messages = stream(tag, 2 * STREAM_MESSAGES)
+    # a long linger keeps a batch unacknowledged for a while: the kill catches some in flight
+    extra = ("--linger", "0.5")
+    workers = start_workers(broker, db, tag, range(3), cleanup, *extra)
+    third_sent = threading.Event()
+    publisher = threading.Thread(target=publish, args=(broker, messages, 20, 0.05, third_sent))
+    publisher.start()
+    cleanup.callback(publisher.join)
+    assert third_sent.wait(60)
+    workers[1].kill()  # mid-stream, with whatever it holds unacknowledged
+    killed_output = workers[1].output
+    last_progress = killed_output.rsplit("\r", 1)[-1]
+    time.sleep(1.0)  # the stream goes on without it
+    restarted = start_worker(broker, db, tag, 1, cleanup, *extra)
+    publisher.join()
+    got = wait_stored(db, tag, len(messages))
+    figures = [workers[0].finish(), restarted.finish(), workers[2].finish()]
+    assert "Traceback" not in killed_output
+    missing = set(expected(tag, messages)) - set(got)
+    assert not missing, f"{len(missing)} messages lost, e.g. {sorted(missing)[:5]}"
+    assert got == expected(tag, messages)
+    received = sum(f["received"] for f in figures)
+    print(f"after the kill: {received} received by the survivors and the restarted worker, "
+          f"restarted worker {figures[1]['received']}; killed worker's last line: {last_progress.strip()}")
+
+
+def test_database_outage_holds_acks_then_writes_once(
+    mosquitto_factory, victoria_factory, cleanup, outage_s=OUTAGE_S
+):
+    broker = mosquitto_factory()
+    db = victoria_factory(dedup=False)
+    tag = f"d{uuid.uuid4().hex[:6]}"
+    messages = stream(tag, STREAM_MESSAGES // 2)
+    sink = SinkWorker(
+        MqttSettings(host=broker.host, port=broker.port, client_id=f"sink-{tag}-0"),
+        InfluxSettings(url=db.url, timeout_s=1), group=f"g{tag}", backoff_max_s=0.5,
+    )
+    cleanup.callback(sink.stop)
+    assert sink.start(wait_s=10)
+    first, rest = messages[:30], messages[30:]
+    publish(broker, first)
+    assert sink.wait_idle(30) and sink.acked == len(first)
+    db.stop()
+    publish(broker, rest)
+    time.sleep(outage_s)
+    during = dict(sink.stats)
+    assert during["acked"] == len(first)  # nothing acknowledged while nothing could be written
+    assert during["pending"] > 0 and during["write_retries"] > 0
+    db.start()
+    assert sink.wait_idle(60)
+    assert sink.acked == len(messages) and sink.written_messages == len(messages)
+    got = stored(db, tag)
+    assert got == expected(tag, messages)  # every one there, each written once
