@@ -74,10 +74,9 @@ class SinkWorker:
             subscriptions=mqtt.subscriptions + tuple((f, 1) for f in shared_filters(group, prefix)),
             client_id=mqtt.client_id or worker_client_id("0", 0),
             clean_start=False,
-            manual_ack=True,
             receive_maximum=mqtt.receive_maximum or batch_max,
         )
-        self.link = MqttLink(settings, on_delivery=self._inbox_put)
+        self.link = MqttLink(settings, on_delivery=self._inbox_put, manual_ack=True)
         self.received: Counter[str] = Counter()
         self.bad: Counter[str] = Counter()
         self.rejected = 0

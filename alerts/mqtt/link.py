@@ -72,10 +72,9 @@ class MqttSettings:
     subscriptions: tuple[tuple[str, int], ...] = field(default_factory=tuple)
     # how long the broker keeps a persistent session (and its queued messages) after a disconnect
     session_expiry_s: int = 7 * 86400
-    # True: received QoS 1 messages are acknowledged by ``MqttLink.ack``, not when the handler returns
-    manual_ack: bool = False
     # v5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may send us at once
-    receive_maximum: int | None = None
+    # (0: the broker's own limit)
+    receive_maximum: int = 0
 
     def __post_init__(self) -> None:
         if self.protocol not in ("auto", "5", "3.1.1"):
@@ -102,8 +101,12 @@ class MqttLink:
         will: Will | None = None,
         on_message: MessageHandler | None = None,
         on_delivery: DeliveryHandler | None = None,
+        manual_ack: bool = False,
     ) -> None:
+        """``manual_ack``: received QoS 1 messages are acknowledged by ``ack``, not when the
+        handler returns (only for receivers that store what they get before acknowledging)."""
         self.settings = settings
+        self.manual_ack = manual_ack
         self.will = will
         self.on_message = on_message
         self.on_delivery = on_delivery
@@ -206,7 +209,7 @@ class MqttLink:
             client_id=s.client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
             clean_session=None if self._v5 else s.clean_start,
-            manual_ack=s.manual_ack,
+            manual_ack=self.manual_ack,
         )
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
