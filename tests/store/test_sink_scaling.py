@@ -174,6 +174,8 @@ def test_database_outage_holds_acks_then_writes_once(
     publish(broker, rest)
     time.sleep(outage_s)
     during = dict(sink.stats)
+    print(f"during a {outage_s} s outage: {during['pending']} of {len(rest)} held unacknowledged, "
+          f"{during['write_retries']} write attempts")
     assert during["acked"] == len(first)  # nothing acknowledged while nothing could be written
     assert during["pending"] > 0 and during["write_retries"] > 0
     db.start()
