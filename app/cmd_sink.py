@@ -63,6 +63,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
              "(default: $POSTUREWATCH_SINK_SESSION_EXPIRY or %(default)s = 7 days)",
     )
     scale.add_argument(
+        "--leave", action="store_true",
+        help="on exit, leave the group for good (scaling down): unsubscribe, store what still "
+             "arrives, then disconnect. Without it the broker keeps queueing this worker's share "
+             "for its return under the same id",
+    )
+    scale.add_argument(
         "--batch", type=_positive_int, default=500,
         help="most messages per database write, also the most unacknowledged (default: %(default)s)",
     )
@@ -129,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             if args.duration and time.monotonic() - started >= args.duration:
                 break
     finally:
-        worker.stop()
+        worker.stop(leave=args.leave and not failure)
     if failure:
         if not args.quiet:
             print(file=sys.stderr)  # end the progress line

@@ -68,10 +68,11 @@ class SinkWorker:
         self.linger_s = linger_s
         self.backoff_max_s = backoff_max_s
         self.writer = InfluxWriter(influx)
+        self._own_subscriptions = tuple((f, 1) for f in shared_filters(group, prefix))
         settings = replace(
             mqtt,
             protocol="5",
-            subscriptions=mqtt.subscriptions + tuple((f, 1) for f in shared_filters(group, prefix)),
+            subscriptions=mqtt.subscriptions + self._own_subscriptions,
             client_id=mqtt.client_id or worker_client_id("0", 0),
             clean_start=False,
             receive_maximum=mqtt.receive_maximum or batch_max,
@@ -97,15 +98,35 @@ class SinkWorker:
         self.link.start()
         return self.link.subscribed.wait(wait_s) if wait_s > 0 else self.link.subscribed.is_set()
 
-    def stop(self, drain_s: float = 5.0) -> None:
+    def stop(self, drain_s: float = 5.0, *, leave: bool = False) -> None:
         """Store and acknowledge what has arrived (up to ``drain_s``), then disconnect.
-        Anything left unacknowledged stays with the broker for this client id."""
+        Anything left unacknowledged stays with the broker for this client id.
+
+        ``leave``: quit the group for good (scaling down). Mosquitto keeps handing a member's
+        share to its session while it is disconnected, so a worker that will not come back first
+        unsubscribes, then stores what still arrives until the stream to it has dried up."""
+        if leave and self.link.connected:
+            if not self.link.unsubscribe([f for f, _ in self._own_subscriptions], timeout=drain_s):
+                log.warning("sink: the broker did not confirm leaving the group")
+            self._drain_quietly(drain_s)
         self._drain_until = time.monotonic() + drain_s
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(drain_s + self.writer.settings.timeout_s + 1)
         self.link.stop()
         self.writer.close()
+
+    def _drain_quietly(self, drain_s: float, quiet_s: float = 1.0) -> None:
+        """Wait until nothing new has arrived for ``quiet_s`` and all is acknowledged."""
+        deadline = time.monotonic() + drain_s
+        last_total, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            total = self.stats["received"]
+            if total != last_total or self._inbox.qsize() or self._busy:
+                last_total, quiet_since = total, time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                return
+            time.sleep(0.05)
 
     @property
     def failure(self) -> str | None:

@@ -115,6 +115,7 @@ class MqttLink:
         # "topic: reason" for every subscription the broker refused in its SUBACK
         self.subscribe_refusals: list[str] = []
         self.subscribed = threading.Event()
+        self._unsubscribed: threading.Event | None = None
         self.fell_back = False
         self.connects = 0
         self.message_errors = 0
@@ -167,6 +168,15 @@ class MqttLink:
                 return False
             rc = self._client.ack(delivery.mid, delivery.qos)
         return rc == mqtt.MQTT_ERR_SUCCESS
+
+    def unsubscribe(self, topics: list[str], timeout: float = 5.0) -> bool:
+        """Drop subscriptions for good (also from a persistent session); True once the broker
+        confirmed. They come back on the next connect unless the link is stopped first."""
+        done = threading.Event()
+        self._unsubscribed = done
+        with self._lock:
+            rc, _ = self._client.unsubscribe(topics)
+        return rc == mqtt.MQTT_ERR_SUCCESS and done.wait(timeout)
 
     def publish_raw(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
@@ -229,6 +239,7 @@ class MqttLink:
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         return client
 
     def _connect_kwargs(self) -> dict:
@@ -318,6 +329,10 @@ class MqttLink:
             log.warning("broker refused subscription(s): %s", "; ".join(refused))
         self.subscribe_refusals = refused
         self.subscribed.set()
+
+    def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if self._unsubscribed is not None:
+            self._unsubscribed.set()
 
     def _on_message(self, client, userdata, message) -> None:
         try:

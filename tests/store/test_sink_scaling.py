@@ -183,3 +183,24 @@ def test_database_outage_holds_acks_then_writes_once(
     assert sink.acked == len(messages) and sink.written_messages == len(messages)
     got = stored(db, tag)
     assert got == expected(tag, messages)  # every one there, each written once
+
+
+def test_a_worker_that_leaves_hands_its_share_to_the_others(
+    mosquitto_factory, victoria_factory, cleanup
+):
+    broker = mosquitto_factory()
+    db = victoria_factory(dedup=False)
+    tag = f"l{uuid.uuid4().hex[:6]}"
+    messages = stream(tag, STREAM_MESSAGES)
+    half = len(messages) // 2
+    staying = start_workers(broker, db, tag, [0], cleanup)[0]
+    leaving = start_workers(broker, db, tag, [1], cleanup, "--leave")[1]
+    publish(broker, messages[:half])
+    wait_stored(db, tag, half)
+    left = leaving.finish()  # scaled down for good: its session must not collect a share any more
+    publish(broker, messages[half:])
+    got = wait_stored(db, tag, len(messages))
+    stayed = staying.finish()
+    assert got == expected(tag, messages)
+    assert 0 < left["received"] <= half and left["acked"] == left["received"]
+    assert stayed["received"] + left["received"] == len(messages)
