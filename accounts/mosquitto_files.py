@@ -72,8 +72,9 @@ class MosquittoFiles:
         self._passwd_bin = mosquitto_passwd
 
     @contextmanager
-    def editing(self, prefix: str | None = None) -> Iterator[Registry]:
-        """Load the registry under an exclusive lock; what the block leaves is written back."""
+    def editing(self, prefix: str | None = None, *, broker_files: bool = True) -> Iterator[Registry]:
+        """Load the registry under an exclusive lock; what the block leaves is written back
+        (with ``broker_files`` also the ACL file, and an empty password file if none)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.dir / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -81,6 +82,8 @@ class MosquittoFiles:
             yield registry
             registry.validate()
             registry.save(self.registry_path)
+            if not broker_files:
+                return
             write_atomically(self.acl_path, acl_text(registry))
             if not self.password_path.exists():
                 self._empty_password_file()

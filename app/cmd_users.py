@@ -33,6 +33,19 @@ def _common(parser: argparse.ArgumentParser, top: bool) -> None:
                         help="topic prefix, fixed when the registry is created (default: posturewatch)")
     parser.add_argument("--pid-file", default=default(None),
                         help="after a change, send SIGHUP to the broker whose pid is in this file")
+    parser.add_argument(
+        "--dynsec", metavar="HOST:PORT", default=default(None),
+        help="put the accounts into the dynamic-security plugin of this running broker instead of "
+             "the passwd/acl files (the registry stays in --dir)",
+    )
+    parser.add_argument("--admin-user", default=default("admin"),
+                        help="the plugin's admin account (default: admin)")
+    parser.add_argument(
+        "--admin-password", default=default(os.environ.get("POSTUREWATCH_DYNSEC_PASSWORD")),
+        help="its password (default: $POSTUREWATCH_DYNSEC_PASSWORD)",
+    )
+    parser.add_argument("--ca-file", default=default(None),
+                        help="with --dynsec: connect with TLS, verifying the broker with this CA")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             return _list(files, args)
+        control = _dynsec(args)
+        if control is not None:
+            with control:  # the plugin applies changes at once: nothing to reload
+                (_add if args.action == "add" else _remove)(files, args, control)
+            return 0
         changed = _add(files, args) if args.action == "add" else _remove(files, args)
     except AccountError as exc:
         print(f"posturewatch users: {exc}", file=sys.stderr)
@@ -78,12 +96,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add(files, args) -> bool:
+def _dynsec(args):
+    if not args.dynsec:
+        return None
+    from posturewatch.accounts.dynsec import DynsecControl, DynsecTarget
+    from posturewatch.accounts.registry import AccountError
+
+    host, _, port = args.dynsec.rpartition(":")
+    if not host or not port.isdigit():
+        raise AccountError(f"--dynsec wants HOST:PORT, got {args.dynsec!r}")
+    if not args.admin_password:
+        raise AccountError(
+            "--dynsec needs the admin password (--admin-password or $POSTUREWATCH_DYNSEC_PASSWORD)"
+        )
+    return DynsecControl(DynsecTarget(host, int(port), args.admin_user, args.admin_password, args.ca_file))
+
+
+def _add(files, args, control=None) -> bool:
     from posturewatch.accounts.registry import Account
 
     wearers = tuple(w.strip() for w in args.wearers.split(",") if w.strip())
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    with files.editing(args.prefix) as registry:
+    with files.editing(args.prefix, broker_files=control is None) as registry:
         existed = args.name in registry.accounts
         account = registry.add(Account(args.name, args.role, args.group, wearers), update=args.update)
         if password is None and not existed:
@@ -91,7 +125,10 @@ def _add(files, args) -> bool:
             generated = True
         else:
             generated = False
-        if password is not None:
+        if control is not None:
+            control.deny_by_default()
+            control.apply(account, registry.prefix, password)
+        elif password is not None:
             files.set_password(account.name, password)
     print(f"{'updated' if existed else 'added'} {account.role} {account.name}{_details(account)}",
           file=sys.stderr)
@@ -100,10 +137,15 @@ def _add(files, args) -> bool:
     return True
 
 
-def _remove(files, args) -> bool:
-    with files.editing(args.prefix) as registry:
+def _remove(files, args, control=None) -> bool:
+    with files.editing(args.prefix, broker_files=control is None) as registry:
         account, touched = registry.remove(args.name)
-        files.delete_password(account.name)
+        if control is None:
+            files.delete_password(account.name)
+        else:
+            control.remove(account.name)
+            for name in touched:
+                control.apply(registry.accounts[name], registry.prefix, None)
     print(f"removed {account.role} {account.name}", file=sys.stderr)
     if touched:
         print(f"no longer assigned to clinician(s): {', '.join(touched)}", file=sys.stderr)
