@@ -16,14 +16,15 @@ T0 = 1_709_553_600.0
 
 def test_sink_command_stores_a_status(mosquitto, victoria, cleanup):
     user = f"cli{uuid.uuid4().hex[:6]}"
+    prefix = f"p{user}"  # the broker is shared with other tests: only this test's topics
     sink = SinkProcess(mosquitto.host, mosquitto.port, victoria.url, "--mqtt-user", "",
-                       "--group", f"g{user}", "--shard", user)
+                       "--group", f"g{user}", "--shard", user, "--prefix", prefix)
     cleanup.callback(sink.close)
     # a shared subscription gets no retained messages: publish once the worker has joined
     sink.wait_subscribed()
     pub = cleanup.enter_context(MqttCollector(mosquitto.host, mosquitto.port, ["unused/none"]))
     body = encode(status_payload(T0, True, {"thigh": {"connected": True, "rate_hz": 50}}))
-    pub.client.publish(f"posturewatch/{user}/status", body, qos=1).wait_for_publish(5)
+    pub.client.publish(f"{prefix}/{user}/status", body, qos=1).wait_for_publish(5)
     sink.wait_output("written        1")
     figures = sink.finish()
     assert figures == {"received": 1, "written": 1, "acked": 1}, sink.output
