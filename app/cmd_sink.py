@@ -19,7 +19,7 @@ import time
 from posturewatch.store.sink import DEFAULT_GROUP
 
 HELP = "central worker: MQTT → InfluxDB"
-# exit status when the broker cannot serve a sink at all (no MQTT v5, subscriptions refused)
+# exit status when the broker cannot serve a sink at all (no MQTT v5, login or subscriptions refused)
 EXIT_BROKER_UNSUITABLE = 3
 
 

@@ -130,11 +130,17 @@ class SinkWorker:
 
     @property
     def failure(self) -> str | None:
-        """Why this worker cannot work at all (broker without v5, subscription refused), or None."""
+        """Why this worker cannot work at all (broker without v5, login or subscription
+        refused), or None."""
         if self.link.protocol_refused:
             return (
                 f"the broker at {self.link.settings.host}:{self.link.settings.port} refused MQTT v5 "
                 f"({self.link.protocol_refused}); the sink needs v5 shared subscriptions"
+            )
+        if self.link.login_refused:
+            return (
+                f"the broker refused the login of {self.link.settings.username or '(no user)'}: "
+                f"{self.link.login_refused}"
             )
         if self.link.subscribe_refusals:
             return "the broker refused the sink's subscriptions: " + "; ".join(self.link.subscribe_refusals)

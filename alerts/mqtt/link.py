@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # CONNACK answers meaning "this broker does not speak the protocol version offered"
 _UNSUPPORTED_PROTOCOL = {132, 1}
 
+# CONNACK answers meaning "these credentials are not welcome" (v5: 134, 135; 3.1.1: 4, 5)
+LOGIN_REFUSED = {134, 135, 4, 5}
+
 # how long an open socket may wait for the CONNACK to a v5 CONNECT before 3.1.1 is tried
 V5_ANSWER_TIMEOUT_S = 5.0
 
@@ -112,6 +115,8 @@ class MqttLink:
         self.on_delivery = on_delivery
         # set when the broker refused the protocol offered with protocol="5" (no fallback wanted)
         self.protocol_refused: str | None = None
+        # the last CONNACK refusal for bad credentials (LOGIN_REFUSED), None once connected
+        self.login_refused: str | None = None
         # "topic: reason" for every subscription the broker refused in its SUBACK
         self.subscribe_refusals: list[str] = []
         self.subscribed = threading.Event()
@@ -282,8 +287,11 @@ class MqttLink:
                 self.protocol_refused = str(reason_code)
                 log.warning("broker refused MQTT v5: %s", reason_code)
             else:
+                if reason_code.value in LOGIN_REFUSED:
+                    self.login_refused = str(reason_code)
                 log.warning("MQTT connect refused: %s", reason_code)
             return
+        self.login_refused = None
         self.connects += 1
         if self.settings.subscriptions:
             client.subscribe(list(self.settings.subscriptions))

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import uuid
 
-from servers import MqttCollector
+from servers import MqttCollector, require_binary
 from sink_procs import SinkProcess
 
 from posturewatch.alerts.mqtt.payloads import encode, status_payload
@@ -44,3 +44,18 @@ def test_a_broker_without_v5_is_a_clear_error(amqtt_broker, victoria):
     last = proc.stderr.strip().splitlines()[-1]
     assert "refused MQTT v5" in last and "shared subscriptions" in last, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_refused_login_is_a_clear_error(mosquitto_factory, victoria, tmp_path):
+    passwd = require_binary("/usr/bin/mosquitto_passwd", "mosquitto")
+    subprocess.run([passwd, "-c", "-b", str(tmp_path / "passwd"), "sink-a", "right"], check=True)
+    broker = mosquitto_factory(password_file=tmp_path / "passwd")
+    proc = subprocess.run(
+        [sys.executable, "-m", "posturewatch.app.cli", "sink", "--mqtt-host", broker.host,
+         "--mqtt-port", str(broker.port), "--mqtt-user", "sink-a", "--mqtt-password", "wrong",
+         "--influx-url", victoria.url, "--duration", "30", "--quiet"],
+        capture_output=True, timeout=60, text=True,
+    )
+    assert proc.returncode == 3, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "refused the login of sink-a" in last and "Traceback" not in proc.stderr
