@@ -78,7 +78,8 @@ class SinkWorker:
             receive_maximum=mqtt.receive_maximum or batch_max,
         )
         self.link = MqttLink(settings, on_delivery=self._inbox_put, manual_ack=True)
-        self.received: Counter[str] = Counter()
+        self.delivered = 0  # messages the broker handed over (redeliveries included)
+        self.received: Counter[str] = Counter()  # well-formed ones by kind
         self.bad: Counter[str] = Counter()
         self.rejected = 0
         self.acked = 0
@@ -158,7 +159,7 @@ class SinkWorker:
     @property
     def stats(self) -> dict[str, int]:
         return {
-            "received": sum(self.received.values()) + sum(self.bad.values()),
+            "received": self.delivered,
             "written": self.written_messages,
             "written_lines": self.writer.lines_written,
             "acked": self.acked,
@@ -171,6 +172,7 @@ class SinkWorker:
     # ---- writer thread ------------------------------------------------------------------
 
     def _inbox_put(self, delivery: Delivery) -> None:
+        self.delivered += 1
         self._inbox.put(delivery)
 
     def _run(self) -> None:
