@@ -85,3 +85,18 @@ def test_dynsec_roles_hold_the_sink_to_its_group(dynsec_broker, tmp_path, cleanu
                       username="alice", password="pa", protocol="5", timeout=1.5)
     again = login(dynsec_broker, "drx", "pc", ["posturewatch/alice/+"], cleanup)
     assert again.granted == [REFUSED]
+
+
+def test_a_sink_outside_its_group_is_refused_with_a_clear_error(dynsec_broker, tmp_path, victoria):
+    accounts = tmp_path / "accounts"
+    users(dynsec_broker, accounts, "add", "sink-a", "--role", "sink", "--group", "g1",
+          "--password-stdin", stdin="ps\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "posturewatch.app.cli", "sink", "--mqtt-host", dynsec_broker.host,
+         "--mqtt-port", str(dynsec_broker.port), "--mqtt-user", "sink-a", "--mqtt-password", "ps",
+         "--group", "other", "--influx-url", victoria.url, "--duration", "30", "--quiet"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 3, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "refused the sink's subscriptions" in last and "$share/other/posturewatch/+/angles" in last
