@@ -1,7 +1,10 @@
 """`posturewatch sink`: a central worker that stores every wearer's MQTT data in InfluxDB.
 
 Scale by starting more copies with the same ``--group`` and ``--shard`` and distinct ``--worker``
-indexes; each keeps a persistent session under ``sink-<shard>-<worker>``.
+indexes; each keeps a persistent session under ``sink-<shard>-<worker>``. SIGTERM stops a worker
+that will come back (the broker keeps its share meanwhile); SIGUSR1 (or ``--leave``) makes it
+leave the group for good first, for scaling down. Exit status: 0 stopped, 3 the broker cannot
+serve a sink (no MQTT v5, login or subscriptions refused), 4 left the group on SIGUSR1.
 
 Secrets can come from the environment instead of the command line:
 ``POSTUREWATCH_MQTT_PASSWORD`` and ``POSTUREWATCH_INFLUX_TOKEN``.
@@ -21,6 +24,8 @@ from posturewatch.store.sink import DEFAULT_GROUP
 HELP = "central worker: MQTT → InfluxDB"
 # exit status when the broker cannot serve a sink at all (no MQTT v5, login or subscriptions refused)
 EXIT_BROKER_UNSUITABLE = 3
+# exit status after leaving the group on SIGUSR1 (the systemd unit does not restart on it)
+EXIT_LEFT_GROUP = 4
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -120,8 +125,15 @@ def run(args: argparse.Namespace) -> int:
         prefix=args.prefix, group=args.group, batch_max=args.batch, linger_s=args.linger,
     )
     stop = threading.Event()
+    leave = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+
+    def leave_and_stop(*_: object) -> None:
+        leave.set()
+        stop.set()
+
+    signal.signal(signal.SIGUSR1, leave_and_stop)
     worker.start()
     started = time.monotonic()
     failure = None
@@ -135,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             if args.duration and time.monotonic() - started >= args.duration:
                 break
     finally:
-        worker.stop(leave=args.leave and not failure)
+        worker.stop(leave=(args.leave or leave.is_set()) and not failure)
     if failure:
         if not args.quiet:
             print(file=sys.stderr)  # end the progress line
@@ -150,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
         f"{s['rejected']} rejected by the database, {s['pending']} left for redelivery",
         file=sys.stderr,
     )
+    if leave.is_set():
+        print(f"sink {client_id}: left group {args.group} for good", file=sys.stderr)
+        return EXIT_LEFT_GROUP
     return 0
 
 

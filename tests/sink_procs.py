@@ -55,13 +55,16 @@ class SinkProcess:
         self.proc.wait(10)
         self._reader.join(5)
 
-    def finish(self, timeout: float = 60.0, terminate: bool = True) -> dict[str, int]:
-        """SIGTERM (unless ``terminate`` is false: it ends by itself), wait, return the summary."""
+    def finish(
+        self, timeout: float = 60.0, terminate: bool = True, sig: int = signal.SIGTERM, status: int = 0
+    ) -> dict[str, int]:
+        """Send ``sig`` (unless ``terminate`` is false: it ends by itself), wait for exit
+        ``status``, return the summary's figures."""
         if terminate and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         self.proc.wait(timeout)
         self._reader.join(5)
-        assert self.proc.returncode == 0, f"exit {self.proc.returncode}: {self.output[-2000:]}"
+        assert self.proc.returncode == status, f"exit {self.proc.returncode}: {self.output[-2000:]}"
         match = SUMMARY.search(self.output)
         assert match, self.output[-2000:]
         return {k: int(v) for k, v in match.groupdict().items() if k != "id"}

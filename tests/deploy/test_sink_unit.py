@@ -11,6 +11,7 @@ from servers import require_binary
 from test_service_unit import INSTALLED, unit_sections
 
 from posturewatch.app.cli import build_parser
+from posturewatch.app.cmd_sink import EXIT_LEFT_GROUP
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNIT = DEPLOY / "posturewatch-sink@.service"
@@ -33,6 +34,8 @@ def test_template_restarts_a_worker_under_its_index():
     assert "StateDirectory" not in service  # stateless: nothing on disk to keep
     (exec_start,) = service["ExecStart"]
     assert "--worker %i" in exec_start
+    # a worker that left its group on SIGUSR1 stays stopped
+    assert service["RestartPreventExitStatus"] == [str(EXIT_LEFT_GROUP)]
 
 
 def test_exec_start_with_the_example_environment_is_a_valid_sink_command():

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import uuid
+from signal import SIGTERM, SIGUSR1
 
 import pytest
 from servers import MqttCollector
@@ -196,8 +197,12 @@ def test_database_outage_holds_acks_then_writes_once(
     assert got == expected(tag, messages)  # every one there, each written once
 
 
+@pytest.mark.parametrize("leave_option, signal, status", [
+    (["--leave"], SIGTERM, 0),  # leaves on any exit
+    ([], SIGUSR1, 4),  # leaves when told to: exit 4, which systemd does not restart
+])
 def test_a_worker_that_leaves_hands_its_share_to_the_others(
-    mosquitto_factory, victoria_factory, cleanup
+    leave_option, signal, status, mosquitto_factory, victoria_factory, cleanup
 ):
     broker = mosquitto_factory()
     db = victoria_factory(dedup=False)
@@ -205,10 +210,11 @@ def test_a_worker_that_leaves_hands_its_share_to_the_others(
     messages = stream(tag, STREAM_MESSAGES)
     half = len(messages) // 2
     staying = start_workers(broker, db, tag, [0], cleanup)[0]
-    leaving = start_workers(broker, db, tag, [1], cleanup, "--leave")[1]
+    leaving = start_workers(broker, db, tag, [1], cleanup, *leave_option)[1]
     publish(broker, messages[:half])
     wait_stored(db, tag, half)
-    left = leaving.finish()  # scaled down for good: its session must not collect a share any more
+    # scaled down for good: its session must not collect a share any more
+    left = leaving.finish(sig=signal, status=status)
     publish(broker, messages[half:])
     got = wait_stored(db, tag, len(messages))
     stayed = staying.finish()
