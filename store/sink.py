@@ -86,7 +86,8 @@ class SinkWorker:
         self.written_messages = 0
         self.write_retries = 0
         self._inbox: queue.Queue[Delivery] = queue.Queue()
-        self._busy = 0  # deliveries taken from the inbox and not yet acknowledged
+        self._unfinished = 0  # delivered and not yet stored + acknowledged (or dropped as bad)
+        self._count_lock = threading.Lock()
         self._stop = threading.Event()
         self._drain_until = float("inf")
         self._thread = threading.Thread(target=self._run, name="sink-writer", daemon=True)
@@ -123,7 +124,7 @@ class SinkWorker:
         last_total, quiet_since = -1, time.monotonic()
         while time.monotonic() < deadline:
             total = self.stats["received"]
-            if total != last_total or self._inbox.qsize() or self._busy:
+            if total != last_total or self._unfinished:
                 last_total, quiet_since = total, time.monotonic()
             elif time.monotonic() - quiet_since >= quiet_s:
                 return
@@ -150,7 +151,7 @@ class SinkWorker:
     def wait_idle(self, timeout: float) -> bool:
         """Wait until everything received so far is stored and acknowledged."""
         deadline = time.monotonic() + timeout
-        while self._inbox.qsize() or self._busy:
+        while self._unfinished:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
@@ -165,14 +166,16 @@ class SinkWorker:
             "acked": self.acked,
             "bad": sum(self.bad.values()),
             "rejected": self.rejected,
-            "pending": self._inbox.qsize() + self._busy,
+            "pending": self._unfinished,
             "write_retries": self.write_retries,
         }
 
     # ---- writer thread ------------------------------------------------------------------
 
     def _inbox_put(self, delivery: Delivery) -> None:
-        self.delivered += 1
+        with self._count_lock:
+            self.delivered += 1
+            self._unfinished += 1
         self._inbox.put(delivery)
 
     def _run(self) -> None:
@@ -185,10 +188,10 @@ class SinkWorker:
             try:
                 self._store(batch)
             except _Abandoned:
-                log.warning("sink: %d message(s) left unacknowledged for redelivery", len(batch))
+                log.warning("sink: %d message(s) left unacknowledged for redelivery", self._unfinished)
                 return
-            finally:
-                self._busy = 0
+            with self._count_lock:
+                self._unfinished -= len(batch)
 
     def _take_batch(self) -> list[Delivery]:
         try:
@@ -196,7 +199,6 @@ class SinkWorker:
         except queue.Empty:
             return []
         batch = [first]
-        self._busy = 1
         deadline = time.monotonic() + self.linger_s
         while len(batch) < self.batch_max:
             left = deadline - time.monotonic()
@@ -204,7 +206,6 @@ class SinkWorker:
                 batch.append(self._inbox.get(timeout=left) if left > 0 else self._inbox.get_nowait())
             except queue.Empty:
                 break
-            self._busy = len(batch)
         return batch
 
     def _store(self, batch: list[Delivery]) -> None:
