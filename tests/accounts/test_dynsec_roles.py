@@ -21,7 +21,7 @@ REFUSED = 0x87  # SUBACK "not authorized"
 
 @pytest.fixture
 def dynsec_broker(mosquitto_factory, tmp_path):
-    ctrl = require_binary("/usr/bin/mosquitto_ctrl", "mosquitto-clients")
+    ctrl = require_binary("/usr/bin/mosquitto_ctrl", "mosquitto")
     if not Path(PLUGIN).exists():
         require_binary(PLUGIN, "mosquitto")
     config = tmp_path / "dynamic-security.json"
