@@ -46,7 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     scale.add_argument(
         "--group", default=env("POSTUREWATCH_SINK_GROUP", DEFAULT_GROUP),
         help="shared-subscription group: the broker gives each message to one worker of the group "
-             "(default: $POSTUREWATCH_SINK_GROUP or %(default)s)",
+             "(default: $POSTUREWATCH_SINK_GROUP or %(default)s). '' = one worker alone on a plain "
+             "subscription, which survives a broker restart (shared ones are not restored)",
     )
     scale.add_argument(
         "--shard", default=env("POSTUREWATCH_SINK_SHARD", "0"),

@@ -11,6 +11,12 @@ redelivered overwrites itself instead of doubling. While the database is unreach
 retried with backoff and nothing is acknowledged; the broker stops sending once the Receive
 Maximum of unacknowledged messages is reached. A malformed message is logged and counted by
 reason, and acknowledged (it can never be stored); one the database rejects as malformed likewise.
+
+One gap is the broker's: Mosquitto 2.0 does not restore *shared* subscriptions from its
+persistence file when it restarts (measured with 2.0.11), so what wearers publish after a broker
+restart and before the first worker has subscribed again has no subscriber and is dropped. A
+single worker with ``group=""`` uses a plain persistent subscription instead, which the broker
+does restore; it cannot be shared.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ def worker_client_id(shard: str, worker: int) -> str:
 
 
 def shared_filters(group: str, prefix: str) -> tuple[str, ...]:
-    """The shared-subscription topic filters a sink of ``group`` subscribes to."""
-    return tuple(f"$share/{group}/{prefix}/+/{kind}" for kind in DATA_TOPICS)
+    """The shared-subscription topic filters a sink of ``group`` subscribes to; with no group,
+    plain filters (one worker alone: no sharing, but see ``SinkWorker``)."""
+    share = f"$share/{group}/" if group else ""
+    return tuple(f"{share}{prefix}/+/{kind}" for kind in DATA_TOPICS)
 
 
 class _Abandoned(Exception):
