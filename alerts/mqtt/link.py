@@ -5,8 +5,11 @@ thread). With ``protocol="auto"`` it offers MQTT v5 first; a broker that refuses
 (amqtt answers "unacceptable protocol version") gets a fresh 3.1.1 client, once, and v5-only
 options (message expiry) are then simply left out. A broker that accepts the TCP connection but
 never answers a v5 CONNECT (amqtt does this when the CONNECT carries a will) is treated the same
-way after ``V5_ANSWER_TIMEOUT_S``. Subscriptions are renewed on every connect,
-acks (PUBACK for QoS 1) are reported to listeners so the outbox pump can drop what arrived.
+way after ``V5_ANSWER_TIMEOUT_S``; with ``protocol="5"`` a refusal is recorded in
+``protocol_refused`` instead. Subscriptions are renewed on every connect and refusals in the
+SUBACK recorded; acks (PUBACK for QoS 1) are reported to listeners so the outbox pump can drop
+what arrived. With ``manual_ack`` a received message is acknowledged only when the receiver calls
+``ack`` (after it has stored the message), so an unacknowledged one comes back after a crash.
 """
 
 from __future__ import annotations
@@ -26,10 +29,27 @@ log = logging.getLogger(__name__)
 # CONNACK answers meaning "this broker does not speak the protocol version offered"
 _UNSUPPORTED_PROTOCOL = {132, 1}
 
+# CONNACK answers meaning "these credentials are not welcome" (v5: 134, 135; 3.1.1: 4, 5)
+LOGIN_REFUSED = {134, 135, 4, 5}
+
 # how long an open socket may wait for the CONNACK to a v5 CONNECT before 3.1.1 is tried
 V5_ANSWER_TIMEOUT_S = 5.0
 
 MessageHandler = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One received message with what ``MqttLink.ack`` needs; ``session`` counts connections."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    session: int
+
+
+DeliveryHandler = Callable[[Delivery], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +73,11 @@ class MqttSettings:
     reconnect_max_s: float = 30.0
     max_inflight: int = 20
     subscriptions: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    # how long the broker keeps a persistent session (and its queued messages) after a disconnect
+    session_expiry_s: int = 7 * 86400
+    # v5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may send us at once
+    # (0: the broker's own limit)
+    receive_maximum: int = 0
 
     def __post_init__(self) -> None:
         if self.protocol not in ("auto", "5", "3.1.1"):
@@ -78,10 +103,24 @@ class MqttLink:
         *,
         will: Will | None = None,
         on_message: MessageHandler | None = None,
+        on_delivery: DeliveryHandler | None = None,
+        manual_ack: bool = False,
     ) -> None:
+        """``manual_ack``: received QoS 1 messages are acknowledged by ``ack``, not when the
+        handler returns (only for receivers that store what they get before acknowledging)."""
         self.settings = settings
+        self.manual_ack = manual_ack
         self.will = will
         self.on_message = on_message
+        self.on_delivery = on_delivery
+        # set when the broker refused the protocol offered with protocol="5" (no fallback wanted)
+        self.protocol_refused: str | None = None
+        # the last CONNACK refusal for bad credentials (LOGIN_REFUSED), None once connected
+        self.login_refused: str | None = None
+        # "topic: reason" for every subscription the broker refused in its SUBACK
+        self.subscribe_refusals: list[str] = []
+        self.subscribed = threading.Event()
+        self._unsubscribed: threading.Event | None = None
         self.fell_back = False
         self.connects = 0
         self.message_errors = 0
@@ -138,6 +177,26 @@ class MqttLink:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
+    def ack(self, delivery: Delivery) -> bool:
+        """Acknowledge a message (``manual_ack``); False if its connection is gone: the broker
+        then sends it again on the next connection of this persistent session."""
+        if delivery.qos == 0:
+            return True
+        with self._lock:
+            if delivery.session != self.connects or not self.connected:
+                return False
+            rc = self._client.ack(delivery.mid, delivery.qos)
+        return rc == mqtt.MQTT_ERR_SUCCESS
+
+    def unsubscribe(self, topics: list[str], timeout: float = 5.0) -> bool:
+        """Drop subscriptions for good (also from a persistent session); True once the broker
+        confirmed. They come back on the next connect unless the link is stopped first."""
+        done = threading.Event()
+        self._unsubscribed = done
+        with self._lock:
+            rc, _ = self._client.unsubscribe(topics)
+        return rc == mqtt.MQTT_ERR_SUCCESS and done.wait(timeout)
+
     def publish_raw(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
         expiry_s: int | None = None,
@@ -179,6 +238,7 @@ class MqttLink:
             client_id=s.client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
             clean_session=None if self._v5 else s.clean_start,
+            manual_ack=self.manual_ack,
         )
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
@@ -198,6 +258,8 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         return client
 
     def _connect_kwargs(self) -> dict:
@@ -205,19 +267,26 @@ class MqttLink:
             return {}
         props = Properties(PacketTypes.CONNECT)
         if not self.settings.clean_start:
-            props.SessionExpiryInterval = 7 * 86400  # keep queued QoS 1 messages for a week
+            props.SessionExpiryInterval = int(self.settings.session_expiry_s)
+        if self.settings.receive_maximum:
+            props.ReceiveMaximum = int(self.settings.receive_maximum)
         return {"clean_start": self.settings.clean_start, "properties": props}
 
     def _on_socket_open(self, client, userdata, sock) -> None:
-        if self._v5 and self.settings.protocol == "auto" and not self._answered:
+        if self._v5 and not self._answered:
             timer = threading.Timer(V5_ANSWER_TIMEOUT_S, self._no_answer, args=(client,))
             timer.daemon = True
             timer.start()
 
     def _no_answer(self, client: mqtt.Client) -> None:
-        if client is self._client and self._v5 and not self._answered and not self._stopped:
-            log.info("broker did not answer an MQTT v5 CONNECT in %.0f s: trying 3.1.1", V5_ANSWER_TIMEOUT_S)
-            self._fall_back()
+        if client is not self._client or not self._v5 or self._answered or self._stopped:
+            return
+        if self.settings.protocol == "5":
+            self.protocol_refused = f"no answer to an MQTT v5 CONNECT in {V5_ANSWER_TIMEOUT_S:.0f} s"
+            log.warning("broker did not answer an MQTT v5 CONNECT in %.0f s", V5_ANSWER_TIMEOUT_S)
+            return
+        log.info("broker did not answer an MQTT v5 CONNECT in %.0f s: trying 3.1.1", V5_ANSWER_TIMEOUT_S)
+        self._fall_back()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self._answered = True
@@ -229,15 +298,21 @@ class MqttLink:
                 log.info("broker refused MQTT v5 (%s): falling back to 3.1.1", reason_code)
                 # the network thread cannot stop itself: swap clients from another thread
                 threading.Thread(target=self._fall_back, daemon=True).start()
+            elif self._v5 and reason_code.value in _UNSUPPORTED_PROTOCOL:
+                self.protocol_refused = str(reason_code)
+                log.warning("broker refused MQTT v5: %s", reason_code)
             else:
+                if reason_code.value in LOGIN_REFUSED:
+                    self.login_refused = str(reason_code)
                 self._went_down(f"connection refused: {reason_code}")
             return
+        self.login_refused = None
         if self._state == "down":
             log.warning("MQTT broker %s reachable again", self.address)
         self._state = "connected"
         self.connects += 1
-        for topic, qos in self.settings.subscriptions:
-            client.subscribe(topic, qos)
+        if self.settings.subscriptions:
+            client.subscribe(list(self.settings.subscriptions))
         # listeners (status "online", discovery) run before anyone sees "connected", so
         # nothing a caller publishes after waiting for the connection can be overtaken by them
         for listener in self._connect_listeners:
@@ -286,10 +361,29 @@ class MqttLink:
         for listener in self._ack_listeners:
             listener(mid)
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        topics = [t for t, _ in self.settings.subscriptions]
+        refused = [
+            f"{topic}: {code}" for topic, code in zip(topics, reason_codes, strict=False)
+            if code.is_failure
+        ]
+        if refused:
+            log.warning("broker refused subscription(s): %s", "; ".join(refused))
+        self.subscribe_refusals = refused
+        self.subscribed.set()
+
+    def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if self._unsubscribed is not None:
+            self._unsubscribed.set()
+
     def _on_message(self, client, userdata, message) -> None:
-        if self.on_message is None:
-            return
         try:
+            if self.on_delivery is not None:
+                self.on_delivery(Delivery(
+                    message.topic, message.payload, message.mid, message.qos, self.connects
+                ))
+            if self.on_message is None:
+                return
             self.on_message(message.topic, message.payload)
         except Exception:  # a bad message must never kill the network thread
             self.message_errors += 1
