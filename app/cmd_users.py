@@ -52,7 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _common(parser, top=True)
     common = argparse.ArgumentParser(add_help=False)
     _common(common, top=False)
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                help="add, remove or list accounts")
     add = sub.add_parser("add", parents=[common], help="create an account (prints a generated password once)",
                          description="Create an account and its ACL entries.")
     add.add_argument("name", help="login name; for a wearer also their topic level")
