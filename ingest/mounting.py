@@ -2,7 +2,7 @@
 
 A calibration is a rotation matrix ``R`` whose rows are the segment's ``superior``, ``anterior``
 and ``left`` axes written in sensor coordinates, so ``R @ v_sensor`` is ``v`` in segment axes.
-It starts from the mounting declared in the config (DESIGN §3 defaults) and is refined from a
+It starts from the mounting declared in the config (documented defaults) and is refined from a
 standing-neutral pose when one is given, or automatically (see ``autocalibrate``).
 """
 

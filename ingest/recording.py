@@ -1,4 +1,4 @@
-"""Reading recorded sensor files (DESIGN §4 CSV) into per-location sample blocks.
+"""Reading recorded sensor files (the recording CSV) into per-location sample blocks.
 
 Fast path: pyarrow's multi-threaded streaming CSV reader with float columns. When a file holds
 text where numbers belong, it is read again as text and each bad cell is counted and dropped —

@@ -2,7 +2,7 @@
 
 ```toml
 user = "alice"                      # MQTT topic / database tag
-[mounting.thigh]                    # per location; DESIGN §3 defaults otherwise
+[mounting.thigh]                    # per location; the documented defaults otherwise
 superior = "-x"
 anterior = "z"
 [episodes]                          # analytics.episodes.EpisodeSettings fields

@@ -2,7 +2,7 @@
 
 A ``Choreographer`` owns the keyframe tracks, the posture label timeline and the event log; each
 activity method appends keyframes from ``now`` on and advances ``now``. Targets are drawn so that
-episode thresholds (DESIGN §3) are crossed clearly: held slumps sit ≥ 3° beyond their enter
+episode thresholds (docs/architecture.md §3) are crossed clearly: held slumps sit ≥ 3° beyond their enter
 threshold and short dips end well before the 60 s sustain time.
 """
 
@@ -26,7 +26,7 @@ STANDING_POSE = {k: v for k, v in NEUTRAL.items() if k not in ("heading", "head_
 UNROLLED = {"roll_pelvis": 0.0, "roll_thigh": 0.0, "roll_thorax": 0.0, "roll_head": 0.0}
 
 CANONICAL_POSES: dict[str, dict[str, float]] = {
-    # centres of the ranges the activities draw from: segment θ (degrees) for the DESIGN table
+    # centres of the ranges the activities draw from: segment θ (degrees) for the canonical posture table
     "standing neutral": {"theta_pelvis": 0.0, "theta_thigh": 0.0, "theta_thorax": 0.0},
     "sitting upright": {"theta_pelvis": -5.5, "theta_thigh": -90.0, "theta_thorax": 4.0},
     "sitting slumped": {"theta_pelvis": -21.5, "theta_thigh": -90.0, "theta_thorax": 10.5},
@@ -34,7 +34,7 @@ CANONICAL_POSES: dict[str, dict[str, float]] = {
     "forward bend, back": {"theta_pelvis": 15.0, "theta_thigh": -2.5, "theta_thorax": 75.0},
     "lying supine": {"theta_pelvis": -90.0, "theta_thigh": -90.0, "theta_thorax": -90.0},
 }
-"""The model's pose for each row of DESIGN §3's canonical posture table (the "sitting slumped"
+"""The model's pose for each row of the canonical posture table (the "sitting slumped"
 row is the pelvis-only slump; the full slump also rounds the thorax past the forward-head limit)."""
 
 

@@ -25,7 +25,7 @@ EARTH_FIELD_UT = np.array([0.0, 20.0, -45.0])  # µT in ENU: 20 µT north, 45 µ
 # Upright segment frame (superior, anterior, left) in world axes at heading 0 (facing east).
 BASE = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
 
-# Default mountings (DESIGN §3): columns are the sensor x, y, z axes in segment coordinates
+# Default mountings (docs/architecture.md §3): columns are the sensor x, y, z axes in segment coordinates
 # (superior, anterior, left).
 MOUNTINGS: dict[str, np.ndarray] = {
     # worn on the back: x superior, z = −anterior (out of the back), y = left
@@ -103,7 +103,7 @@ def rotation_vector(r: np.ndarray) -> np.ndarray:
 
 
 def sagittal_theta(r_seg: np.ndarray) -> np.ndarray:
-    """DESIGN §3 theta in degrees: atan2(−up_anterior, up_superior) with up in segment axes."""
+    """Sagittal theta in degrees: atan2(−up_anterior, up_superior) with up in segment axes."""
     up = r_seg[..., 2, :]  # world z expressed in segment coordinates = third row of R_seg
     return np.degrees(np.arctan2(-up[..., 1], up[..., 0]))
 
@@ -114,7 +114,7 @@ def truth_angles(
     theta_thorax: np.ndarray,
     theta_head: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """DESIGN §3 angles from the segments' sagittal thetas (neutral standing is θ = 0)."""
+    """Segment angles from the segments' sagittal thetas (neutral standing is θ = 0)."""
     pelvic_tilt = theta_pelvis
     thigh_inclination = -theta_thigh
     trunk = theta_thorax

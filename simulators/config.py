@@ -153,7 +153,7 @@ class WearerConfig:
 
     @property
     def sensor_locations(self) -> tuple[str, ...]:
-        """Every simulated sensor, in DESIGN order (the head last when enabled)."""
+        """Every simulated sensor, in location order (the head last when enabled)."""
         wanted = set(self.locations) | ({"head"} if self.head else set())
         return tuple(loc for loc in LOCATIONS if loc in wanted)
 

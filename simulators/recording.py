@@ -1,4 +1,4 @@
-"""Files of a simulated recording (DESIGN §4): ``sensors.csv``, the truth CSVs and ``meta.json``.
+"""Files of a simulated recording: ``sensors.csv``, the truth CSVs and ``meta.json``.
 
 ``write_recording(day, out_dir)`` writes a ``SimulatedDay``; ``record(config, out_dir)`` generates
 and writes a day chunk by chunk without holding it in memory (what ``posturewatch simulate``
@@ -51,7 +51,7 @@ MAX_JITTER_S = 0.5  # recorded stamps are never further than this from their nom
 
 
 def sensor_columns(locations: Iterable[str], gyro: dict[str, bool], mag: bool) -> list[str]:
-    """Column names of ``sensors.csv`` after ``timestamp``, in DESIGN order."""
+    """Column names of ``sensors.csv`` after ``timestamp``, in location order."""
     cols = []
     for loc in locations:
         cols += [f"{loc}_a{a}" for a in "xyz"]

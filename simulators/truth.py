@@ -90,7 +90,7 @@ def label_episodes(t: np.ndarray, angles: dict[str, np.ndarray], posture: np.nda
                    head: bool = False, t_end: float | None = None) -> list[TruthEpisode]:
     """All episodes of the EPISODE RULES, sorted by start.
 
-    ``t`` (M,) Unix seconds on a regular 10 Hz grid, ``angles`` the DESIGN angles (degrees, NaN =
+    ``t`` (M,) Unix seconds on a regular 10 Hz grid, ``angles`` the segment angles (degrees, NaN =
     missing), ``posture`` (M,) labels (``"sitting"``, ...; anything else counts as not upright),
     ``head`` whether a head sensor exists (then forward_head also needs neck_flexion).
     """

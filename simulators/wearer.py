@@ -38,7 +38,7 @@ POSTURE_LABELS: tuple[str, ...] = tuple(  # indexed by code; unused codes read "
 
 @dataclass
 class Truth:
-    """Ground truth: posture and DESIGN angles at 10 Hz (exact instants) and 1 Hz (per-second
+    """Ground truth: posture and segment angles at 10 Hz (exact instants) and 1 Hz (per-second
     mean of the angles and majority posture over [t, t + 1)), and the episodes."""
 
     t_1hz: np.ndarray

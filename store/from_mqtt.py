@@ -1,4 +1,4 @@
-"""Turn DESIGN §4 MQTT payloads back into InfluxDB lines (the central sink's job).
+"""Turn the MQTT payloads back into InfluxDB lines (the central sink's job).
 
 Each function validates what it reads and raises ``BadPayload`` (with a reason for the
 counter) instead of writing garbage; timestamps come from the payloads, never the clock, so a
