@@ -140,10 +140,13 @@ class _DemoView:
                  speed: float) -> None:
         self.view, self.source, self.outputs, self.url, self.speed = view, source, outputs, url, speed
         self.tracker = Tracker()
+        self.last: DemoSnapshot | None = None
 
     def update(self, session: Session, step: MonitorStep) -> None:
         self.tracker.update(step)
-        self.view.show(self.snapshot())
+        if not session.closing:  # the closing step's last frames may lack a sensor that ended first
+            self.last = self.snapshot()
+            self.view.show(self.last)
 
     def tick(self, session: Session) -> None:
         pass  # redrawn after every step, which comes several times a second
@@ -215,7 +218,8 @@ class DemoRun:
             result.undelivered = outputs.outbox.pending(MQTT) if outputs.outbox else 0
             if broker is not None:
                 broker.stop()
-        self.view.show(shown.snapshot(), force=True)
+        if shown.last is not None:
+            self.view.show(shown.last, force=True)
         result.interrupted = session.stopped_early
         result.sim_reached = source.sim_now
         result.episodes = Counter(shown.tracker.episodes)

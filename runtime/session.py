@@ -127,6 +127,7 @@ class Session:
         self.frames_out = 0
         self.alerts_out = 0
         self.stopped_early = False
+        self.closing = False  # True while the monitor's last step goes out
         self.budget = None  # the reminder budget after the last step (alerts.records.BudgetState)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._recent: dict[str, deque[SensorBlock]] = {}
@@ -158,6 +159,7 @@ class Session:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             if self.monitor is not None:
+                self.closing = True
                 self._deliver(self.monitor.close())
                 self.outputs.publish_status(self, force=True)
             self.outputs.close(self)
