@@ -9,6 +9,10 @@ import venv
 import zipfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end over minutes of data; `-m 'not slow'` skips it
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from posturewatch.alerts.monitor import Monitor
 from posturewatch.alerts.settings import AlertSettings
@@ -12,6 +13,7 @@ from posturewatch.simulators.wearer import iter_blocks
 START = 1_780_272_000.0 - 2 * 3600  # 2026-05-31 22:00 UTC, two hours before a midnight
 
 
+@pytest.mark.slow
 def test_steps_carry_responses_for_their_alerts_and_the_day_that_ended() -> None:
     settings = AlertSettings.from_mapping({"quiet_hours": {"enabled": False}, "timezone": "UTC"})
     monitor = Monitor(alerts=settings)

@@ -29,6 +29,8 @@ from posturewatch.store.hub import OutputHub
 from posturewatch.store.outbox import Outbox
 from posturewatch.store.sqlite import SqliteStore
 
+pytestmark = pytest.mark.slow  # simulated mornings and a browser; `-m 'not slow'` skips it
+
 CHROMIUM = os.environ.get("POSTUREWATCH_CHROMIUM", "/usr/bin/chromium")
 T0 = parse_start("2026-03-02T08:00:00Z")
 DAY = "2026-03-02"

@@ -209,6 +209,7 @@ def eight_hours() -> dict[str, SensorBlock]:
     }
 
 
+@pytest.mark.slow
 def test_recovers_offset_and_drift_over_eight_hours(eight_hours):
     seen: list[float] = []
     models = estimate_clock_models(eight_hours, progress=seen.append)

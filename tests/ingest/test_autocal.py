@@ -23,6 +23,7 @@ def _agreement(res, truth) -> float:
                          list(Truth.labels(truth.posture_1hz))).agreement
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flip,expect", [
     ("upside_down", ["upside down"]),
     ("inside_out", ["inside out"]),

@@ -44,6 +44,8 @@ from posturewatch.simulators.devices.vtime import run_virtual
 from posturewatch.simulators.wearer import Truth, simulate
 from posturewatch.store.sqlite import SqliteStore
 
+pytestmark = pytest.mark.slow  # end to end over minutes of data; `-m 'not slow'` skips it
+
 SEED = 3
 HOURS = 1.0
 USER = "e2e"

@@ -19,9 +19,12 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from servers import MqttCollector
 
 from posturewatch.analytics.records import EPISODE_KINDS
+
+pytestmark = pytest.mark.slow  # end to end over minutes of data; `-m 'not slow'` skips it
 
 BROKER_LINE = re.compile(r"^broker: mqtt://127\.0\.0\.1:(\d+) .*mosquitto_sub -h 127\.0\.0\.1 -p (\d+)")
 ALERTS = "posturewatch/demo/alerts"

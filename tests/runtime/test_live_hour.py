@@ -8,6 +8,7 @@ first alert on the broker, and what the database holds must be what was sent.
 
 from __future__ import annotations
 
+import pytest
 from servers import MqttCollector, wait_until
 
 from posturewatch.alerts.monitor import Monitor
@@ -19,6 +20,8 @@ from posturewatch.store.hub import OutputHub
 from posturewatch.store.influx import InfluxSettings, InfluxWriter
 from posturewatch.store.outbox import Outbox
 from posturewatch.store.pumps import InfluxPump, MqttPump
+
+pytestmark = pytest.mark.slow  # end to end over minutes of data; `-m 'not slow'` skips it
 
 USER = "livehour"
 ALERTING = ("posterior_tilt", "forward_head", "prolonged_sitting")

@@ -23,6 +23,8 @@ from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.recording import record
 from posturewatch.store.rollup import per_second
 
+pytestmark = pytest.mark.slow  # end to end over minutes of data; `-m 'not slow'` skips it
+
 SEED = 11
 UPRIGHT = {"sitting": "upright", "standing": "upright"}
 

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from servers import MqttCollector
 from synthetic_stream import (
     SNOOZE_AT_S,
@@ -39,6 +40,8 @@ from posturewatch.store.outbox import Outbox
 from posturewatch.store.pumps import MqttPump
 from posturewatch.store.sink import SinkWorker
 from posturewatch.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.slow  # end to end over minutes of data; `-m 'not slow'` skips it
 
 OUTAGE_S = 2.0
 DURATION_S = 2400

@@ -16,6 +16,8 @@ from posturewatch.simulators.devices.backend import EmulatedBackend, emulate_con
 from posturewatch.simulators.devices.faults import FaultPlan
 from posturewatch.simulators.devices.vtime import run_virtual
 
+pytestmark = pytest.mark.slow  # end to end over minutes of data; `-m 'not slow'` skips it
+
 EPOCH = 1_750_000_000.0
 
 
