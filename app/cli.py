@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "replay": "run the pipeline over a recorded file and write results",
     "report": "daily trends as PNG and HTML",
     "sink": "central worker: MQTT → InfluxDB",
+    "web": "the web app for the wearer's phone and the clinician's screen",
 }
 
 
