@@ -104,6 +104,13 @@ class Trends:
     with_data: int
 
 
+def _value(summary: dict[str, float], name: str) -> float | None:
+    """A day's figure; a response rate of a day without reminders is no rate at all."""
+    if name.startswith("response_rate_") and not summary.get("alerts"):
+        return None
+    return summary.get(name)
+
+
 def _mean(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None and math.isfinite(v)]
     return sum(present) / len(present) if present else None
@@ -152,7 +159,7 @@ class StoreReader:
         ordered = [n for n in FIGURE_ORDER if n in names] + sorted(names - set(FIGURE_ORDER))
         figures = []
         for name in ordered:
-            series = [rows.get(d, {}).get(name) for d in all_days]
+            series = [_value(rows.get(d, {}), name) for d in all_days]
             figures.append(Figure(name, figure_label(name), series[-days:],
                                   _mean(series[-7:]), _mean(series[-14:-7])))
         return Trends(shown, figures, sum(d in rows for d in shown))

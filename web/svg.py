@@ -21,8 +21,11 @@ from posturewatch.analytics.report_charts import KIND_COLORS, KIND_NAMES, POSTUR
 from posturewatch.analytics.report_stats import DayData, DayStats
 
 INK, MUTED = "#1F2933", "#52606D"
-WIDTH, LEFT = 600, 92
-LANE, GAP = 16, 6
+# about one SVG unit per CSS pixel on a phone, so 11-unit text reads as 11 px there
+WIDTH, LEFT = 360, 84
+LANE, GAP = 14, 5
+LANE_NAMES = {"prolonged_sitting": "Long sitting", "posterior_tilt": "Pelvis back",
+              "forward_head": "Head forward", "lumbar_bend": "Back bends"}
 
 
 def _clock(ts: float, zone: ZoneInfo) -> str:
@@ -42,12 +45,12 @@ def timeline(data: DayData, stats: DayStats) -> str:
         return LEFT + (min(max(ts, t0), t1) - t0) / span * plot
 
     parts: list[str] = []
-    rows = ["Posture", *[KIND_NAMES.get(k, k) for k in EPISODE_KINDS], "Reminders"]
+    rows = ["Posture", *[LANE_NAMES.get(k, KIND_NAMES.get(k, k)) for k in EPISODE_KINDS], "Reminders"]
     height = len(rows) * (LANE + GAP) + 24
     for i, label in enumerate(rows):
         y = i * (LANE + GAP)
         parts.append(f'<text x="{LEFT - 6}" y="{y + LANE - 4}" text-anchor="end" font-size="11" '
-                     f'fill="{INK}">{escape(label[:16])}</text>')
+                     f'fill="{INK}">{escape(label)}</text>')
         parts.append(f'<rect x="{LEFT}" y="{y}" width="{plot}" height="{LANE}" fill="#F3F4F6"/>')
     # posture runs on the 1 s grid (missing seconds are "unknown")
     t = np.asarray(data.t, dtype=np.int64)
@@ -72,8 +75,8 @@ def timeline(data: DayData, stats: DayStats) -> str:
     y = (len(rows) - 1) * (LANE + GAP)
     for alert in data.alerts:
         parts.append(f'<rect x="{x(alert.ts) - 1:.1f}" y="{y}" width="2" height="{LANE}" fill="{INK}"/>')
-    # hour labels: every 1, 2, 3 or 6 h so that about six fit
-    step_h = next((h for h in (1, 2, 3, 6) if span / 3600 / h <= 6), 12)
+    # hour labels: every 1, 2, 3 or 6 h so that no more than four crowd the phone's width
+    step_h = next((h for h in (1, 2, 3, 6) if span / 3600 / h <= 4), 12)
     first = math.ceil(t0 / 3600 / step_h) * step_h * 3600
     label_y = len(rows) * (LANE + GAP) + 12
     for tick in np.arange(first, t1, step_h * 3600):

@@ -41,7 +41,8 @@ def simulate_into(root: Path, user: str, hours: float, seed: int) -> Path:
     folder = root / user
     folder.mkdir(parents=True, exist_ok=True)
     store = SqliteStore(folder / "store.db")
-    start = parse_start(f"{today().isoformat()}T00:10:00Z")
+    # 08:00 UTC: after the default quiet hours, so the policy sends reminders
+    start = parse_start(f"{today().isoformat()}T08:00:00Z")
     monitor = Monitor()
     hub = OutputHub(user, Outbox(folder / "outbox.db", synchronous="NORMAL"),
                     mqtt=False, influx=False, sqlite=store)
@@ -65,7 +66,7 @@ def simulate_into(root: Path, user: str, hours: float, seed: int) -> Path:
 @pytest.fixture(scope="session")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("stores")
-    simulate_into(root, "ann", 1.0, seed=3)
+    simulate_into(root, "ann", 2.0, seed=1)
     simulate_into(root, "bob", 0.25, seed=4)
     return root
 
