@@ -244,3 +244,15 @@ def test_every_page_passes_the_accessibility_check(tab, web, user, path):
     result = t.page.evaluate(ACCESSIBILITY_CHECK)
     assert result["problems"] == []
     assert result["checked"] >= 5  # the check saw the page's text
+
+
+def test_the_accessibility_check_finds_what_it_looks_for(tab):
+    t = tab()
+    t.page.set_content('<html lang="en"><head><title>x</title></head><body style="background:#fff">'
+                       '<p style="color:#999">pale text</p><p style="color:#222">dark text</p>'
+                       '<input id="q"><button></button><svg role="img"></svg></body></html>')
+    problems = t.page.evaluate(ACCESSIBILITY_CHECK)["problems"]
+    assert len(problems) == 4, problems
+    assert problems[-1].startswith('contrast 2.85 < 4.5: "pale text"')
+    assert sum(p.startswith("no accessible name") for p in problems) == 2
+    assert any(p.startswith("no text alternative") for p in problems)
