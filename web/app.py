@@ -36,7 +36,7 @@ from posturewatch.web import pages
 from posturewatch.web.accounts import Account, Accounts
 from posturewatch.web.data import RANGES, StoreReader
 from posturewatch.web.live import LiveFeed
-from posturewatch.web.security import SecurityHeaders, check_post, csrf_token
+from posturewatch.web.security import LoginThrottle, SecurityHeaders, check_post, csrf_token
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -53,6 +53,7 @@ class WebApp:
         self.accounts = accounts
         self.feed = feed
         self.reader = reader
+        self.throttle = LoginThrottle()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         routes = [
             Route("/", self.home), Route("/login", self.login_form, methods=["GET"]),
@@ -137,11 +138,19 @@ class WebApp:
         form = await request.form()
         check_post(request, str(form.get("csrf", "")))
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
-        account = await run_in_threadpool(self.accounts.verify, name, password) if name else None
         target = self._next(request, str(form.get("next", "")))
+        wait = self.throttle.wait_s(name)
+        if wait > 0:
+            response = self.render(request, "login.html", 429, title="Sign in", name=name, next=target,
+                                   error=f"Too many wrong passwords: try again in {wait / 60:.0f} min.")
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        account = await run_in_threadpool(self.accounts.verify, name, password) if name else None
         if account is None:
+            self.throttle.failed(name)
             return self.render(request, "login.html", 401, title="Sign in", name=name, next=target,
                                error="Wrong name or password.")
+        self.throttle.succeeded(name)
         request.session.clear()  # a new session: nothing from before the login survives
         request.session.update({"user": account.name, "csrf": secrets.token_urlsafe(32)})
         return RedirectResponse(target, status_code=303)

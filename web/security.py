@@ -12,6 +12,9 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import threading
+import time
+from collections import deque
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -77,6 +80,43 @@ def check_post(request: Request, form_token: str | None = None) -> None:
     expected = request.session.get("csrf") or ""
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise HTTPException(403, "missing or wrong CSRF token (reload the page)")
+
+
+class LoginThrottle:
+    """At most ``attempts`` wrong passwords per account name in ``window_s``; then the name waits
+    until the oldest failure leaves the window. In memory: a restart forgets, which is fine for
+    slowing down guessing (the Argon2 cost slows each guess too)."""
+
+    def __init__(self, attempts: int = 5, window_s: float = 300.0) -> None:
+        self.attempts = attempts
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self.refused = 0
+
+    def wait_s(self, name: str, now: float | None = None) -> float:
+        """0 when ``name`` may try now, else the seconds until it may."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            failures = self._failures.get(name.lower())
+            while failures and failures[0] <= now - self.window_s:
+                failures.popleft()
+            if not failures or len(failures) < self.attempts:
+                return 0.0
+            self.refused += 1
+            return failures[0] + self.window_s - now
+
+    def failed(self, name: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._failures) > 10_000:  # a flood of made-up names must not grow memory
+                recent = now - self.window_s
+                self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > recent}
+            self._failures.setdefault(name.lower(), deque()).append(now)
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name.lower(), None)
 
 
 class SecurityHeaders:

@@ -168,3 +168,20 @@ def test_under_a_base_path_every_link_and_the_cookie_use_it(tmp_path, stores, mo
             assert 'const BASE = "/posture";' in c.get("/sw.js").text
     finally:
         web.server.stop()
+
+
+def test_guessing_a_password_is_slowed_down(tmp_path, stores, mosquitto):
+    web = start(tmp_path, stores, mosquitto)
+    try:
+        with client(web) as c:
+            token = csrf(c.get("/login").text)
+            guesses = [{"csrf": token, "name": "bob", "password": f"guess-{i}"} for i in range(6)]
+            codes = [c.post("/login", data=guess).status_code for guess in guesses]
+            assert codes == [401] * 5 + [429]
+            # even the right password waits now; another account does not
+            r = c.post("/login", data={"csrf": token, "name": "BOB", "password": PASSWORDS["bob"]})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+            r = c.post("/login", data={"csrf": token, "name": "ann", "password": PASSWORDS["ann"]})
+            assert r.status_code == 303
+    finally:
+        web.server.stop()
