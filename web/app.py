@@ -181,12 +181,22 @@ class WebApp:
         rows = await run_in_threadpool(pages.patient_rows, self.reader, account.wearers, self.feed.snapshot)
         return self.render(request, "patients.html", account=account, title="Patients", patients=rows)
 
-    def _now_snapshot(self, user: str) -> dict:
-        snap = self.feed.snapshot(user)
+    def _stored(self, user: str) -> tuple[list[dict], list[dict]]:
+        """Open episodes and today's reminders from the store (begun or sent before the feed
+        started listening)."""
+        return self.reader.open_episodes(user), self.reader.recent_alerts(user)
+
+    def _merged(self, user: str, snap: dict, stored: tuple[list[dict], list[dict]]) -> dict:
+        """The live snapshot completed from the store, minus episodes the feed has seen end."""
+        episodes, alerts = stored
+        skip = {e["id"] for e in snap["episodes"]} | self.feed.ended(user)
         known = {a["id"] for a in snap["alerts"]}
-        stored = [a for a in self.reader.recent_alerts(user) if a["id"] not in known]
-        snap["alerts"] = sorted(snap["alerts"] + stored, key=lambda a: -(a.get("ts_ms") or 0))[:5]
-        return snap
+        return {**snap, "episodes": snap["episodes"] + [e for e in episodes if e["id"] not in skip],
+                "alerts": sorted(snap["alerts"] + [a for a in alerts if a["id"] not in known],
+                                 key=lambda a: -(a.get("ts_ms") or 0))[:5]}
+
+    def _now_snapshot(self, user: str) -> dict:
+        return self._merged(user, self.feed.snapshot(user), self._stored(user))
 
     async def now(self, request: Request) -> Response:
         user = request.path_params["user"]
@@ -247,10 +257,12 @@ class WebApp:
         user = request.path_params["user"]
         self.require(request, user)
         queue = self.feed.listen(user)
+        stored = await run_in_threadpool(self._stored, user)
 
         async def stream():
             try:
-                yield f"event: state\ndata: {json.dumps(self.feed.snapshot(user))}\n\n"
+                snap = self._merged(user, self.feed.snapshot(user), stored)
+                yield f"event: state\ndata: {json.dumps(snap)}\n\n"
                 while True:
                     try:
                         item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
@@ -260,6 +272,8 @@ class WebApp:
                     if item is None:
                         return
                     kind, data = item
+                    if kind == "state":
+                        data = self._merged(user, data, stored)
                     yield f"event: {kind}\ndata: {json.dumps(data)}\n\n"
             finally:
                 self.feed.unlisten(user, queue)

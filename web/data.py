@@ -164,6 +164,18 @@ class StoreReader:
                                   _mean(series[-7:]), _mean(series[-14:-7])))
         return Trends(shown, figures, sum(d in rows for d in shown))
 
+    def open_episodes(self, user: str) -> list[dict]:
+        """Today's episodes the store has not seen end (a page opened after they began)."""
+        store = self._open(user)
+        if store is None:
+            return []
+        try:
+            rows = store.episodes_on(user, self.today_iso(), self.tz)
+        finally:
+            store.close()
+        return [{"id": r["id"], "kind": r["kind"], "start_ms": round(float(r["start"]) * 1000)}
+                for r in rows if r["end"] is None]
+
     def recent_alerts(self, user: str, limit: int = 5) -> list[dict]:
         """Today's latest reminders from the store (pages opened after they were sent)."""
         store = self._open(user)

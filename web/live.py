@@ -44,6 +44,7 @@ class WearerLive:
     posture: dict | None = None
     angles: dict | None = None
     episodes: dict[str, dict] = field(default_factory=dict)  # open ones, by episode id
+    ended: deque = field(default_factory=lambda: deque(maxlen=200))  # ids seen ending
     alerts: deque = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
     snooze: dict | None = None
 
@@ -58,6 +59,7 @@ class WearerLive:
             episode_id = str(payload.get("episode_id", ""))
             if payload.get("event") == "end":
                 self.episodes.pop(episode_id, None)
+                self.ended.append(episode_id)
             elif episode_id:
                 self.episodes[episode_id] = payload
         elif kind == "alerts":
@@ -139,6 +141,12 @@ class LiveFeed:
         with self._lock:
             live = self._wearers.get(user) or WearerLive()
             return {**live.snapshot(), "live": self.state}
+
+    def ended(self, user: str) -> set[str]:
+        """Ids of the episodes seen ending since the feed started (the store may lag behind)."""
+        with self._lock:
+            live = self._wearers.get(user)
+            return set(live.ended) if live else set()
 
     # ---- listeners (on the event loop) ---------------------------------------------------
     def listen(self, user: str) -> asyncio.Queue:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from posturewatch.alerts.monitor import Monitor
+from posturewatch.analytics.records import Episode
 from posturewatch.app.demo_broker import free_port
 from posturewatch.runtime.config import Config, WebSettings, from_mapping
 from posturewatch.simulators.config import WearerConfig, parse_start
@@ -31,6 +32,8 @@ from posturewatch.web.server import WebServer, start_web
 PASSWORDS = {"ann": "ann-password-1", "bob": "bob-password-1", "drlee": "lee-password-1",
              "drkim": "kim-password-1"}
 HISTORY_DAYS = 30
+OPEN_EPISODE = Episode("forward_head", parse_start(f"{datetime.now(UTC).date().isoformat()}T09:55:00Z"),
+                       parse_start(f"{datetime.now(UTC).date().isoformat()}T09:55:30Z"))
 
 
 def today() -> date:
@@ -51,6 +54,8 @@ def simulate_into(root: Path, user: str, hours: float, seed: int) -> Path:
     hub.process(monitor.close())
     hub.finish()
     if user == "ann":
+        # an episode the daemon has not seen end yet (the stream stopped while the head was forward)
+        store.write_episode(user, OPEN_EPISODE)
         summary = store.daily_summary(user, today())
         for back in range(1, HISTORY_DAYS + 1):
             if back % 9 == 0:

@@ -18,6 +18,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from browser import ACCESSIBILITY_CHECK, Tab, launch
+from conftest import OPEN_EPISODE
 from playwright.sync_api import expect, sync_playwright
 from servers import MqttCollector, wait_until
 
@@ -133,6 +134,12 @@ def test_a_published_posture_and_alert_show_on_the_now_page_within_2_s(tab, web)
     expect(t.page.locator("#alerts li").first).to_contain_text("Head forward (1)", timeout=LIVE_S * 1000)
     publish(web, "posture", posture_payload(time.time(), "sitting", time.time(), 42.0), retain=True)
     expect(t.page.locator("#posture")).to_have_text("Sitting", timeout=LIVE_S * 1000)
+    # the episode the store holds as open ends on the broker: it leaves the list
+    open_row = t.page.locator("#episodes li", has_text="Head and upper back forward since 09:55")
+    expect(open_row).to_have_count(1)
+    publish(web, "episodes", {"v": 1, "ts_ms": round(time.time() * 1000), "event": "end",
+                              "episode_id": OPEN_EPISODE.id, "kind": "forward_head"})
+    expect(open_row).to_have_count(0, timeout=LIVE_S * 1000)
     # a page opened now gets the retained posture at once, before anything new arrives
     t.page.reload()
     expect(t.page.locator("#posture")).to_have_text("Sitting")
