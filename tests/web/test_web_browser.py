@@ -134,6 +134,7 @@ def test_a_published_posture_and_alert_show_on_the_now_page_within_2_s(tab, web)
     expect(t.page.locator("#alerts li").first).to_contain_text("Head forward (1)", timeout=LIVE_S * 1000)
     publish(web, "posture", posture_payload(time.time(), "sitting", time.time(), 42.0), retain=True)
     expect(t.page.locator("#posture")).to_have_text("Sitting", timeout=LIVE_S * 1000)
+    shot(t.page, "now")
     # the episode the store holds as open ends on the broker: it leaves the list
     open_row = t.page.locator("#episodes li", has_text="Head and upper back forward since 09:55")
     expect(open_row).to_have_count(1)
@@ -171,7 +172,7 @@ def test_a_snooze_click_publishes_the_command_and_the_daemon_applies_it(tab, web
     assert clicked - 5 + 1800 <= until <= clicked + 1800 + 1
     shown = time.strftime("%H:%M", time.gmtime(until))
     expect(t.page.locator("#snooze-state")).to_have_text(f"Reminders paused until {shown}")
-    shot(t.page, "now")
+    shot(t.page, "now-snooze")
     t.page.get_by_role("button", name="Until tomorrow").click()
     wait_until(lambda: commands.handled["snooze"] == 2, what="the second snooze")
     sent = collector.json_on(topics.cmd("snooze"))
