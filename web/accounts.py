@@ -67,7 +67,7 @@ class Accounts:
         self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.executescript(_SCHEMA)
         self.path.chmod(0o600)
-        self._dummy = self.hasher.hash("not a password of anyone")
+        self._dummy: str | None = None  # made at the first unknown name (hashing takes a while)
 
     def close(self) -> None:
         with self._lock:
@@ -114,6 +114,8 @@ class Accounts:
         """The account when the password is right, else None (CPU-heavy: run off the event loop)."""
         with self._lock:
             row = self._db.execute("SELECT hash FROM accounts WHERE name = ?", (name,)).fetchone()
+        if row is None and self._dummy is None:
+            self._dummy = self.hasher.hash("not a password of anyone")
         digest = row[0] if row else self._dummy
         try:
             self.hasher.verify(digest, password)

@@ -32,8 +32,8 @@ from posturewatch.web.server import WebServer, start_web
 PASSWORDS = {"ann": "ann-password-1", "bob": "bob-password-1", "drlee": "lee-password-1",
              "drkim": "kim-password-1"}
 HISTORY_DAYS = 30
-OPEN_EPISODE = Episode("forward_head", parse_start(f"{datetime.now(UTC).date().isoformat()}T09:55:00Z"),
-                       parse_start(f"{datetime.now(UTC).date().isoformat()}T09:55:30Z"))
+OPEN_EPISODE = Episode("forward_head", parse_start(f"{datetime.now(UTC).date().isoformat()}T08:55:00Z"),
+                       parse_start(f"{datetime.now(UTC).date().isoformat()}T08:55:30Z"))
 
 
 def today() -> date:
@@ -71,7 +71,7 @@ def simulate_into(root: Path, user: str, hours: float, seed: int) -> Path:
 @pytest.fixture(scope="session")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("stores")
-    simulate_into(root, "ann", 2.0, seed=1)
+    simulate_into(root, "ann", 1.0, seed=1)
     simulate_into(root, "bob", 0.25, seed=4)
     return root
 
@@ -98,11 +98,12 @@ def make_accounts(path: Path) -> Accounts:
     return accounts
 
 
-def start(tmp: Path, stores: Path, mosquitto, base_path: str = "") -> Web:
+def start(tmp: Path, stores: Path, mosquitto, base_path: str = "", **web_settings) -> Web:
     prefix = f"pwweb{secrets.token_hex(3)}"
     config = from_mapping({"user": "ann", "alerts": {"timezone": "UTC"},
                            "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "prefix": prefix}})
-    settings = WebSettings(port=free_port(), base_path=base_path, secret=secrets.token_urlsafe(32))
+    settings = WebSettings(port=free_port(), base_path=base_path, secret=secrets.token_urlsafe(32),
+                           **web_settings)
     server = start_web(config, settings, stores_root=stores, accounts=make_accounts(tmp / "accounts.db"))
     server.app.feed.link.wait_connected(10)
     return Web(server, config, prefix, mosquitto, stores)

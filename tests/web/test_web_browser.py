@@ -136,7 +136,7 @@ def test_a_published_posture_and_alert_show_on_the_now_page_within_2_s(tab, web)
     expect(t.page.locator("#posture")).to_have_text("Sitting", timeout=LIVE_S * 1000)
     shot(t.page, "now")
     # the episode the store holds as open ends on the broker: it leaves the list
-    open_row = t.page.locator("#episodes li", has_text="Head and upper back forward since 09:55")
+    open_row = t.page.locator("#episodes li", has_text="Head and upper back forward since 08:55")
     expect(open_row).to_have_count(1)
     publish(web, "episodes", {"v": 1, "ts_ms": round(time.time() * 1000), "event": "end",
                               "episode_id": OPEN_EPISODE.id, "kind": "forward_head"})

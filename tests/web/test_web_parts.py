@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import ssl
 import subprocess
 import sys
 import threading
@@ -176,3 +177,20 @@ def test_stop_ends_open_event_streams(tmp_path, stores, mosquitto):
     web.server.stop()
     assert ended.wait(15), "the event stream stayed open after stop()"
     assert json.loads(lines[lines.index("event: state") + 1].removeprefix("data: "))["live"] == "connected"
+
+
+def test_https_with_certfile_and_keyfile_marks_the_cookie_secure(tmp_path, stores, mosquitto):
+    openssl = require_binary("/usr/bin/openssl", "openssl")
+    cert, key = tmp_path / "web.crt", tmp_path / "web.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    web = start(tmp_path, stores, mosquitto, certfile=str(cert), keyfile=str(key))
+    try:
+        assert web.url.startswith("https://127.0.0.1:")
+        with httpx.Client(base_url=web.url, verify=ssl.create_default_context(cafile=str(cert)),
+                          timeout=10) as c:
+            page = c.get("/login")
+            assert page.status_code == 200 and "secure" in page.headers["set-cookie"].lower()
+    finally:
+        web.server.stop()
