@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import PASSWORDS
 from servers import require_binary
+from web_env import PASSWORDS
 
 CHROMIUM = os.environ.get("POSTUREWATCH_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -18,9 +18,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from browser import ACCESSIBILITY_CHECK, Tab, launch
-from conftest import OPEN_EPISODE
 from playwright.sync_api import expect, sync_playwright
 from servers import MqttCollector, wait_until
+from web_env import OPEN_EPISODE
 
 from posturewatch.alerts.mqtt.commands import CommandService
 from posturewatch.alerts.mqtt.link import MqttSettings

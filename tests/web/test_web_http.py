@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from conftest import HISTORY_DAYS, PASSWORDS, start, today
+from web_env import HISTORY_DAYS, PASSWORDS, start, today
 
 from posturewatch.analytics.report_stats import day_stats, hm
 from posturewatch.app.report_data import load_store

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PASSWORDS, start
 from servers import MqttCollector, require_binary, wait_until
+from web_env import PASSWORDS, start
 
 from posturewatch.alerts.mqtt.link import MqttSettings
 from posturewatch.app import cli
