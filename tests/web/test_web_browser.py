@@ -28,6 +28,8 @@ from posturewatch.alerts.mqtt.payloads import Topics, alert_payload, encode, pos
 from posturewatch.alerts.mqtt.service import UserMqttService
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.records import Alert
+from posturewatch.alerts.settings import AlertSettings
+from posturewatch.analytics.records import Episode, EpisodeEvent
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +153,7 @@ def test_a_snooze_click_publishes_the_command_and_the_daemon_applies_it(tab, web
     topics = Topics("ann", web.prefix)
     collector = MqttCollector(web.broker.host, web.broker.port, [f"{web.prefix}/ann/cmd/#"])
     cleanup.callback(collector.close)
-    policy = AlertPolicy()
+    policy = AlertPolicy(AlertSettings.from_mapping({"quiet_hours": {"enabled": False}}))
     commands = CommandService(policy)
     daemon = UserMqttService(MqttSettings(host=web.broker.host, port=web.broker.port,
                                           client_id="posturewatch-daemon-ann-test"),
@@ -173,6 +175,13 @@ def test_a_snooze_click_publishes_the_command_and_the_daemon_applies_it(tab, web
     shown = time.strftime("%H:%M", time.gmtime(until))
     expect(t.page.locator("#snooze-state")).to_have_text(f"Reminders paused until {shown}")
     shot(t.page, "now-snooze")
+    # the policy now holds a due reminder back (without the snooze it sends one: see policy tests)
+    now = time.time()
+    episode = Episode("forward_head", now - 200, now - 170)
+    held = policy.on_events([EpisodeEvent("start", episode, now - 170)], "sitting")
+    held += [a for k in range(0, 900, 5) for a in policy.tick(now + k, "sitting")]
+    assert held == [] and policy.daily_summary(time.strftime("%Y-%m-%d", time.gmtime(now))).suppressed == {
+        "snoozed": 1}
     t.page.get_by_role("button", name="Until tomorrow").click()
     wait_until(lambda: commands.handled["snooze"] == 2, what="the second snooze")
     sent = collector.json_on(topics.cmd("snooze"))
