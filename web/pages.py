@@ -6,7 +6,6 @@ rendering here is what a page shows before its script runs (and without it).
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -112,7 +111,3 @@ def patient_rows(reader: StoreReader, wearers: tuple[str, ...], snapshot) -> lis
                                    f"{name}: sitting per day, last 7 days"),
         })
     return rows
-
-
-def finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
