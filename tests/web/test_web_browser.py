@@ -12,6 +12,7 @@ phone-sized screenshots of each page go to docs/screenshots/.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from posturewatch.analytics.records import Episode, EpisodeEvent
 
 pytestmark = pytest.mark.slow
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LIVE_S = 2.0  # the live view's promise: a change on the broker is on the page within 2 s
 NOTIFY_HOOK = """
 (() => {
@@ -85,16 +86,26 @@ def an_alert(now: float, n: int) -> Alert:
                  "shoulders drop.", "info", now, f"ep{n}", now - 120)
 
 
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Where the phone screenshots go: docs/screenshots/ with POSTUREWATCH_SCREENSHOTS=1 (how
+    the committed ones are made), else a temporary folder (a test run leaves the tree clean)."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("POSTUREWATCH_SCREENSHOTS") == "1" else \
+        tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def shot(page, name: str) -> None:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+        assert (folder / f"{name}.png").stat().st_size > 10_000  # a drawn page, not a blank one
+
+    return shot
 
 
-def test_login_is_required_and_every_page_loads_cleanly(tab, web):
+def test_login_is_required_and_every_page_loads_cleanly(tab, web, shots):
     t = tab()
     t.page.goto("/w/ann/today")
     assert "/login?next=/w/ann/today" in t.page.url
-    shot(t.page, "login")
+    shots(t.page, "login")
     t.page.get_by_label("Name").fill("ann")
     t.page.get_by_label("Password").fill("not-the-password")
     t.page.get_by_role("button", name="Sign in").click()
@@ -103,18 +114,18 @@ def test_login_is_required_and_every_page_loads_cleanly(tab, web):
     t.sign_in("ann", "/w/ann/today")
     assert t.page.url.endswith("/w/ann/today")
     expect(t.page.locator("svg.chart")).to_be_visible()
-    shot(t.page, "today")
+    shots(t.page, "today")
     for path, heading in (("/w/ann/trends", "Trends: last 7 days"),
                           ("/w/ann/trends?days=28", "Trends: last 28 days"), ("/w/ann/now", "Posture")):
         response = t.page.goto(path)
         assert response.status == 200
         expect(t.page.get_by_role("heading", name=heading)).to_be_visible()
     t.page.goto("/w/ann/trends?days=28")
-    shot(t.page, "trends")
+    shots(t.page, "trends")
     assert t.errors == []
 
 
-def test_a_published_posture_and_alert_show_on_the_now_page_within_2_s(tab, web):
+def test_a_published_posture_and_alert_show_on_the_now_page_within_2_s(tab, web, shots):
     t = tab()
     t.sign_in("ann", "/w/ann/now")
     expect(t.page.locator("#live-state")).to_contain_text("Live")
@@ -136,7 +147,7 @@ def test_a_published_posture_and_alert_show_on_the_now_page_within_2_s(tab, web)
     expect(t.page.locator("#alerts li").first).to_contain_text("Head forward (1)", timeout=LIVE_S * 1000)
     publish(web, "posture", posture_payload(time.time(), "sitting", time.time(), 42.0), retain=True)
     expect(t.page.locator("#posture")).to_have_text("Sitting", timeout=LIVE_S * 1000)
-    shot(t.page, "now")
+    shots(t.page, "now")
     # the episode the store holds as open ends on the broker: it leaves the list
     open_row = t.page.locator("#episodes li", has_text="Head and upper back forward since 08:55")
     expect(open_row).to_have_count(1)
@@ -149,7 +160,7 @@ def test_a_published_posture_and_alert_show_on_the_now_page_within_2_s(tab, web)
     assert t.errors == []
 
 
-def test_a_snooze_click_publishes_the_command_and_the_daemon_applies_it(tab, web, cleanup):
+def test_a_snooze_click_publishes_the_command_and_the_daemon_applies_it(tab, web, shots, cleanup):
     topics = Topics("ann", web.prefix)
     collector = MqttCollector(web.broker.host, web.broker.port, [f"{web.prefix}/ann/cmd/#"])
     cleanup.callback(collector.close)
@@ -174,7 +185,7 @@ def test_a_snooze_click_publishes_the_command_and_the_daemon_applies_it(tab, web
     assert clicked - 5 + 1800 <= until <= clicked + 1800 + 1
     shown = time.strftime("%H:%M", time.gmtime(until))
     expect(t.page.locator("#snooze-state")).to_have_text(f"Reminders paused until {shown}")
-    shot(t.page, "now-snooze")
+    shots(t.page, "now-snooze")
     # the policy now holds a due reminder back (without the snooze it sends one: see policy tests)
     now = time.time()
     episode = Episode("forward_head", now - 200, now - 170)
@@ -211,7 +222,7 @@ def test_permission_flow_then_a_new_alert_is_a_notification(tab, web):
     assert t.errors == []
 
 
-def test_another_wearers_data_is_403_and_a_clinician_sees_the_assigned_only(tab, web):
+def test_another_wearers_data_is_403_and_a_clinician_sees_the_assigned_only(tab, web, shots):
     t = tab()
     t.sign_in("ann", "/w/ann/now")
     for path in ("/w/bob/now", "/w/bob/trends", "/api/w/bob/state"):
@@ -222,7 +233,7 @@ def test_another_wearers_data_is_403_and_a_clinician_sees_the_assigned_only(tab,
     cards = doctor.page.locator(".patients > li")
     expect(cards).to_have_count(1)
     expect(cards.first.get_by_role("heading")).to_have_text("ann")
-    shot(doctor.page, "patients")
+    shots(doctor.page, "patients")
     assert doctor.page.goto("/w/bob/today").status == 403
     expect(doctor.page.get_by_role("heading", name="Not allowed")).to_be_visible()
     doctor.page.goto("/w/ann/now")
