@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "report": "daily trends as PNG and HTML",
     "sink": "central worker: MQTT → InfluxDB",
     "users": "broker accounts and ACLs for wearers, sink workers and clinicians",
+    "web": "the web app for the wearer's phone and the clinician's screen",
 }
 
 

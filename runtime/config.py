@@ -15,7 +15,7 @@ daily_cap = 12
 
 Every section becomes a typed settings object here — ``[mounting]``, ``[posture]``,
 ``[episodes]``, ``[alerts]``, ``[ble]`` with ``[[sensors]]`` (``ble``), ``[mqtt]`` (``mqtt`` and
-``outputs``), ``[influx]``, ``[store]`` and ``[demo]`` — and every problem is a ``ConfigError``
+``outputs``), ``[influx]``, ``[store]``, ``[demo]`` and ``[web]`` — and every problem is a ``ConfigError``
 naming the key. A typo must never silently fall back to a default. ``Config.paths`` says where
 this user's store, outbox and calibration live (``runtime.paths``).
 """
@@ -42,7 +42,7 @@ from posturewatch.ingest.records import LOCATIONS
 from posturewatch.runtime.paths import UserPaths
 from posturewatch.store.influx import InfluxSettings
 
-PASS_THROUGH = ("mqtt", "influx", "ble", "sensors", "store", "adapter", "calibration", "demo")
+PASS_THROUGH = ("mqtt", "influx", "ble", "sensors", "store", "adapter", "calibration", "demo", "web")
 _SIMPLE_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "str | None": str}
 _DEMO_KEYS = {"hours": (int, float), "speed": (int, float), "seed": (int,), "mqtt_url": (str,),
               "data_dir": (str,)}
@@ -72,6 +72,33 @@ class OutputOptions:
     status_interval_s: float = 30.0
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: the `posturewatch web` server (address, path behind a proxy, cookie secret,
+    accounts file, optional TLS). ``None`` paths mean files under the data root."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_path: str = ""  # e.g. "/posture" when a reverse proxy serves the app there
+    secret: str | None = None  # signs session cookies; else secret_file, else a generated file
+    secret_file: str | None = None
+    accounts: str | None = None  # SQLite accounts file (default <data root>/web-accounts.db)
+    certfile: str | None = None
+    keyfile: str | None = None
+    secure_cookies: bool = False  # set behind an HTTPS proxy (implied by certfile)
+    session_days: float = 14.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be 1–65535, got {self.port}")
+        if self.base_path and (not self.base_path.startswith("/") or self.base_path.endswith("/")):
+            raise ValueError(f"base_path must look like \"/posture\" (or be empty), got {self.base_path!r}")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("certfile and keyfile go together")
+        if not (math.isfinite(self.session_days) and self.session_days > 0):
+            raise ValueError(f"session_days must be > 0, got {self.session_days!r}")
+
+
 @dataclass
 class Config:
     user: str = "default"
@@ -85,6 +112,7 @@ class Config:
     influx: InfluxSettings | None = None
     store: StoreSettings = field(default_factory=StoreSettings)
     demo: dict[str, Any] = field(default_factory=dict)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def paths(self) -> UserPaths:
@@ -244,6 +272,7 @@ def _output_sections(config: Config, sections: dict[str, Any]) -> None:
         raise ConfigError(f"[store] synchronous must be \"FULL\" or \"NORMAL\", "
                           f"got {config.store.synchronous!r}")
     config.demo = _demo_section(sections.get("demo", {}))
+    config.web = settings_from(WebSettings, sections.get("web", {}), "web")
 
 
 def _demo_section(section: object) -> dict[str, Any]:

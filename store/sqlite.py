@@ -202,6 +202,17 @@ class SqliteStore:
                 )
             )
 
+    def daily_summaries(self, user: str, first: str, last: str) -> dict[str, dict[str, float]]:
+        """Day (ISO) → the day's summary, for first ≤ day ≤ last; days without one are absent."""
+        out: dict[str, dict[str, float]] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT day, name, value FROM daily_summary WHERE user = ? AND day >= ? AND day <= ?"
+                " ORDER BY day", (user, first, last)).fetchall()
+        for day, name, value in rows:
+            out.setdefault(day, {})[name] = float(value)
+        return out
+
     def users(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT DISTINCT user FROM angles ORDER BY 1")]

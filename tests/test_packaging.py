@@ -36,6 +36,8 @@ def test_wheel_installs_and_imports_in_a_clean_venv(tmp_path):
     wheel = next(dist.glob("posturewatch-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("posturewatch/analytics/") for n in names)
+    # the web app's pages and script are package data, not modules
+    assert {"posturewatch/web/templates/now.html", "posturewatch/web/static/app.js"} <= set(names)
     assert not any(n.split("/")[0] in {"analytics", "alerts", "ingest", "tests"} for n in names)
 
     env_dir = tmp_path / "venv"

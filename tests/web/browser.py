@@ -1,0 +1,54 @@
+"""Headless Chromium for the web tests (Debian's binary through Playwright), sign-in and the
+in-page accessibility check.
+
+``ACCESSIBILITY_CHECK`` runs in the page and returns a list of problems: a form control without
+an accessible name (label, aria-label, aria-labelledby or, for buttons, its text), an image or
+``role="img"`` without a text alternative, and any visible text — HTML text nodes and SVG
+``<text>`` — whose contrast against the background it is drawn on is below 4.5:1 (WCAG 2
+relative luminance; the background is the first opaque one up the ancestors).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from servers import require_binary
+from web_env import PASSWORDS
+
+CHROMIUM = os.environ.get("POSTUREWATCH_CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 390, "height": 844}
+
+
+def launch(playwright):
+    path = require_binary(CHROMIUM, "chromium")
+    return playwright.chromium.launch(executable_path=path, args=LAUNCH_ARGS)
+
+
+class Tab:
+    """One browser context + page with its console errors collected."""
+
+    def __init__(self, browser, web, **context_options) -> None:
+        options = {"viewport": PHONE, "base_url": web.url, "timezone_id": "UTC", "locale": "en-GB",
+                   **context_options}
+        self.context = browser.new_context(**options)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def sign_in(self, name: str, target: str) -> None:
+        self.page.goto(target)
+        self.page.get_by_label("Name").fill(name)
+        self.page.get_by_label("Password").fill(PASSWORDS[name])
+        with self.page.expect_navigation():
+            self.page.get_by_role("button", name="Sign in").click()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+# the function itself, without the file's leading comment line
+ACCESSIBILITY_CHECK = (Path(__file__).parent / "a11y_check.js").read_text().split("\n", 1)[1]

@@ -1,0 +1,24 @@
+"""Fixtures of the web tests (see web_env.py): wearers' stores and the running app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web_env import Web, simulate_into, start
+
+
+@pytest.fixture(scope="session")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stores")
+    simulate_into(root, "ann", 1.0, seed=1)
+    simulate_into(root, "bob", 0.25, seed=4)
+    return root
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory, stores: Path, mosquitto) -> Iterator[Web]:
+    running = start(tmp_path_factory.mktemp("web"), stores, mosquitto)
+    yield running
+    running.server.stop()
