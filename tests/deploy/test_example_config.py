@@ -24,7 +24,7 @@ from posturewatch.ingest.ble.config import DaemonConfig, SensorConfig
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING
 from posturewatch.ingest.protocols import family_names
 from posturewatch.runtime import config as app_config
-from posturewatch.runtime.config import OutputOptions, StoreSettings
+from posturewatch.runtime.config import ArchiveSettings, OutputOptions, StoreSettings
 from posturewatch.store.influx import InfluxSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "posturewatch.toml"
@@ -76,6 +76,7 @@ def test_example_values_are_the_code_defaults(clean_env):
     assert settings.influx == InfluxSettings(token="change-me")
     assert settings.outputs == OutputOptions()
     assert dataclasses.replace(settings.store, dir=Path("x")) == StoreSettings(dir=Path("x"), sqlite=False)
+    assert settings.archive == ArchiveSettings()
     assert dataclasses.replace(settings.ble, sensors=(), adapter=None) == DaemonConfig(sensors=())
 
 
@@ -90,6 +91,7 @@ def test_example_documents_every_key():
         "mqtt": simple_fields(MqttSettings) + simple_fields(OutputOptions),
         "influx": simple_fields(InfluxSettings),
         "store": simple_fields(StoreSettings),
+        "archive": simple_fields(ArchiveSettings),
         "ble": [f.name for f in dataclasses.fields(DaemonConfig) if f.name != "sensors"],
     }
     for kind in ("posterior_tilt", "forward_head", "prolonged_sitting", "lumbar_bend"):
@@ -104,7 +106,7 @@ def test_example_documents_every_key():
 @pytest.mark.parametrize(("table", "key"), [
     ("episodes", "tilt_enter"), ("posture", "sitting_thigh"), ("alerts", "daily_cap"),
     ("alerts.quiet_hours", "start"), ("mqtt", "keepalive_s"), ("influx", "batch_lines"),
-    ("store", "synchronous"), ("ble", "stall_timeout_s"),
+    ("store", "synchronous"), ("archive", "row_group_s"), ("ble", "stall_timeout_s"),
 ])
 def test_a_typo_in_any_table_is_refused_with_its_name(tmp_path, clean_env, table, key):
     text = EXAMPLE.read_text()
@@ -116,3 +118,9 @@ def test_a_typo_in_any_table_is_refused_with_its_name(tmp_path, clean_env, table
     broken.write_text(text[:match.start()] + f"{key}x =" + text[match.end():])
     with pytest.raises(ValueError, match=f"{key}x"):
         load(broken)
+
+
+def test_sensors_example_documents_the_archive():
+    text = (EXAMPLE.parent / "example-sensors.toml").read_text()
+    missing = [k for k in simple_fields(ArchiveSettings) if not documented(text, "archive", k)]
+    assert missing == []
