@@ -37,11 +37,19 @@ from posturewatch.ingest.records import LOCATIONS, SensorBlock
 _COLUMNS = SCHEMA.names
 
 
+def is_archive(path: str | Path) -> bool:
+    """A ``.parquet`` file (or its journal) or a folder: what ``read_archive`` is for."""
+    path = Path(path)
+    return path.suffix.lower() == SUFFIX or path.name.endswith(f"{SUFFIX}.journal") or path.is_dir()
+
+
 def archive_files(path: str | Path) -> list[Path]:
     """The archive parts of ``path``: the file itself, or a folder's parts in day/part order."""
     path = Path(path)
+    if path.name.endswith(f"{SUFFIX}.journal"):
+        path = path.with_name(path.name[: -len(".journal")])
     if path.is_dir():
-        files = {p for p in path.glob(f"*{SUFFIX}")}
+        files = set(path.glob(f"*{SUFFIX}"))
         files |= {p.with_name(p.name[: -len(".journal")]) for p in path.glob(f"*{SUFFIX}.journal")}
         if not files:
             raise RecordingError(f"{path}: no archive files (*{SUFFIX}) in this folder")

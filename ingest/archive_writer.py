@@ -1,11 +1,12 @@
 """The daemon's raw archive: every received sample block into one Parquet file per local day.
 
-``ArchiveWriter.add(blocks)`` gathers blocks and writes a row group once they span
-``row_group_s`` of data time, into ``<folder>/YYYY-MM-DD.parquet`` for the day (in ``timezone``)
-the samples belong to. A row group that crosses midnight is split: the day's file is closed and
-the next day's opened. A writer started on a day that already has a file (a restarted daemon)
-adds ``YYYY-MM-DD.part2.parquet`` and so on, never rewriting what is there; leftover journals of
-a writer that died are turned back into complete files first (``archive.recover``).
+``ArchiveWriter.add(blocks)`` gathers blocks and writes a row group per ``row_group_s`` of data
+time (whole minutes by default) once later data arrived, into ``<folder>/YYYY-MM-DD.parquet`` for
+the day (in ``timezone``) the samples belong to. A row group that crosses midnight is split: the
+day's file is closed and the next day's opened. A writer started on a day that already has a
+file (a restarted daemon) adds ``YYYY-MM-DD.part2.parquet`` and so on, never rewriting what is
+there; leftover journals of a writer that died are turned back into complete files first
+(``archive.recover``).
 
 Archiving must never stop the monitoring: a write that fails (disk full) is logged once, the
 rows are counted in ``rows_lost`` and the writer tries again with the next row group.
@@ -60,7 +61,7 @@ class ArchiveWriter:
         self._file: ArchiveFile | None = None
         self._day_end = -np.inf
         self._pending: list[SensorBlock] = []
-        self._span = (np.inf, -np.inf)
+        self._latest = -np.inf
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -77,19 +78,30 @@ class ArchiveWriter:
                                f"{exc.strerror or exc}") from None
 
     def add(self, blocks: Iterable[SensorBlock]) -> None:
-        """Gather ``blocks`` (in time order per location); writes a row group when due."""
+        """Gather ``blocks`` (in time order per location); writes each row group once data past
+        its end arrived. Row groups cover whole ``row_group_s`` steps of Unix time."""
         for block in blocks:
             if not len(block):
                 continue
             self._pending.append(block)
-            self._span = (min(self._span[0], float(block.t[0])), max(self._span[1], float(block.t[-1])))
-        if self._span[1] - self._span[0] >= self.row_group_s:
-            self.flush()
+            self._latest = max(self._latest, float(block.t[-1]))
+        while self._pending and self._latest >= self._group_end():
+            self._write_before(self._group_end())
 
     def flush(self) -> None:
-        """Write what is gathered as a row group of the day it belongs to (split at midnight)."""
-        pending, self._pending = self._pending, []
-        self._span = (np.inf, -np.inf)
+        """Write everything gathered (as one row group per day it touches)."""
+        self._write_before(np.inf)
+
+    def _group_end(self) -> float:
+        first = min(float(b.t[0]) for b in self._pending)
+        return (np.floor(first / self.row_group_s) + 1) * self.row_group_s
+
+    def _write_before(self, edge: float) -> None:
+        """Write the gathered samples before ``edge`` into the file of their day (split at
+        midnight), keeping the rest gathered."""
+        cuts = [int(np.searchsorted(b.t, edge, side="left")) for b in self._pending]
+        pending = [b.slice(0, c) for b, c in zip(self._pending, cuts, strict=True) if c > 0]
+        self._pending = [b.slice(c, len(b)) for b, c in zip(self._pending, cuts, strict=True) if c < len(b)]
         while pending:
             first = min(float(b.t[0]) for b in pending)
             if (self._file is None or first >= self._day_end) and not self._next_file(first):
