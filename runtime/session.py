@@ -160,11 +160,11 @@ class Session:
             self.monitor = Monitor(self.config.pipeline, self.config.alerts,
                                    self.plan.calibrations, self.plan.clocks, policy=self.policy)
             watcher = asyncio.create_task(self._watch_status(), name="status")
+            # every source ends by itself once ``stop`` is set; what it still yields after that
+            # (the BLE links' last flush) is received data and goes through like the rest
             async with contextlib.aclosing(self.source.chunks(stop)) as chunks:
                 async for chunk in chunks:
                     self.process(chunk)
-                    if stop.is_set():
-                        break
             self.stopped_early = stop.is_set()
         finally:
             if archiving:  # first: the raw data is complete even if closing the monitor fails
