@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -187,40 +188,54 @@ def part_key(path: Path) -> tuple[str, int, str]:
     return (m[1], int(m[2] or 1), "") if m else ("~", 0, path.name)
 
 
-def read_journal(journal: Path) -> tuple[pa.Schema | None, list[pa.RecordBatch], bool]:
-    """The complete batches of a journal, and whether it ended cleanly (a crash cuts the last)."""
-    batches: list[pa.RecordBatch] = []
-    schema = None
-    try:
-        with pa.OSFile(str(journal), "rb") as f:
-            reader = pa.ipc.open_stream(f)
-            schema = reader.schema
+class Journal:
+    """A part's journal read batch by batch (bounded memory); ``clean`` says afterwards whether
+    it ended where its writer closed it (False: cut by a crash, the last batch lost)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.clean: bool | None = None
+        try:
+            self._file = pa.OSFile(str(path), "rb")
+            self._reader = pa.ipc.open_stream(self._file)
+        except (pa.ArrowInvalid, OSError, EOFError) as exc:
+            raise ArchiveError(f"{path}: journal unreadable ({str(exc).splitlines()[0]})") from None
+        self.schema = self._reader.schema
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
             while True:
                 try:
-                    batches.append(reader.read_next_batch())
+                    yield self._reader.read_next_batch()
                 except StopIteration:
-                    return schema, batches, True
-    except (pa.ArrowInvalid, OSError, EOFError):
-        return schema, batches, False
+                    self.clean = True
+                    return
+                except (pa.ArrowInvalid, OSError, EOFError):
+                    self.clean = False
+                    return
+        finally:
+            self._file.close()
 
 
 def recover(folder: Path) -> list[str]:
     """Turn every leftover journal in ``folder`` into a complete Parquet file; notes say what."""
     notes = []
-    for journal in sorted(folder.glob(f"*{SUFFIX}{JOURNAL_SUFFIX}")):
-        target = journal.with_name(journal.name[: -len(JOURNAL_SUFFIX)])
-        schema, batches, clean = read_journal(journal)
-        if schema is None:
-            notes.append(f"{journal.name}: journal unreadable; nothing recovered")
+    for path in sorted(folder.glob(f"*{SUFFIX}{JOURNAL_SUFFIX}")):
+        target = path.with_name(path.name[: -len(JOURNAL_SUFFIX)])
+        try:
+            journal = Journal(path)
+        except ArchiveError as exc:
+            notes.append(f"{exc}; nothing recovered, kept as {path.name}.unreadable")
             log.warning("archive: %s", notes[-1])
-            journal.rename(journal.with_name(journal.name + ".unreadable"))
+            path.rename(path.with_name(path.name + ".unreadable"))
             continue
-        with pq.ParquetWriter(target, schema, compression="zstd", write_page_checksum=True) as writer:
-            for batch in batches:
+        rows = 0
+        with pq.ParquetWriter(target, journal.schema, compression="zstd", write_page_checksum=True) as writer:
+            for batch in journal:
                 writer.write_table(pa.Table.from_batches([batch]), row_group_size=batch.num_rows)
-        rows = sum(b.num_rows for b in batches)
-        tail = "" if clean else " (its last, unfinished row group was lost)"
+                rows += batch.num_rows
+        tail = "" if journal.clean else " (its last, unfinished row group was lost)"
         notes.append(f"{target.name}: not closed by its writer; {rows} rows recovered from the journal{tail}")
         log.warning("archive: %s", notes[-1])
-        journal.unlink()
+        path.unlink()
     return notes

@@ -23,13 +23,14 @@ import pyarrow.parquet as pq
 
 from posturewatch.ingest.archive import (
     CHANNELS,
+    META_KEY,
     SCHEMA,
     SUFFIX,
     ArchiveError,
     ArchiveMeta,
+    Journal,
     journal_of,
     part_key,
-    read_journal,
 )
 from posturewatch.ingest.recording import ReadReport, Recording, RecordingError
 from posturewatch.ingest.records import LOCATIONS, SensorBlock
@@ -60,39 +61,32 @@ def archive_files(path: str | Path) -> list[Path]:
 
 
 class _Part:
-    """One part opened for reading: its metadata and its row groups (from Parquet or journal)."""
+    """One part opened for reading: its metadata, then its row groups (from Parquet or journal)."""
 
     def __init__(self, path: Path, report: ReadReport) -> None:
         self.path = path
-        journal = journal_of(path)
-        if journal.is_file():
-            schema, batches, clean = read_journal(journal)
-            if schema is None:
-                raise RecordingError(f"{path}: not closed by its writer and its journal is unreadable")
-            report.notes.append(f"{path.name}: not closed by its writer (still recording, or it died); "
-                                f"read {len(batches)} row groups from its journal")
-            if not clean:
-                report.bad["unfinished_row_group"] += 1
-            self.meta = self._meta(schema.metadata or {})
-            self._check(schema)
-            self.count = len(batches)
-            self._read = lambda i: pa.Table.from_batches([batches[i]])
-            return
+        self.count = 0
+        self._journal: Journal | None = None
+        self._parquet: pq.ParquetFile | None = None
+        if journal_of(path).is_file():
+            try:
+                self._journal = Journal(journal_of(path))
+            except ArchiveError as exc:
+                raise RecordingError(f"{path}: not closed by its writer, and {exc}") from None
+            schema = self._journal.schema
+        else:
+            try:
+                self._parquet = pq.ParquetFile(path, page_checksum_verification=True)
+            except (pa.ArrowException, OSError) as exc:
+                raise RecordingError(f"{path}: not a readable Parquet archive (truncated or garbled: "
+                                     f"{str(exc).splitlines()[0]})") from None
+            schema = self._parquet.schema_arrow
+            self.count = self._parquet.num_row_groups
         try:
-            pf = pq.ParquetFile(path, page_checksum_verification=True)
-        except (pa.ArrowException, OSError) as exc:
-            raise RecordingError(f"{path}: not a readable Parquet archive (truncated or garbled: "
-                                 f"{str(exc).splitlines()[0]})") from None
-        self.meta = self._meta(pf.metadata.metadata or {})
-        self._check(pf.schema_arrow)
-        self.count = pf.num_row_groups
-        self._read = lambda i: pf.read_row_group(i, columns=_COLUMNS)
-
-    def _meta(self, kv: dict) -> ArchiveMeta:
-        try:
-            return ArchiveMeta.decode(kv.get(b"posturewatch.archive"), str(self.path))
+            self.meta = ArchiveMeta.decode((schema.metadata or {}).get(META_KEY), str(path))
         except ArchiveError as exc:
             raise RecordingError(str(exc)) from None
+        self._check(schema)
 
     def _check(self, schema: pa.Schema) -> None:
         for want in SCHEMA:
@@ -103,14 +97,27 @@ class _Part:
                 raise RecordingError(f"{self.path}: archive column {want.name!r} is {got}, "
                                      f"expected {want.type}")
 
-    def row_group(self, i: int, report: ReadReport) -> pa.Table | None:
-        try:
-            return self._read(i)
-        except (pa.ArrowException, OSError) as exc:
-            report.bad["unreadable_row_group"] += 1
-            report.notes.append(f"{self.path.name}: row group {i} unreadable "
-                                f"({str(exc).splitlines()[0]}); skipped")
-            return None
+    def tables(self, report: ReadReport) -> Iterator[tuple[pa.Table, float]]:
+        """Row groups in file order with the fraction of the part done; bad ones are counted."""
+        if self._journal is not None:
+            n = 0
+            for batch in self._journal:
+                n += 1
+                yield pa.Table.from_batches([batch]), 0.5
+            report.notes.append(f"{self.path.name}: not closed by its writer (still recording, or it "
+                                f"died); read {n} row groups from its journal")
+            if not self._journal.clean:
+                report.bad["unfinished_row_group"] += 1
+            return
+        for i in range(self.count):
+            try:
+                table = self._parquet.read_row_group(i, columns=_COLUMNS)
+            except (pa.ArrowException, OSError) as exc:
+                report.bad["unreadable_row_group"] += 1
+                report.notes.append(f"{self.path.name}: row group {i} unreadable "
+                                    f"({str(exc).splitlines()[0]}); skipped")
+                continue
+            yield table, (i + 1) / self.count
 
 
 def _locations(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
@@ -185,14 +192,11 @@ def iter_archive(path: str | Path, report: ReadReport | None = None,
     last: dict[str, float] = {}
     for k, file in enumerate(files):
         part = _Part(file, report)
-        for i in range(part.count):
-            table = part.row_group(i, report)
-            if table is None:
-                continue
+        for table, done in part.tables(report):
             report.rows += table.num_rows
             blocks = _blocks(table, last, report)
             if progress:
-                progress((k + (i + 1) / max(part.count, 1)) / len(files))
+                progress((k + done) / len(files))
             if blocks:
                 yield blocks
         _describe(part, report)
