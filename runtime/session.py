@@ -168,7 +168,10 @@ class Session:
             self.stopped_early = stop.is_set()
         finally:
             if archiving:  # first: the raw data is complete even if closing the monitor fails
-                self.archive.close()
+                try:
+                    self.archive.close()
+                except Exception:  # a broken archive must not keep the outputs from closing
+                    log.exception("closing the archive failed")
             if timer is not None:
                 timer.cancel()
             if watcher is not None:
