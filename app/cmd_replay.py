@@ -12,6 +12,7 @@ import numpy as np
 
 from posturewatch.analytics.records import Posture
 from posturewatch.app.progress import Progress
+from posturewatch.ingest.archive_reader import is_archive, read_archive
 from posturewatch.ingest.locationfiles import parse_location_args, read_location_files
 from posturewatch.ingest.recording import Recording, RecordingError, read_recording
 from posturewatch.ingest.timestamps import TIME_UNITS
@@ -25,7 +26,8 @@ HELP = "run the pipeline over a recorded file and write angles.csv, episodes.csv
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE",
-                   help="a recorded CSV with every sensor's columns, or one LOCATION=FILE per worn "
+                   help="a recorded CSV with every sensor's columns, a Parquet archive file or the "
+                        "daemon's archive folder (one .parquet per day), or one LOCATION=FILE per worn "
                         "sensor (e.g. thigh=thigh.cwa pelvis=pelvis.bin): Axivity .cwa, ActiGraph "
                         ".gt3x, GENEActiv .bin, or a CSV with a time column and x,y,z[,gx,gy,gz]")
     p.add_argument("--out", type=Path, required=True, help="directory for the result files")
@@ -70,6 +72,8 @@ def _read(args: argparse.Namespace, progress) -> Recording:
         files = parse_location_args(args.files)
         return read_location_files(files, args.time_unit, args.tz, args.acc_unit,
                                    args.gyro_unit or "auto", progress=progress)
+    if is_archive(args.files[0]):  # the schema fixes units and time: no unit options apply
+        return read_archive(args.files[0], progress=progress)
     return read_recording(args.files[0], args.acc_unit, args.gyro_unit or "rad/s", progress=progress,
                           time_unit=args.time_unit, tz=args.tz)
 

@@ -1,8 +1,9 @@
 """`posturewatch simulate`: write a synthetic day of sensor data with its ground truth.
 
-Writes ``sensors.csv`` (the recording format), the ``truth_*.csv`` files and ``meta.json`` into ``--out``,
-generating chunk by chunk so a day (or a week with ``--days``) never sits in memory, with a
-progress line on stderr and a one-paragraph summary at the end.
+Writes ``sensors.csv`` (the recording format; with ``--format parquet``, ``sensors.parquet`` in the raw
+archive's format), the ``truth_*.csv`` files and ``meta.json`` into ``--out``, generating chunk by
+chunk so a day (or a week with ``--days``) never sits in memory, with a progress line on stderr and
+a one-paragraph summary at the end.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mag", action="store_true", help="add magnetometer columns")
     parser.add_argument("--flip", action="append", default=[], metavar="LOC=KIND",
                         help="a sensor worn wrongly: KIND is upside_down, inside_out or both")
+    parser.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                        help="sensor file format: csv (sensors.csv) or parquet (sensors.parquet, the "
+                             "daemon's archive format: smaller and much faster to replay; "
+                             "recommended for long recordings)")
     parser.add_argument("--ideal", action="store_true",
                         help="all realism off (no noise, bias, misalignment, slip, clock error, "
                              "jitter or loss)")
@@ -95,7 +100,9 @@ def _progress(hours: float, started: float):
 
 def summary(meta: dict, out: Path, elapsed: float) -> str:
     """One paragraph describing what was written."""
-    size_mb = (out / "sensors.csv").stat().st_size / 1e6
+    sensors = out / meta.get("sensors_file", "sensors.csv")
+    size_mb = sensors.stat().st_size / 1e6
+    rows = meta.get("csv_rows", meta.get("parquet_rows", 0))
     rates = ", ".join(f"{loc} {rate:g} Hz" for loc, rate in meta["rates"].items())
     extra = [name for name, on in (("head", meta["head"]), ("magnetometer", meta["mag"])) if on]
     if meta["acc_only"]:
@@ -112,7 +119,7 @@ def summary(meta: dict, out: Path, elapsed: float) -> str:
                  if drop else "")
     return (
         f"Simulated {meta['hours']:g} h from {meta['start_iso']} (seed {meta['seed']}) in "
-        f"{elapsed:.1f} s: {meta['csv_rows']:,} rows ({size_mb:.1f} MB) in {out / 'sensors.csv'} "
+        f"{elapsed:.1f} s: {rows:,} rows ({size_mb:.1f} MB) in {sensors} "
         f"from {rates}{' with ' + ', '.join(extra) if extra else ''}. Realism: {realism}"
         f"{slip_text}{drop_text}.{_wear_text(meta)} Truth episodes: {episodes}; truth_*.csv and "
         f"meta.json are beside it."
@@ -138,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        meta = record(config, args.out, progress=_progress(config.hours, started))
+        meta = record(config, args.out, progress=_progress(config.hours, started), fmt=args.format)
     except OSError as exc:
         sys.stderr.write("\n")
         print(f"posturewatch simulate: cannot write to {args.out}: {exc}", file=sys.stderr)

@@ -15,9 +15,9 @@ daily_cap = 12
 
 Every section becomes a typed settings object here — ``[mounting]``, ``[posture]``,
 ``[episodes]``, ``[alerts]``, ``[ble]`` with ``[[sensors]]`` (``ble``), ``[mqtt]`` (``mqtt`` and
-``outputs``), ``[influx]``, ``[store]``, ``[demo]`` and ``[web]`` — and every problem is a ``ConfigError``
-naming the key. A typo must never silently fall back to a default. ``Config.paths`` says where
-this user's store, outbox and calibration live (``runtime.paths``).
+``outputs``), ``[influx]``, ``[store]``, ``[archive]``, ``[demo]`` and ``[web]`` — and every problem is
+a ``ConfigError`` naming the key. A typo must never silently fall back to a default.
+``Config.paths`` says where this user's store, outbox and calibration live (``runtime.paths``).
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.episodes import EpisodeSettings
 from posturewatch.analytics.pipeline import PipelineSettings
 from posturewatch.analytics.posture import PostureSettings
+from posturewatch.ingest.archive import COMPRESSIONS
 from posturewatch.ingest.ble import config as ble_config
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING, axis_vector
 from posturewatch.ingest.records import LOCATIONS
 from posturewatch.runtime.paths import UserPaths
 from posturewatch.store.influx import InfluxSettings
 
-PASS_THROUGH = ("mqtt", "influx", "ble", "sensors", "store", "adapter", "calibration", "demo", "web")
+PASS_THROUGH = ("mqtt", "influx", "ble", "sensors", "store", "archive", "adapter", "calibration", "demo",
+                "web")
 _SIMPLE_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "str | None": str}
 _DEMO_KEYS = {"hours": (int, float), "speed": (int, float), "seed": (int,), "mqtt_url": (str,),
               "data_dir": (str,)}
@@ -60,6 +62,24 @@ class StoreSettings:
     sqlite: bool = True
     outbox_max_rows: int = 1_000_000
     synchronous: str = "NORMAL"
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    """``[archive]``: the daemon keeps every received sample, one Parquet file per local day
+    (in ``[alerts] timezone``), in the schema of docs/archive-format.md."""
+
+    enabled: bool = True
+    dir: Path | None = None  # None: archive/ in the user's folder
+    row_group_s: float = 60.0  # data seconds per row group: what a crash can lose at most
+    compression: str = "zstd"
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.row_group_s) and self.row_group_s > 0):
+            raise ValueError(f"row_group_s must be a positive number of seconds, got {self.row_group_s!r}")
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, "
+                             f"got {self.compression!r}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,7 @@ class Config:
     outputs: OutputOptions = field(default_factory=OutputOptions)
     influx: InfluxSettings | None = None
     store: StoreSettings = field(default_factory=StoreSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     demo: dict[str, Any] = field(default_factory=dict)
     web: WebSettings = field(default_factory=WebSettings)
 
@@ -118,6 +139,11 @@ class Config:
     def paths(self) -> UserPaths:
         """This user's store, outbox, calibration and reports."""
         return UserPaths.of(self.user, self.store.dir)
+
+    @property
+    def archive_dir(self) -> Path:
+        """Where the daemon's daily archive files go: ``[archive] dir`` or the user's archive/."""
+        return self.archive.dir or self.paths.archive
 
     def mountings(self) -> dict[str, dict[str, str]]:
         """Declared mounting per location, as stored with a calibration."""
@@ -223,7 +249,7 @@ def settings_from(cls: type, mapping: object, section: str, **defaults):
 
 
 def _output_sections(config: Config, sections: dict[str, Any]) -> None:
-    """[ble]/[[sensors]], [mqtt], [influx], [store] and [demo] into their typed settings."""
+    """[ble]/[[sensors]], [mqtt], [influx], [store], [archive] and [demo] into their typed settings."""
     source = str(config.path or "config")
     if "sensors" in sections or "ble" in sections:
         try:
@@ -271,8 +297,17 @@ def _output_sections(config: Config, sections: dict[str, Any]) -> None:
     if config.store.synchronous.upper() not in ("FULL", "NORMAL"):
         raise ConfigError(f"[store] synchronous must be \"FULL\" or \"NORMAL\", "
                           f"got {config.store.synchronous!r}")
+    config.archive = _archive_section(sections.get("archive", {}))
     config.demo = _demo_section(sections.get("demo", {}))
     config.web = settings_from(WebSettings, sections.get("web", {}), "web")
+
+
+def _archive_section(section: object) -> ArchiveSettings:
+    archive_dir = None
+    if isinstance(section, dict) and "dir" in section:
+        section = dict(section)
+        archive_dir = Path(str(_check(section.pop("dir"), str, "[archive] dir"))).expanduser()
+    return settings_from(ArchiveSettings, section, "archive", dir=archive_dir)
 
 
 def _demo_section(section: object) -> dict[str, Any]:

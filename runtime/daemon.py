@@ -2,7 +2,8 @@
 
 ``daemon_session`` is the assembly ``posturewatch run`` uses: a ``BleSource`` on the backend, the
 ``LiveOutputs`` from the config (durable outbox; MQTT with status, discovery and commands;
-InfluxDB or the embedded store in the user's folder) and the stored calibration. ``make_backend``
+InfluxDB or the embedded store in the user's folder), the raw Parquet archive of ``[archive]``
+and the stored calibration. ``make_backend``
 picks the real bleak adapter or the byte-exact emulators moving like the synthetic wearer.
 """
 
@@ -12,11 +13,13 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from posturewatch.ingest.archive import ArchiveError
+from posturewatch.ingest.archive_writer import ArchiveWriter
 from posturewatch.ingest.ble.client import BleBackend
 from posturewatch.ingest.ble.config import DaemonConfig
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.runtime.config import Config, ConfigError
-from posturewatch.runtime.outputs import LiveOutputs, LiveSettings
+from posturewatch.runtime.outputs import LiveOutputs, LiveSettings, OutputsError
 from posturewatch.runtime.session import Session, View
 from posturewatch.runtime.sources import BleSource
 
@@ -37,8 +40,30 @@ def daemon_session(
                           "the daemon needs at least one")
     source = BleSource(config.ble, backend, now=now, **ble_options)
     outputs = LiveOutputs(LiveSettings.from_config(config), config)
+    archive = daemon_archive(config) if config.archive.enabled else None
     return Session(config, source, outputs, calibrations=calibrations, views=views,
-                   calibration_file=calibration_file or config.paths.calibration)
+                   calibration_file=calibration_file or config.paths.calibration, archive=archive)
+
+
+class DaemonArchive(ArchiveWriter):
+    """The archive writer, refusing a folder it cannot write like the other outputs do."""
+
+    def open(self) -> None:
+        try:
+            super().open()
+        except ArchiveError as exc:
+            raise OutputsError(str(exc)) from None
+
+
+def daemon_archive(config: Config) -> ArchiveWriter:
+    """The raw archive of ``[archive]``: every received sample, one Parquet file per local day
+    (days counted in ``[alerts] timezone``), with each sensor's family, address and rate."""
+    sensors = {s.location: {"family": s.family, "address": s.address, "name": s.name,
+                             "rate_hz": s.rate_hz}
+               for s in config.ble.sensors}
+    return DaemonArchive(config.archive_dir, config.user, sensors=sensors,
+                         timezone=config.alerts.timezone, row_group_s=config.archive.row_group_s,
+                         compression=config.archive.compression)
 
 
 def _wearer_motion(config: DaemonConfig, now: Callable[[], float]):

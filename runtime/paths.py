@@ -3,7 +3,8 @@
 Everything of one user sits in one folder, ``$XDG_DATA_HOME/posturewatch/<user>/``
 (``~/.local/share/posturewatch/<user>/`` by default), or in ``[store] dir`` when the config
 names one: the embedded store (``store.db``), the durable outbox (``outbox.db``), the stored
-calibration (``calibration.json``), reports (``reports/``) and the raw archive (``archive/``).
+calibration (``calibration.json``), reports (``reports/``) and the raw archive (``archive/``,
+one Parquet file per day; ``[archive] dir`` may put it elsewhere).
 ``run``, ``demo``, ``calibrate``, ``report`` and ``replay --calibration`` all ask ``UserPaths``,
 so the same config always finds the same files.
 """

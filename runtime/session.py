@@ -8,7 +8,9 @@ replay's result files), then ``await Session(...).run()``.
 Order, written once: outputs open (a folder that cannot be written is refused before any work),
 the source prepares (offline pre-passes, calibrations), then every chunk goes source → monitor →
 outputs; at the end the monitor closes (open episodes end, the last day is summarised), its
-last step goes out, the status is published a last time and the outputs close.
+last step goes out, the status is published a last time and the outputs close. An optional
+``Archive`` (the daemon's raw Parquet archive) opens with the outputs, is handed every chunk's
+blocks before the monitor sees them, and closes first when the stream ends.
 
 One owner for the analysis state: the monitor, the alert policy, the calibrations and every store
 write belong to the event loop that runs the session. Commands that arrive on the MQTT network
@@ -92,6 +94,16 @@ class Outputs(Protocol):
     def close(self, session: Session) -> None: ...
 
 
+class Archive(Protocol):
+    """Where the received blocks are kept as they came (``ingest.archive_writer.ArchiveWriter``)."""
+
+    def open(self) -> None: ...
+
+    def add(self, blocks: list[SensorBlock]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class View(Protocol):
     """Something that shows the session as it runs (a terminal line, the demo's view)."""
 
@@ -113,10 +125,12 @@ class Session:
         calibrations: Mapping[str, Calibration] | None = None,
         views: list[View] | None = None,
         calibration_file: Path | None = None,
+        archive: Archive | None = None,
     ) -> None:
         self.config = config
         self.source = source
         self.outputs = outputs
+        self.archive = archive
         self.views = list(views or [])
         self.calibration_file = calibration_file
         self._given = dict(calibrations or {})
@@ -140,18 +154,27 @@ class Session:
         timer = self._loop.call_later(duration_s, stop.set) if duration_s is not None else None
         self.outputs.open(self)
         watcher = None
+        archiving = False
         try:
+            if self.archive is not None:
+                self.archive.open()
+                archiving = True
             self.plan = self.source.prepare(self.config, self._given)
             self.monitor = Monitor(self.config.pipeline, self.config.alerts,
                                    self.plan.calibrations, self.plan.clocks, policy=self.policy)
             watcher = asyncio.create_task(self._watch_status(), name="status")
+            # every source ends by itself once ``stop`` is set; what it still yields after that
+            # (the BLE links' last flush) is received data and goes through like the rest
             async with contextlib.aclosing(self.source.chunks(stop)) as chunks:
                 async for chunk in chunks:
                     self.process(chunk)
-                    if stop.is_set():
-                        break
             self.stopped_early = stop.is_set()
         finally:
+            if archiving:  # first: the raw data is complete even if closing the monitor fails
+                try:
+                    self.archive.close()
+                except Exception:  # a broken archive must not keep the outputs from closing
+                    log.exception("closing the archive failed")
             if timer is not None:
                 timer.cancel()
             if watcher is not None:
@@ -175,7 +198,9 @@ class Session:
 
     # ------------------------------------------------------------------ data path
     def process(self, chunk: Chunk) -> None:
-        """One chunk through the monitor to the outputs and views."""
+        """One chunk (archived as received, if archiving) through the monitor to the outputs."""
+        if self.archive is not None:
+            self.archive.add(chunk.blocks)
         self._remember(chunk.blocks)
         self._deliver(self.monitor.push(chunk.blocks, until=chunk.until))
 

@@ -1,4 +1,5 @@
-"""Files of a simulated recording: ``sensors.csv``, the truth CSVs and ``meta.json``.
+"""Files of a simulated recording: ``sensors.csv`` (or ``sensors.parquet`` in the raw archive's
+format), the truth CSVs and ``meta.json``.
 
 ``write_recording(day, out_dir)`` writes a ``SimulatedDay``; ``record(config, out_dir)`` generates
 and writes a day chunk by chunk without holding it in memory (what ``posturewatch simulate``
@@ -22,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from posturewatch.ingest.archive import ArchiveFile, ArchiveMeta, blocks_table
 from posturewatch.ingest.records import ANGLE_NAMES, LOCATIONS, SensorBlock
 from posturewatch.simulators import wear_truth
 from posturewatch.simulators.config import WearerConfig
@@ -38,6 +40,7 @@ from posturewatch.simulators.wearer import (
 )
 
 SENSORS_CSV = "sensors.csv"
+SENSORS_PARQUET = "sensors.parquet"
 TRUTH_POSTURE_CSV = "truth_posture.csv"
 TRUTH_ANGLES_CSV = "truth_angles.csv"
 TRUTH_EPISODES_CSV = "truth_episodes.csv"
@@ -124,7 +127,54 @@ class SensorCsvWriter:
         self.rows += len(rows)
 
 
-def _writer_for(config: WearerConfig, out_dir: Path) -> SensorCsvWriter:
+class SensorParquetWriter:
+    """The samples as one file of the raw archive's schema (docs/archive-format.md), a row group
+    per ``row_group_s``, at the CSV's resolution (stamps on whole ms, values to 4 decimals, one
+    sample per ms instant) so both formats of one simulated day carry the very same samples."""
+
+    def __init__(self, path: Path, config: WearerConfig, row_group_s: float = 60.0) -> None:
+        sensors = {loc: {"family": "simulator", "rate_hz": config.rate_of(loc)}
+                   for loc in config.sensor_locations}
+        meta = ArchiveMeta(user="simulated", sensors=sensors, source="simulate")
+        self._file = ArchiveFile(path, meta, journal=False)
+        self.row_group_s = row_group_s
+        self.rows = 0
+
+    def add(self, blocks: dict[str, SensorBlock]) -> None:
+        parts = [self._csv_resolution(b) for b in blocks.values() if len(b)]
+        if not parts:
+            return
+        t0 = min(float(b.t[0]) for b in parts)
+        t1 = max(float(b.t[-1]) for b in parts)
+        step = self.row_group_s
+        for k in range(int((t1 - t0) // step) + 1):
+            lo, hi = t0 + k * step, t0 + (k + 1) * step
+            group = [b.slice(int(np.searchsorted(b.t, lo)), int(np.searchsorted(b.t, hi))) for b in parts]
+            self._file.write(blocks_table(group))
+        self.rows = self._file.rows
+
+    def close(self) -> None:
+        self._file.close()
+
+    @staticmethod
+    def _csv_resolution(block: SensorBlock) -> SensorBlock:
+        ms = np.round(block.t * 1000.0).astype(np.int64)
+        last = np.append(ms[1:] != ms[:-1], True)  # the CSV keeps one sample per instant: the last
+
+        def rounded(arr: np.ndarray | None) -> np.ndarray | None:
+            return None if arr is None else np.round(arr[last], 4).astype(np.float32)
+
+        return SensorBlock(block.location, ms[last] / 1000.0, rounded(block.acc), rounded(block.gyr),
+                           rounded(block.mag))
+
+
+SENSOR_FORMATS = {"csv": SENSORS_CSV, "parquet": SENSORS_PARQUET}
+
+
+def _writer_for(config: WearerConfig, out_dir: Path,
+                fmt: str = "csv") -> SensorCsvWriter | SensorParquetWriter:
+    if fmt == "parquet":
+        return SensorParquetWriter(out_dir / SENSORS_PARQUET, config)
     locs = config.sensor_locations
     gyro = {loc: loc not in config.acc_only for loc in locs}
     return SensorCsvWriter(out_dir / SENSORS_CSV, locs, gyro, config.mag)
@@ -256,12 +306,17 @@ def write_recording(day: SimulatedDay, out_dir: str | Path, window_s: float = 60
 
 
 def record(config: WearerConfig, out_dir: str | Path,
-           progress: Callable[[float], None] | None = None) -> dict:
-    """Generate a day and write it chunk by chunk (bounded memory); returns the meta dict."""
+           progress: Callable[[float], None] | None = None, fmt: str = "csv") -> dict:
+    """Generate a day and write it chunk by chunk (bounded memory); returns the meta dict.
+
+    ``fmt`` ``"csv"`` writes ``sensors.csv``, ``"parquet"`` ``sensors.parquet`` in the raw
+    archive's format (same samples)."""
+    if fmt not in SENSOR_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(SENSOR_FORMATS)}, got {fmt!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plan, specs = prepare(config)
-    writer = _writer_for(config, out_dir)
+    writer = _writer_for(config, out_dir, fmt)
     samples = dict.fromkeys(specs, 0)
     n_chunks = int(np.ceil(config.duration_s / 600.0 - 1e-9))
     try:
@@ -284,7 +339,8 @@ def record(config: WearerConfig, out_dir: str | Path,
     meta = build_meta(config, plan, specs)
     meta["truth_episode_counts"] = truths.episode_counts
     meta["step_count"] = truths.steps
-    meta["csv_rows"] = writer.rows
+    meta["csv_rows" if fmt == "csv" else "parquet_rows"] = writer.rows
+    meta["sensors_file"] = SENSOR_FORMATS[fmt]
     meta["samples"] = samples
     _write_meta(meta, out_dir)
     if progress is not None:

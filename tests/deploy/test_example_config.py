@@ -24,7 +24,7 @@ from posturewatch.ingest.ble.config import DaemonConfig, SensorConfig
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING
 from posturewatch.ingest.protocols import family_names
 from posturewatch.runtime import config as app_config
-from posturewatch.runtime.config import OutputOptions, StoreSettings, WebSettings
+from posturewatch.runtime.config import ArchiveSettings, OutputOptions, StoreSettings, WebSettings
 from posturewatch.store.influx import InfluxSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "posturewatch.toml"
@@ -77,6 +77,7 @@ def test_example_values_are_the_code_defaults(clean_env):
     assert settings.outputs == OutputOptions()
     assert config.web == WebSettings()
     assert dataclasses.replace(settings.store, dir=Path("x")) == StoreSettings(dir=Path("x"), sqlite=False)
+    assert settings.archive == ArchiveSettings()
     assert dataclasses.replace(settings.ble, sensors=(), adapter=None) == DaemonConfig(sensors=())
 
 
@@ -95,6 +96,7 @@ def test_example_documents_every_key():
         "influx": simple_fields(InfluxSettings),
         "store": simple_fields(StoreSettings),
         "web": simple_fields(WebSettings),
+        "archive": simple_fields(ArchiveSettings),
         "ble": [f.name for f in dataclasses.fields(DaemonConfig) if f.name != "sensors"],
     }
     for kind in ("posterior_tilt", "forward_head", "prolonged_sitting", "lumbar_bend"):
@@ -110,7 +112,7 @@ def test_example_documents_every_key():
     ("episodes", "tilt_enter"), ("posture", "sitting_thigh"), ("alerts", "daily_cap"),
     ("alerts.quiet_hours", "start"), ("alerts.waking_hours", "end"), ("alerts.escalation", "factor"),
     ("alerts.training", "weeks"), ("mqtt", "keepalive_s"), ("influx", "batch_lines"),
-    ("store", "synchronous"), ("ble", "stall_timeout_s"), ("web", "session_days"),
+    ("store", "synchronous"), ("ble", "stall_timeout_s"), ("web", "session_days"), ("archive", "row_group_s"),
 ])
 def test_a_typo_in_any_table_is_refused_with_its_name(tmp_path, clean_env, table, key):
     text = EXAMPLE.read_text()
@@ -122,3 +124,9 @@ def test_a_typo_in_any_table_is_refused_with_its_name(tmp_path, clean_env, table
     broken.write_text(text[:match.start()] + f"{key}x =" + text[match.end():])
     with pytest.raises(ValueError, match=f"{key}x"):
         load(broken)
+
+
+def test_sensors_example_documents_the_archive():
+    text = (EXAMPLE.parent / "example-sensors.toml").read_text()
+    missing = [k for k in simple_fields(ArchiveSettings) if not documented(text, "archive", k)]
+    assert missing == []
