@@ -19,8 +19,9 @@ import pytest
 
 from posturewatch.analytics.records import Posture
 from posturewatch.ingest.archive_reader import read_archive
+from posturewatch.ingest.pose import summarize
 from posturewatch.ingest.records import SensorBlock
-from posturewatch.runtime.calibration_file import load_calibrations, summarize, write_calibration
+from posturewatch.runtime.calibration_file import load_calibrations, write_calibration
 from posturewatch.runtime.config import ConfigError, from_mapping
 from posturewatch.runtime.daemon import daemon_session
 from posturewatch.runtime.outputs import OutputsError
