@@ -38,6 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chain-minutes", type=float, default=15.0,
                         help="report: tilt-before-forward-head window (default 15)")
     parser.add_argument("--no-report", action="store_true", help="do not write the daily report")
+    parser.add_argument("--no-web", action="store_true",
+                        help="do not serve the web app (by default it runs on a free local port, "
+                             "URL printed)")
     parser.add_argument("--quiet", action="store_true", help="no live view")
 
 
@@ -62,6 +65,7 @@ def _options(args: argparse.Namespace, cfg: configuration.Config):
         mqtt_url=pick("mqtt_url", None),
         chain_minutes=args.chain_minutes,
         report=not args.no_report,
+        web=not args.no_web,
     )
 
 

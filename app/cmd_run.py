@@ -104,6 +104,16 @@ def run(args: argparse.Namespace) -> int:
     line = LiveLine(enabled=False if args.quiet else None)
     session = daemon_session(config, backend, calibrations=calibrations, calibration_file=cal_path,
                              views=[_StatusView(line)])
+    web = None
+    if "web" in config.sections:  # [web] configured: the app runs beside the daemon
+        from posturewatch.web.server import start_web
+
+        try:
+            web = start_web(config)
+        except (OSError, RuntimeError, ValueError) as exc:
+            print(f"posturewatch run: web app: {exc}", file=sys.stderr)
+            return 2
+        print(f"web app: {web.url}/", file=sys.stderr)
     try:
         with line:
             asyncio.run(run_session(session, args.duration))
@@ -113,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
     except OutputsError as exc:
         print(f"posturewatch run: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if web is not None:
+            web.stop()
     for note in notes:
         print(note)
     status = session.status()

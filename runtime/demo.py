@@ -55,6 +55,7 @@ class DemoOptions:
     chain_minutes: float = 15.0
     drain_s: float = 20.0
     report: bool = True
+    web: bool = True  # serve the web app (Now / Today / Trends) beside the demo
 
     def validate(self) -> None:
         """ValueError naming the option when a number is not positive and finite (inf hours
@@ -203,6 +204,7 @@ class DemoRun:
                                            drain_s=opts.drain_s), cfg)
         source = SimulatedSource(WearerConfig(hours=opts.hours, seed=opts.seed, start=self.start),
                                  speed=opts.speed)
+        web = self._start_web(settings, paths) if opts.web else None
         shown = _DemoView(self.view, source, outputs, url, opts.speed)
         session = Session(cfg, source, outputs, views=[shown])
         result = DemoResult(url, self.start, self.start, interrupted=False)
@@ -212,6 +214,8 @@ class DemoRun:
             await session.run(stop, duration_s=opts.duration)
         finally:
             watcher.cancel()
+            if web is not None:
+                web.stop()
             if outputs.mqtt_pump is not None:
                 result.published = outputs.mqtt_pump.published
                 result.fell_back = outputs.service.link.fell_back
@@ -228,6 +232,33 @@ class DemoRun:
         if opts.report:
             self._report(paths, result)
         return result
+
+    def _start_web(self, mqtt: MqttSettings, paths: UserPaths):
+        """The web app on a free local port, signed in as the demo wearer with a fresh password
+        (printed), reading the demo's store and the demo's broker."""
+        import dataclasses
+        import secrets
+
+        from posturewatch.web.accounts import Accounts
+        from posturewatch.web.server import start_web
+
+        paths.root.mkdir(parents=True, exist_ok=True)
+        settings = dataclasses.replace(self.config.web, host="127.0.0.1", port=_free_port(),
+                                       accounts=str(paths.root / "web-accounts.db"),
+                                       secret=secrets.token_hex(32), secret_file=None)
+        accounts = Accounts(settings.accounts)
+        password = secrets.token_urlsafe(9)
+        accounts.put(self.config.user, "wearer", password)
+        try:
+            config = dataclasses.replace(self.config, mqtt=mqtt,
+                                         store=dataclasses.replace(self.config.store, dir=paths.root))
+            server = start_web(config, settings, accounts=accounts)
+        except (OSError, RuntimeError, ValueError) as exc:  # the demo goes on without it
+            accounts.close()
+            self.view.message(f"web app not started: {exc}")
+            return None
+        self.view.message(f"web app: {server.url}/ — sign in as {self.config.user!r}, password {password}")
+        return server
 
     async def _watch_stop(self, stop: asyncio.Event) -> None:
         """A signal handler (another thread's world) sets the threading.Event; mirror it."""
@@ -265,6 +296,14 @@ def summary_lines(result: DemoResult, zone) -> list[str]:
         lines.append(f"report: {result.report_html}")
         lines.append(f"report: {result.report_png}")
     return lines
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def validate_section(section: object) -> dict[str, object]:
