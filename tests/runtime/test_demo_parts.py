@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -112,3 +115,34 @@ def test_demo_run_stops_after_duration_and_keeps_what_it_made(tmp_path: Path) ->
     assert lines[0].startswith("broker: mqtt://127.0.0.1:")
     assert len(lines) > 1
     json.dumps(result.episodes)  # plain counts
+
+
+def test_demo_serves_the_web_app_while_it_runs(tmp_path: Path) -> None:
+    out = io.StringIO()
+    options = DemoOptions(data_dir=tmp_path, hours=8, speed=600, seed=1, start=T0, duration=3.0,
+                          report=False, web=True)
+    seen: dict[str, int] = {}
+    view = LiveView(UTC, out, tty=False)
+    message = view.message
+
+    def probe(text: str) -> None:  # the URL is printed before the day starts: ask it right away
+        message(text)
+        match = re.search(r"web app: (http://127\.0\.0\.1:\d+)/ — sign in as 'unit', password (\S+)", text)
+        if match:
+            opener = urllib.request.build_opener(_NoRedirect)
+            try:
+                opener.open(match.group(1) + "/", timeout=5)
+            except urllib.error.HTTPError as exc:
+                seen["status"], seen["port"] = exc.code, int(match.group(1).rsplit(":", 1)[1])
+                seen["location"] = exc.headers["Location"]
+
+    view.message = probe
+    DemoRun(options, Config(user="unit"), view, threading.Event()).run()
+    assert seen.get("status") == 303 and "/login" in seen["location"], seen
+    with pytest.raises(OSError):  # stopped with the demo
+        urllib.request.urlopen(f"http://127.0.0.1:{seen['port']}/login", timeout=2)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
