@@ -154,9 +154,14 @@ def _angle_batches(path: Path, report: LoadReport) -> Iterator[tuple[np.ndarray,
     labels = {p.label: int(p) for p in Posture}
     options = pacsv.ConvertOptions(include_columns=["timestamp", "posture"],
                                    column_types={"timestamp": pa.string(), "posture": pa.string()})
+    def skip(row) -> str:  # a row with the wrong number of cells
+        report.bad_rows["angles.csv"] += 1
+        return "skip"
+
     try:
         reader = pacsv.open_csv(path, convert_options=options,
-                                read_options=pacsv.ReadOptions(block_size=4 << 20))
+                                read_options=pacsv.ReadOptions(block_size=4 << 20),
+                                parse_options=pacsv.ParseOptions(invalid_row_handler=skip))
     except (pa.ArrowInvalid, KeyError) as exc:
         raise ReportDataError(f"{path.name}: unreadable ({str(exc).splitlines()[0]})") from None
     for batch in reader:
