@@ -43,9 +43,10 @@ A4 = (8.27, 11.69)
 
 
 def _day_labels(days: list[str]) -> list[str]:
-    step = 1 if len(days) <= 10 else 7 if len(days) > 45 else 3
-    return [date.fromisoformat(d).strftime("%a\n%-d %b") if i % step == 0 else ""
-            for i, d in enumerate(days)]
+    if len(days) <= 10:
+        return [date.fromisoformat(d).strftime("%a\n%-d %b") for d in days]
+    step = 3 if len(days) <= 21 else 7
+    return [date.fromisoformat(d).strftime("%-d %b") if i % step == 0 else "" for i, d in enumerate(days)]
 
 
 def _axis_unit(fig: Figure, top: float) -> tuple[float, str]:
@@ -154,8 +155,10 @@ def _text_block(ax: Axes, lines: list[str], y: float, width: int, size: float = 
 def page_figure(trend: TrendData, headline: str, habits: list[str], goals: list[str]) -> MplFigure:
     """The one-page PNG: headline, the habits and goals in words, then the small multiples."""
     rows = max(1, math.ceil(len(trend.present()) / 3))
-    text_lines = sum(len(textwrap.wrap(s, 120)) for s in habits + goals) + 3
-    text_h = 0.5 + 0.21 * text_lines
+    # the text block's height in inches, as _text_block will lay it out (10 pt, 1.5 line spacing)
+    line_in = 10 / 72 * 1.5
+    wrapped = sum(len(textwrap.wrap(s, 120)) for s in habits + goals)
+    text_h = 0.62 + line_in * (wrapped + 0.35 * len(habits + goals)) + (0.25 if goals else 0.0)
     with plt.rc_context(STYLE):
         fig = plt.figure(figsize=(10, text_h + 2.0 * rows + 0.6))
         spec = fig.add_gridspec(2, 1, height_ratios=[text_h, 2.0 * rows], left=0.06, right=0.98,
@@ -166,7 +169,7 @@ def page_figure(trend: TrendData, headline: str, habits: list[str], goals: list[
                  transform=top.transAxes)
         y = _text_block(top, habits, 1.0 - 0.42 / text_h, 120)
         if goals:
-            _text_block(top, goals, y - 0.1 / text_h, 120, bullet="◆  ")
+            _text_block(top, goals, y - 0.12 / text_h, 120, bullet="◆  ")
         draw_multiples(fig, trend, spec[1])
         _legend(fig, trend, 0.0)
     return fig
@@ -191,8 +194,11 @@ def write_pdf(path: Path, trend: TrendData, headline: str, subtitle: str, habits
         ax.text(0, y - 0.01, "Averages per day", fontsize=12, fontweight="bold", va="top",
                 transform=ax.transAxes)
         rows = [["", "this period", "the period before"], *[list(r) for r in table]]
-        tab = ax.table(cellText=rows, loc="upper left", bbox=(0, max(0.02, y - 0.05 - 0.03 * len(rows)),
-                                                              1, 0.03 * len(rows)), edges="horizontal")
+        # rows shrink to fit above the footer when the text above took much of the page
+        row_h = min(0.03, (y - 0.05 - 0.035) / len(rows))
+        height = row_h * len(rows)
+        tab = ax.table(cellText=rows, loc="upper left", bbox=(0, y - 0.05 - height, 1, height),
+                       edges="horizontal")
         tab.auto_set_font_size(False)
         tab.set_fontsize(9.5)
         for (r, c), cell in tab.get_celld().items():

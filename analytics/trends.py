@@ -309,12 +309,16 @@ def goal_sentences(goals: Goals | None) -> list[str]:
     if goals.step >= goals.steps:
         out.append("You have reached the final goal: keep it up.")
     elif left <= 0:
-        out.append(f"This week you met it on {goals.met_this_week} days: next week the goal moves one "
+        out.append(f"This week you met it on {_days(goals.met_this_week)}: next week the goal moves one "
                    "step further.")
     else:
-        out.append(f"This week you met it on {goals.met_this_week} days; {left} more "
+        out.append(f"This week you met it on {_days(goals.met_this_week)}; {left} more "
                    f"day{'s' if left != 1 else ''} this week and the goal moves one step further.")
     return out
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'s' if n != 1 else ''}"
 
 
 def _weekday(day: str) -> str:

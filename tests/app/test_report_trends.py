@@ -154,6 +154,7 @@ def test_training_goals_are_followed_day_by_day(store_dir: Path) -> None:
     assert "3 more days this week and the goal moves one step further" in html
 
 
+@pytest.mark.slow
 def test_trends_page_renders_in_headless_chromium(store_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     assert cli.main(["report", "--data-dir", str(store_dir), "--days", "7", "--out", str(out)]) == 0
@@ -220,6 +221,7 @@ def test_a_simulated_day_through_the_monitor(simulated_dir: Path, tmp_path: Path
     assert str(simulated_dir) not in html and "embedded store" in html
 
 
+@pytest.mark.slow
 def test_trends_from_a_replay_folder(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "replay"
     write_results(run_replay(simulate(WearerConfig(hours=1.0, seed=3, start=SIM_T0)).blocks, Config()),
