@@ -255,3 +255,16 @@ def test_bad_periods_are_refused_in_one_line(argv: list[str], store_dir: Path, c
     assert cli.main(["report", "--data-dir", str(store_dir), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("posturewatch report:") and "\n" not in err
+
+
+def test_the_command_takes_training_goals_from_the_config(store_dir: Path, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "ann.toml"
+    config.write_text(f'user = "ann"\n\n[alerts.training]\nenabled = true\nstart_date = "{FIRST}"\n')
+    out = tmp_path / "out"
+    assert cli.main(["report", "--config", str(config), "--data-dir", str(store_dir), "--from", day_name(4),
+                     "--to", LAST, "--out", str(out)]) == 0
+    html = Path(re.search(r"wrote (\S+\.html)", capsys.readouterr().out).group(1)).read_text()
+    assert "Your goals" in html and "under 57 minutes" in html
+    assert "Your goals" not in write_trends_report(
+        trend_from_store(store_dir, None, day_name(4), LAST, None, "UTC", TrainingSettings()), tmp_path / "no"
+    ).html.read_text()
