@@ -31,6 +31,10 @@ ul.habits li { margin: 6px 0; }
   border-radius: 0 8px 8px 0; margin: 10px 0; }
 .goals p { margin: 4px 0; }
 td.off { color: var(--muted); }
+.scroll { overflow-x: auto; }
+table.days { font-size: 13px; }
+table.days td { white-space: nowrap; padding-right: 8px; }
+table.days th { padding-right: 8px; font-size: 11px; vertical-align: bottom; }
 """
 
 
@@ -80,14 +84,20 @@ def _daily_table(trend: TrendData) -> str:
         values = trend.figures[day]
         worn = values.get("wear_min", 0.0) >= MIN_WEAR_MIN
         cells = "".join(f"<td class=\"num{'' if worn else ' off'}\">"
-                        f"{_e(format_value(f, values.get(f.name, math.nan)))}</td>" for f in figures)
+                        f"{_e(_compact(f, values.get(f.name, math.nan)))}</td>" for f in figures)
         goal = trend.goals.of(day) if trend.goals else None
         mark = "" if goal is None or goal.met is None else " ✓" if goal.met else ""
         body.append(f"<tr><td>{_e(date.fromisoformat(day).strftime('%a %-d %b'))}{mark}</td>{cells}</tr>")
     note = ('<p class="note">✓ marks a day on which you met your goal. Grey days had less than '
             f"{MIN_WEAR_MIN / 60:.0f} hour of wear and do not count in the averages.</p>")
-    return (f"<table><thead><tr><th>Day</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            + note)
+    return (f"<div class=scroll><table class=days><thead><tr><th>Day</th>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>" + note)
+
+
+def _compact(fig, value: float) -> str:
+    """A table cell: the unit is in the column head for rates."""
+    text = format_value(fig, value)
+    return text.removesuffix(" an hour")
 
 
 def _averages_html(trend: TrendData) -> str:
