@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PKGS := mosquitto mosquitto-clients victoria-metrics chromium systemd
+DEBIAN_PKGS := mosquitto mosquitto-clients victoria-metrics chromium systemd poppler-utils
 
 .PHONY: demo test lint bench system-deps venv clean
 

@@ -236,6 +236,16 @@ def _chain(data: DayData, s: DayStats) -> str:
     )
 
 
+def source_words(source: str) -> str:
+    """Where the data came from, in words: the kind of source only, never a file or folder
+    of the machine the report was made on (the page is handed to other people)."""
+    if source.startswith("embedded store"):
+        return "the wearer's embedded store"
+    if source.startswith("replay"):
+        return "a replayed recording"
+    return "recorded data"
+
+
 def render_html(data: DayData, stats: DayStats, images: dict[str, str]) -> str:
     """The page; ``images`` maps ``timeline``, ``bouts``, ``distributions`` to data URIs."""
     date_text = datetime.fromisoformat(data.day).strftime("%A %-d %B %Y")
@@ -294,7 +304,7 @@ back flattens, the upper back rounds and the head drifts forward. This counts ho
 head-forward episode followed a pelvis-tilted-back one.</p>
 {_chain(data, stats)}
 
-<footer>Made by posturewatch from {_e(data.source or "recorded data")}. This report describes habits;
+<footer>Made by posturewatch from {_e(source_words(data.source))}. This report describes habits;
 it is not a diagnosis. Talk to your physiotherapist about what the numbers mean for you.</footer>
 </main></body>
 </html>

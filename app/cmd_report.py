@@ -1,4 +1,5 @@
-"""`posturewatch report`: one day as a PNG and a self-contained HTML page.
+"""`posturewatch report`: one day as a PNG and a self-contained HTML page (a period's trends with
+``--days``/``--from``: ``trends_command``).
 
 From the embedded store or from a replay's output folder (``--replay DIR``). The store is the
 one ``run`` and ``demo`` write for the same user: ``--config`` (its user and ``[store] dir``),
@@ -12,7 +13,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-HELP = "daily trends as PNG and HTML"
+HELP = "a day's report (PNG, HTML), or trends over --days N (PNG, HTML, PDF)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="minutes a pelvic tilt may precede a forward-head episode (default 15)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <data-dir>/reports or the replay folder)")
+    from posturewatch.app.trends_command import configure_period
+
+    configure_period(parser)
 
 
 def _store_folder(args: argparse.Namespace, cfg, user: str | None, loaded) -> tuple[Path, str | None]:
@@ -57,6 +61,10 @@ def _store_folder(args: argparse.Namespace, cfg, user: str | None, loaded) -> tu
 
 
 def run(args: argparse.Namespace) -> int:
+    from posturewatch.app.trends_command import run_trends, wants_trends
+
+    if wants_trends(args):
+        return run_trends(args)
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from posturewatch.analytics.report import write_report

@@ -1,7 +1,8 @@
 """Home Assistant MQTT discovery: configs that let HA pick up one wearer's entities by itself.
 
 Entities: the posture class, the main angles, today's sitting time (from the retained posture
-payload) and an ``event`` entity firing on each alert. Availability follows the retained
+payload), an ``event`` entity firing on each alert, and the day's reminder budget (from the
+status payload's ``reminders``). Availability follows the retained
 ``status`` topic (``online`` / LWT ``offline``). The configs are retained and must be
 re-published when HA announces itself with ``online`` on its birth topic
 (``homeassistant/status``): ``is_birth`` recognises that message.
@@ -74,6 +75,7 @@ def discovery_configs(
             "icon": "mdi:bell-alert",
         }),
     ]
+    configs += [config(*entity) for entity in reminder_budget_entities(topics)]
     for angle in MAIN_ANGLES:
         configs.append(config("sensor", angle, {
             "name": angle.replace("_", " ").capitalize(),
@@ -84,3 +86,28 @@ def discovery_configs(
             "expire_after": 120,
         }))
     return configs
+
+
+def reminder_budget_entities(topics: Topics) -> list[tuple[str, str, dict[str, object]]]:
+    """(component, object id, config) of the reminder budget, read from the status payload's
+    ``reminders: {day, budget, used, remaining, exhausted}``; a status without it (the daemon's
+    first seconds, an offline will) leaves the state unknown instead of zero."""
+
+    def field(name: str, then: str = "value_json.reminders.{}") -> str:
+        return ("{{ " + then.format(name) + " if value_json.reminders is defined else none }}")
+
+    common = {"state_topic": topics.status, "entity_category": "diagnostic"}
+    return [
+        ("sensor", "reminders_remaining", {**common, "name": "Reminders left today",
+                                           "value_template": field("remaining"),
+                                           "state_class": "measurement", "icon": "mdi:bell-ring"}),
+        ("sensor", "reminders_used", {**common, "name": "Reminders sent today",
+                                      "value_template": field("used"), "state_class": "measurement",
+                                      "icon": "mdi:bell-check"}),
+        ("sensor", "reminders_budget", {**common, "name": "Reminder budget",
+                                        "value_template": field("budget"), "icon": "mdi:bell-cog"}),
+        ("binary_sensor", "reminders_exhausted", {
+            **common, "name": "Reminders used up today",
+            "value_template": field("exhausted", "('ON' if value_json.reminders.{} else 'OFF')"),
+            "icon": "mdi:bell-off"}),
+    ]
