@@ -138,8 +138,10 @@ class _Checker:
         self.seen: set[str] = set()
 
     def spec(self, where: str, participant: str, combined: Path | None, files: dict[str, Path],
-             cells: dict[str, str], base: Path) -> RecordingSpec | None:
-        n_errors = len(self.errors)
+             cells: dict[str, str], base: Path, n_errors: int | None = None) -> RecordingSpec | None:
+        """A checked spec, or None with the problems added; ``n_errors`` counts the errors before
+        this row's (a row whose files were already refused is not also told it has none)."""
+        n_errors = len(self.errors) if n_errors is None else n_errors
         err = self.errors.append
         if not _ID.match(participant):
             err(f"{where}: participant {participant!r} is not a usable folder name "
@@ -147,7 +149,7 @@ class _Checker:
         elif participant in self.seen:
             err(f"{where}: participant {participant} appears twice")
         self.seen.add(participant)
-        if combined is None and not files:
+        if combined is None and not files and len(self.errors) == n_errors:
             err(f"{where}: no recording: give 'file', 'files' or a location column")
         if combined is not None and files:
             err(f"{where}: give either one combined file or files per location, not both")
@@ -226,6 +228,7 @@ def read_manifest(path: Path, defaults: Defaults) -> list[RecordingSpec]:
         participant = cells.get("participant", "")
         where = f"{path.name} line {n} ({participant or 'no participant'})"
         combined = None
+        n_errors = len(checker.errors)
         items = [f"{loc}={cells[loc]}" for loc in LOCATIONS if cells.get(loc)]
         items += _split_files(cells.get("files", ""))
         single = cells.get("file", "")
@@ -234,7 +237,7 @@ def read_manifest(path: Path, defaults: Defaults) -> list[RecordingSpec]:
         elif single:
             combined = base / single
         files = checker.location_files(where, items, base)
-        spec = checker.spec(where, participant, combined, files, cells, base)
+        spec = checker.spec(where, participant, combined, files, cells, base, n_errors)
         if spec:
             specs.append(spec)
     if checker.errors:
