@@ -43,7 +43,7 @@ def cohort_figure(participants: pa.Table, valid_min: float) -> Figure:
             ax.text(0.5, 0.5, "no valid days", ha="center", va="center", transform=ax.transAxes)
             ax.set_xticks([])
             continue
-        ax.boxplot(values, vert=True, widths=0.5, showfliers=False)
+        ax.boxplot(values, widths=0.5, showfliers=False)
         ax.scatter(1 + rng.uniform(-0.12, 0.12, len(values)), values, s=14, alpha=0.7, zorder=3)
         ax.set_xticks([1], [f"{len(values)} participants"])
         ax.grid(axis="y", alpha=0.3)

@@ -131,7 +131,7 @@ def test_an_interrupted_run_continues_where_it_stopped(tmp_path):
                 break
         children = _descendants(proc.pid) or children
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        _, rest = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
