@@ -1,0 +1,105 @@
+"""Benchmark: a simulated cohort on a local Dask cluster with 1 and 2 workers, against plain replay.
+
+Makes ``--recordings`` simulated recordings (``--minutes`` each, 3 sensors at ``--rate`` Hz) and
+times, in the same run: each recording replayed in this process one after the other (what
+`posturewatch replay` does, without its interpreter start), the cohort with 1 worker and with 2
+workers (fresh output folders; the wall time includes starting and closing the cluster and
+writing the cohort tables and report). Prints the speed-up of 2 workers over 1, the overhead per
+recording of the 1-worker cohort against plain replay (with and without the cluster's start and
+close), and each worker's peak memory. No assertions: the machines are shared and noisy.
+
+    .venv/bin/python bench/cohort.py [--recordings 8] [--minutes 45] [--rate 25] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from posturewatch.cohort.manifest import Defaults, load_specs
+from posturewatch.cohort.runner import CohortOptions, open_client, run_cohort
+from posturewatch.cohort.task import replay_one
+from posturewatch.simulators.config import WearerConfig
+from posturewatch.simulators.recording import record
+
+
+def make(work: Path, n: int, minutes: float, rate: float) -> Path:
+    study = work / "study"
+    for i in range(n):
+        folder = study / f"P{i:02d}"
+        if not (folder / "sensors.csv").exists():
+            record(WearerConfig(hours=minutes / 60, seed=100 + i, rate=rate), folder)
+    return study
+
+
+def cohort_run(specs, out: Path, workers: int) -> tuple[float, list[dict]]:
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    outcome = run_cohort(specs, out, CohortOptions(workers=workers, valid_min=1.0), say=lambda _: None)
+    wall = time.perf_counter() - t
+    assert len(outcome.done) == len(specs), outcome.failed
+    return wall, outcome.results
+
+
+def cluster_start_stop(workers: int) -> float:
+    t = time.perf_counter()
+    client, cluster = open_client(CohortOptions(workers=workers))
+    client.wait_for_workers(workers)
+    client.close()
+    cluster.close()
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--recordings", type=int, default=8)
+    ap.add_argument("--minutes", type=float, default=45.0)
+    ap.add_argument("--rate", type=float, default=25.0)
+    ap.add_argument("--workdir", type=Path, help="keep the generated study here (default: a temp dir)")
+    args = ap.parse_args()
+    logging.getLogger().setLevel(logging.ERROR)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="pw-cohort-bench-"))
+    t = time.perf_counter()
+    study = make(work, args.recordings, args.minutes, args.rate)
+    print(f"{args.recordings} recordings of {args.minutes:g} min at {args.rate:g} Hz "
+          f"(made in {time.perf_counter() - t:.0f} s) in {study}")
+    specs = load_specs(study, Defaults())
+
+    t = time.perf_counter()
+    plain_each = []
+    for spec in specs:
+        t1 = time.perf_counter()
+        replay_one(spec, work / "plain" / spec.participant, spec.config())
+        plain_each.append(time.perf_counter() - t1)
+    plain = time.perf_counter() - t
+    startup = cluster_start_stop(1)
+    one, one_results = cohort_run(specs, work / "one", 1)
+    two, two_results = cohort_run(specs, work / "two", 2)
+
+    n = len(specs)
+    task_sum = sum(r["seconds"] for r in one_results)
+    print(f"plain replay, in process:     {plain:7.1f} s  ({plain / n:.2f} s a recording)")
+    print(f"cluster start + close (1 w):  {startup:7.1f} s")
+    print(f"cohort, 1 worker:             {one:7.1f} s  (tasks {task_sum:.1f} s)")
+    print(f"cohort, 2 workers:            {two:7.1f} s")
+    print(f"speed-up 2 workers / 1:       {one / two:7.2f}x")
+    print(f"overhead per recording, 1 worker, whole run:        {(one - plain) / plain * 100:+6.1f} %")
+    print(f"overhead per recording, 1 worker, without start/close: "
+          f"{(one - startup - plain) / plain * 100:+6.1f} %")
+    print(f"overhead per recording inside the task (done.json, daily figures, rename): "
+          f"{(task_sum - plain) / plain * 100:+6.1f} %")
+    for label, results in (("1 worker", one_results), ("2 workers", two_results)):
+        peaks: dict[str, float] = {}
+        for r in results:
+            peaks[r["worker"]] = max(peaks.get(r["worker"], 0.0), r["peak_rss_mb"])
+        print(f"peak RSS per worker ({label}): " + ", ".join(f"{v:.0f} MB" for v in peaks.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
