@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from posturewatch.cohort.manifest import Defaults, ManifestError, load_specs, parse_override
-    from posturewatch.cohort.runner import CohortOptions, run_cohort
+    from posturewatch.cohort.runner import CohortError, CohortOptions, run_cohort
 
     try:
         overrides = dict(parse_override(item) for item in args.overrides)
@@ -89,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     options = CohortOptions(workers=args.workers or os.cpu_count() or 1, scheduler=args.scheduler,
                             memory_limit=args.memory_limit, retries=max(0, args.retries),
                             valid_min=args.valid_day_min)
-    outcome = run_cohort(specs, args.out, options)
+    try:
+        outcome = run_cohort(specs, args.out, options)
+    except CohortError as exc:
+        print(f"posturewatch cohort: {exc}", file=sys.stderr)
+        return 2
     if outcome.interrupted:
         print(f"interrupted: {len(outcome.done)} finished in this run, {len(outcome.skipped)} before; "
               "run the same command again to continue", file=sys.stderr)

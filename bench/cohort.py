@@ -8,13 +8,14 @@ writing the cohort tables and report). Prints the speed-up of 2 workers over 1, 
 recording of the 1-worker cohort against plain replay (with and without the cluster's start and
 close), and each worker's peak memory. No assertions: the machines are shared and noisy.
 
-    .venv/bin/python bench/cohort.py [--recordings 8] [--minutes 45] [--rate 25] [--workdir DIR]
+    .venv/bin/python bench/cohort.py [--recordings 6] [--minutes 90] [--rate 25] [--workdir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -57,8 +58,8 @@ def cluster_start_stop(workers: int) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--recordings", type=int, default=8)
-    ap.add_argument("--minutes", type=float, default=45.0)
+    ap.add_argument("--recordings", type=int, default=6)
+    ap.add_argument("--minutes", type=float, default=90.0)
     ap.add_argument("--rate", type=float, default=25.0)
     ap.add_argument("--workdir", type=Path, help="keep the generated study here (default: a temp dir)")
     args = ap.parse_args()
@@ -83,6 +84,10 @@ def main() -> int:
 
     n = len(specs)
     task_sum = sum(r["seconds"] for r in one_results)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for label, results in (("1 worker", one_results), ("2 workers", two_results)):
+        cpu = sum(r["cpu_seconds"] for r in results) / sum(r["seconds"] for r in results)
+        print(f"CPU share a task got ({label}): {cpu * 100:.0f} % of a core")
     print(f"plain replay, in process:     {plain:7.1f} s  ({plain / n:.2f} s a recording)")
     print(f"cluster start + close (1 w):  {startup:7.1f} s")
     print(f"cohort, 1 worker:             {one:7.1f} s  (tasks {task_sum:.1f} s)")

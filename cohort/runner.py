@@ -33,6 +33,10 @@ MAX_WORKER_MEMORY = 4 * 1024**3
 FAILED = "failed.csv"
 
 
+class CohortError(RuntimeError):
+    """The cluster cannot be started or reached."""
+
+
 @dataclass
 class CohortOptions:
     workers: int = 2
@@ -70,10 +74,16 @@ def open_client(options: CohortOptions) -> tuple[Client, LocalCluster | None]:
         # the scheduler runs in this process: its start-up chatter only with -v
         logging.getLogger("distributed").setLevel(logging.WARNING)
     if options.scheduler:
-        return Client(options.scheduler), None
-    cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
-                           memory_limit=options.memory_limit or worker_memory_limit(options.workers),
-                           dashboard_address=":0")
+        try:
+            return Client(options.scheduler, timeout="30s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise CohortError(f"cannot reach the Dask scheduler {options.scheduler}: {exc}") from None
+    try:
+        cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
+                               memory_limit=options.memory_limit or worker_memory_limit(options.workers),
+                               dashboard_address=":0")
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise CohortError(f"cannot start {options.workers} local Dask workers: {exc}") from None
     return Client(cluster), cluster
 
 
