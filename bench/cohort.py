@@ -106,7 +106,8 @@ def main() -> int:
     worker_cpu = sum(r["process_cpu_seconds"] for r in one_results)
     print(f"CPU seconds (free of the machine's load): plain replay {plain_cpu:.1f} s; cohort tasks "
           f"{task_cpu:.1f} s in the task's thread ({(task_cpu - plain_cpu) / plain_cpu * 100:+.1f} %), "
-          f"{worker_cpu:.1f} s in the whole worker process ({(worker_cpu - plain_cpu) / plain_cpu * 100:+.1f} %)")
+          f"{worker_cpu:.1f} s in the whole worker process "
+          f"({(worker_cpu - plain_cpu) / plain_cpu * 100:+.1f} %)")
     for label, results in (("1 worker", one_results), ("2 workers", two_results)):
         peaks: dict[str, float] = {}
         for r in results:
