@@ -170,6 +170,7 @@ def _run_tasks(todo: list[RecordingSpec], out: Path, options: CohortOptions,
                 f"{_eta(time.monotonic() - t_start, n_done + n_failed, remaining)}")
     except KeyboardInterrupt:
         outcome.interrupted = True
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # cancelled tasks are not news
         say("cohort: interrupted; cancelling — run the same command again to continue")
         with contextlib.suppress(Exception):
             client.cancel(list(futures))
