@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "write or stream a synthetic day of sensor data with ground truth",
     "replay": "run the pipeline over a recorded file and write results",
     "report": "daily trends as PNG and HTML",
+    "cohort": "replay a study's recordings on a Dask cluster and tabulate them",
     "sink": "central worker: MQTT → InfluxDB",
     "users": "broker accounts and ACLs for wearers, sink workers and clinicians",
     "web": "the web app for the wearer's phone and the clinician's screen",

@@ -1,0 +1,215 @@
+"""Drive a cohort on Dask: skip what is finished, one task per recording, progress, tables.
+
+A local cluster (``workers`` processes, one thread each: the pipeline is CPU-bound numpy and VQF
+code that holds the GIL in places) or an existing scheduler (``scheduler``). Each local worker
+gets ``memory_limit`` bytes (default: total RAM / workers, at most 4 GiB); Dask's nanny restarts
+a worker that goes over it and the task is retried. Failed recordings are listed in
+``failed.csv`` and do not stop the others; Ctrl-C cancels the futures and closes the cluster,
+and the next run picks up where this one stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask
+import psutil
+from distributed import Client, LocalCluster, as_completed
+
+from posturewatch.cohort.manifest import RecordingSpec
+from posturewatch.cohort.report import write_report
+from posturewatch.cohort.tables import DAYS, PARTICIPANTS, days_table, participants_table, write_table
+from posturewatch.cohort.task import OLD_PREFIX, TMP_PREFIX, finished, run_recording, stamp
+
+MAX_WORKER_MEMORY = 4 * 1024**3
+FAILED = "failed.csv"
+
+
+class CohortError(RuntimeError):
+    """The cluster cannot be started or reached."""
+
+
+@dataclass
+class CohortOptions:
+    workers: int = 2
+    scheduler: str | None = None
+    memory_limit: int | None = None  # bytes per local worker; None: total / workers, ≤ 4 GiB
+    retries: int = 2
+    valid_min: float = 600.0
+
+
+@dataclass
+class CohortOutcome:
+    done: list[str] = field(default_factory=list)  # finished in this run
+    skipped: list[str] = field(default_factory=list)  # finished before, stamp unchanged
+    failed: list[dict[str, str]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)  # the tasks' summaries
+    interrupted: bool = False
+    dashboard: str | None = None
+    seconds: float = 0.0
+
+
+def worker_memory_limit(workers: int) -> int:
+    """The machine's memory split between the workers, at most 4 GiB each."""
+    return int(min(psutil.virtual_memory().total / max(workers, 1), MAX_WORKER_MEMORY))
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Temporary folders of tasks that a killed run never finished."""
+    for p in out.iterdir():
+        if p.is_dir() and p.name.startswith((TMP_PREFIX, OLD_PREFIX)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def worker_environment() -> dict[str, object]:
+    """Dask's environment for new workers without ``MALLOC_TRIM_THRESHOLD_``: a fixed trim threshold
+    turns off glibc's adaptive mmap threshold, so every large numpy temporary is mapped and
+    unmapped again; measured, the replay then costs about 50 % more CPU. The one-thread-per-library
+    settings (OMP, MKL, OpenBLAS) stay."""
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return env
+
+
+def open_client(options: CohortOptions) -> tuple[Client, LocalCluster | None]:
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        # the scheduler runs in this process: its start-up chatter only with -v
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    if options.scheduler:
+        try:
+            return Client(options.scheduler, timeout="30s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise CohortError(f"cannot reach the Dask scheduler {options.scheduler}: {exc}") from None
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environment()}):
+            cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
+                                   memory_limit=options.memory_limit or worker_memory_limit(options.workers),
+                                   dashboard_address=":0")
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise CohortError(f"cannot start {options.workers} local Dask workers: {exc}") from None
+    return Client(cluster), cluster
+
+
+def dashboard_of(client: Client) -> str | None:
+    """The dashboard address, when the scheduler serves one (it needs bokeh)."""
+    with contextlib.suppress(Exception):
+        if "dashboard" in client.scheduler_info().get("services", {}):
+            return client.dashboard_link
+    return None
+
+
+def _eta(elapsed: float, finished_n: int, remaining: int) -> str:
+    if not finished_n or not remaining:
+        return ""
+    s = elapsed / finished_n * remaining
+    return f", ETA {int(s // 60)}m{int(s % 60):02d}s"
+
+
+def _write_failed(out: Path, failed: list[dict[str, str]]) -> None:
+    with (out / FAILED).open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["participant", "error", "inputs"])
+        w.writeheader()
+        w.writerows(failed)
+
+
+def run_cohort(specs: list[RecordingSpec], out: Path, options: CohortOptions,
+               say: Callable[[str], None] | None = None) -> CohortOutcome:
+    """Replay every recording not yet finished, then write the cohort tables and report."""
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    t0 = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    _clean_leftovers(out)
+    outcome = CohortOutcome()
+    stamps = {s.participant: stamp(s) for s in specs}
+    todo = [s for s in specs if finished(out / s.participant, stamps[s.participant]) is None]
+    outcome.skipped = [s.participant for s in specs if s not in todo]
+    if outcome.skipped:
+        say(f"cohort: {len(outcome.skipped)} of {len(specs)} recordings already finished; skipped")
+    if todo:
+        _run_tasks(todo, out, options, stamps, outcome, say)
+    _write_failed(out, outcome.failed)
+    if not outcome.interrupted:
+        write_outputs(specs, out, stamps, outcome.failed, options.valid_min)
+    outcome.seconds = time.monotonic() - t0
+    return outcome
+
+
+def _run_tasks(todo: list[RecordingSpec], out: Path, options: CohortOptions,
+               stamps: dict[str, dict[str, str]], outcome: CohortOutcome,
+               say: Callable[[str], None]) -> None:
+    client, cluster = open_client(options)
+    futures = {}
+    try:
+        outcome.dashboard = dashboard_of(client)
+        say(f"cohort: dashboard {outcome.dashboard}" if outcome.dashboard else
+            "cohort: no dashboard (install bokeh for one)")
+        t_start = time.monotonic()
+        for spec in todo:
+            key = f"cohort-{spec.participant}-{stamps[spec.participant]['config_hash']}"
+            fut = client.submit(run_recording, spec, str(out), stamps[spec.participant], key=key,
+                                retries=options.retries, pure=False)
+            futures[fut] = spec
+        n_done = n_failed = 0
+        for fut in as_completed(list(futures)):
+            spec = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # retries exhausted: a worker died, or an unexpected error
+                result = {"participant": spec.participant, "status": "failed",
+                          "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+            outcome.results.append(result)
+            if result["status"] == "done":
+                n_done += 1
+                outcome.done.append(spec.participant)
+                what = f"done in {result['seconds']:.1f} s"
+            else:
+                n_failed += 1
+                outcome.failed.append({"participant": spec.participant, "error": result["error"],
+                                       "inputs": " ".join(str(p) for p in spec.inputs())})
+                what = f"FAILED: {result['error']}"
+            remaining = len(todo) - n_done - n_failed
+            say(f"cohort: {spec.participant} {what} | {n_done} done, {n_failed} failed, "
+                f"{min(remaining, _slots(client))} running, {remaining} left"
+                f"{_eta(time.monotonic() - t_start, n_done + n_failed, remaining)}")
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # cancelled tasks are not news
+        say("cohort: interrupted; cancelling — run the same command again to continue")
+        with contextlib.suppress(Exception):
+            client.cancel(list(futures))
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+
+
+def _slots(client: Client) -> int:
+    with contextlib.suppress(Exception):
+        return sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+    return 1
+
+
+def write_outputs(specs: list[RecordingSpec], out: Path, stamps: dict[str, dict[str, str]],
+                  failed: list[dict[str, str]], valid_min: float) -> list[Path]:
+    """Cohort tables (CSV + Parquet) and report from every finished participant's done.json."""
+    days = {}
+    for spec in specs:
+        done = finished(out / spec.participant, stamps[spec.participant])
+        if done is not None:
+            days[spec.participant] = done.get("days", [])
+    day_rows = days_table(days)
+    people = participants_table(day_rows, list(days), valid_min)
+    paths = write_table(day_rows, out, DAYS) + write_table(people, out, PARTICIPANTS)
+    paths += list(write_report(people, failed, out, valid_min))
+    return paths

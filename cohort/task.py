@@ -1,0 +1,145 @@
+"""One recording on a worker: replay it into a temporary folder, then publish it atomically.
+
+``replay_one`` is the only place that calls the replay (read → ``run_replay`` →
+``write_results``, exactly what ``posturewatch replay`` runs), so a different replay (e.g. a
+streaming one) is switched here and nowhere else. ``run_recording`` wraps it for the cohort:
+the results go into ``<out>/.tmp-<participant>-<random>/`` with a ``done.json`` (the stamp of
+config hash, input hash and posturewatch version that made them, the summary and the per-day
+figures), and the folder is then renamed to ``<out>/<participant>``. A folder with a
+``done.json`` whose stamp matches is finished; anything else (a missing or different stamp, a
+temporary folder left by a killed run) is redone.
+
+Bad input (a ``RecordingError`` or ``ConfigError``) comes back as a ``failed`` summary at once:
+retrying cannot fix a file. Anything else is raised, so the scheduler retries the task (a worker
+that ran out of memory or died, a full disk) a limited number of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import socket
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posturewatch.cohort.daily import daily_figures
+from posturewatch.cohort.manifest import RecordingSpec
+from posturewatch.ingest.locationfiles import read_location_files
+from posturewatch.ingest.recording import RecordingError, read_recording
+from posturewatch.runtime.config import Config, ConfigError
+from posturewatch.runtime.replay import run_replay, write_results
+
+DONE = "done.json"
+TMP_PREFIX = ".tmp-"
+OLD_PREFIX = ".old-"
+
+
+def package_version() -> str:
+    try:
+        return version("posturewatch")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stamp(spec: RecordingSpec) -> dict[str, str]:
+    """What made a result: the analysis settings, the input files (name, size, modification
+    time) and the posturewatch version. A result with another stamp is redone."""
+    analysis = {"settings": spec.settings, "tz": spec.tz, "acc_unit": spec.acc_unit,
+                "gyro_unit": spec.gyro_unit, "time_unit": spec.time_unit, "align": spec.align,
+                "layout": "combined" if spec.combined else sorted(spec.files)}
+    inputs = []
+    for p in spec.inputs():
+        st = p.stat()
+        inputs.append([p.name, st.st_size, st.st_mtime_ns])
+    return {"config_hash": _digest(analysis), "inputs_hash": _digest(inputs), "version": package_version()}
+
+
+def finished(folder: Path, want: dict[str, str]) -> dict[str, Any] | None:
+    """The done.json of a finished result with this stamp, else None."""
+    try:
+        done = json.loads((folder / DONE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(done, dict) or any(done.get(k) != v for k, v in want.items()):
+        return None
+    return done
+
+
+def replay_one(spec: RecordingSpec, out_dir: Path, config: Config) -> dict[str, Any]:
+    """What `posturewatch replay FILES --out OUT_DIR` does; returns a small summary."""
+    if spec.files:
+        rec = read_location_files(spec.files, spec.time_unit, spec.tz, spec.acc_unit,
+                                  spec.gyro_unit or "auto")
+    else:
+        rec = read_recording(spec.combined, spec.acc_unit, spec.gyro_unit or "rad/s",
+                             time_unit=spec.time_unit, tz=spec.tz)
+    result = run_replay(rec.blocks, config, None, spec.align, read=rec.report)
+    result.notes = rec.report.notes + result.notes
+    if not np.size(result.t):
+        raise RecordingError("no samples could be analysed")
+    write_results(result, out_dir)
+    return {
+        "rows": rec.report.rows,
+        "samples": dict(rec.report.samples),
+        "hours": float(result.t[-1] - result.t[0]) / 3600.0,
+        "episodes": sum(1 for e in result.episodes if e.type == "end"),
+        "alerts": len(result.alerts),
+        "bad": {k: int(v) for k, v in rec.report.bad.items() if v},
+        "notes": list(result.notes),
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (a worker's peak over its tasks)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Rename the finished folder into place; an older result is moved aside first."""
+    old = None
+    if final.exists():
+        old = final.with_name(f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}")
+        final.rename(old)
+    tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_recording(spec: RecordingSpec, out_root: str, want: dict[str, str]) -> dict[str, Any]:
+    """Replay one participant's recording into ``out_root/participant`` (see the module docstring)."""
+    t0, cpu0, own0 = time.perf_counter(), time.process_time(), time.thread_time()
+    root = Path(out_root)
+    tmp = root / f"{TMP_PREFIX}{spec.participant}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    where = {"participant": spec.participant, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    try:
+        summary = replay_one(spec, tmp, spec.config())
+        days = daily_figures(tmp, spec.tz or "UTC")
+        seconds = time.perf_counter() - t0
+        done = {**want, "participant": spec.participant, "finished": datetime.now(UTC).isoformat(),
+                "seconds": seconds, "summary": summary, "days": days}
+        (tmp / DONE).write_text(json.dumps(done, indent=1))
+        _publish(tmp, root / spec.participant)
+    except (RecordingError, ConfigError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return {**where, "status": "failed", "error": str(exc), "seconds": time.perf_counter() - t0,
+                "peak_rss_mb": peak_rss_mb()}
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {**where, "status": "done", "seconds": seconds, "cpu_seconds": time.thread_time() - own0,
+            "process_cpu_seconds": time.process_time() - cpu0,
+            "peak_rss_mb": peak_rss_mb(), "hours": summary["hours"]}

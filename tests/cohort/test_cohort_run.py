@@ -1,0 +1,150 @@
+"""A cohort on a real 2-worker LocalCluster: four 12-minute simulated recordings at 25 Hz (one as
+per-location files) and a broken file. Every result equals a plain `posturewatch replay` of the
+same files byte for byte, the broken one is listed in failed.csv while the rest finish, the
+cohort tables agree with the participants' own files and the simulator's truth, and a run
+interrupted after its first recording continues without redoing it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import psutil
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from study import make_study, replay_args
+
+from posturewatch.app import cli
+from posturewatch.cohort.manifest import Defaults, load_specs
+from posturewatch.cohort.runner import CohortOptions, run_cohort
+from posturewatch.simulators.recording import read_truth
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    return root, make_study(root)
+
+
+@pytest.fixture(scope="module")
+def cohort(study, tmp_path_factory):
+    root, _ = study
+    out = tmp_path_factory.mktemp("cohort")
+    specs = load_specs(root / "manifest.csv", Defaults())
+    outcome = run_cohort(specs, out, CohortOptions(workers=2, valid_min=5.0))
+    return out, outcome
+
+
+def test_results_equal_plain_replay_and_the_broken_file_is_listed(study, cohort, tmp_path):
+    root, recordings = study
+    out, outcome = cohort
+    assert sorted(outcome.done) == sorted(recordings)
+    assert [f["participant"] for f in outcome.failed] == ["BROKEN"]
+    failed = pacsv.read_csv(out / "failed.csv").to_pylist()
+    assert [r["participant"] for r in failed] == ["BROKEN"]
+    assert "no sensor columns" in failed[0]["error"]
+    assert not (out / "BROKEN").exists()
+    workers = {r["worker"] for r in outcome.results if r["status"] == "done"}
+    assert len(workers) == 2, workers  # both workers took recordings
+    for participant, files in recordings.items():
+        plain = tmp_path / participant
+        assert cli.main(["replay", *replay_args(files), "--out", str(plain)]) == 0
+        for name in ("angles.csv", "episodes.csv", "alerts.csv"):
+            assert (out / participant / name).read_bytes() == (plain / name).read_bytes(), (participant, name)
+        done = json.loads((out / participant / "done.json").read_text())
+        assert {"config_hash", "inputs_hash", "version"} <= set(done)
+
+
+def test_cohort_tables_agree_with_the_files_and_the_truth(study, cohort):
+    root, recordings = study
+    out, _ = cohort
+    days = pq.read_table(out / "cohort_days.parquet")
+    assert pacsv.read_csv(out / "cohort_days.csv").num_rows == days.num_rows
+    people = pq.read_table(out / "cohort_participants.parquet").to_pylist()
+    assert [p["participant"] for p in people] == sorted(recordings)
+    for person in people:
+        p = person["participant"]
+        angles = pacsv.read_csv(out / p / "angles.csv")
+        mine = [r for r in days.to_pylist() if r["participant"] == p]
+        assert len(mine) == person["days"] == 1  # a 12-minute morning recording is one UTC day
+        seconds = sum(v for k, v in mine[0].items() if k.endswith("_s"))
+        assert seconds == angles.num_rows
+        labels = np.asarray(angles["posture"].to_pylist())
+        assert mine[0]["sitting_min"] == pytest.approx(np.sum(labels == "sitting") / 60)
+        assert mine[0]["episodes"] == pacsv.read_csv(out / p / "episodes.csv").num_rows
+        assert person["valid_days"] == 1 and person["mean_sitting_min"] == mine[0]["sitting_min"]
+        if not isinstance(recordings[p], dict):
+            truth = read_truth(recordings[p].parent)
+            truth_sitting = np.sum(np.asarray(truth.posture) == "sitting") / 60
+            print(f"{p}: sitting {mine[0]['sitting_min']:.2f} min, truth {truth_sitting:.2f} min")
+            assert abs(mine[0]["sitting_min"] - truth_sitting) <= 0.05 * truth_sitting + 0.5
+    page = (out / "cohort_report.html").read_text()
+    assert 'src="data:image/png;base64,' in page and "http" not in page.replace("http-equiv", "")
+    assert "BROKEN" in page
+    assert (out / "cohort_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_second_run_skips_everything_and_a_changed_config_reruns(study, cohort):
+    root, recordings = study
+    out, _ = cohort
+    finished_at = {p: json.loads((out / p / "done.json").read_text())["finished"] for p in recordings}
+    specs = load_specs(root / "manifest.csv", Defaults())
+    good = [s for s in specs if s.participant != "BROKEN"]
+    again = run_cohort(good, out, CohortOptions(workers=1, valid_min=5.0))
+    assert sorted(again.skipped) == sorted(recordings) and not again.done
+    assert finished_at == {p: json.loads((out / p / "done.json").read_text())["finished"]
+                           for p in recordings}
+    changed = load_specs(root / "manifest.csv", Defaults(overrides={"episodes.tilt_enter": "-25"}))
+    changed = [s for s in changed if s.participant == "P00"]
+    rerun = run_cohort(changed, out, CohortOptions(workers=1, valid_min=5.0))
+    assert rerun.done == ["P00"]
+    assert json.loads((out / "P00" / "done.json").read_text())["finished"] != finished_at["P00"]
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_an_interrupted_run_continues_where_it_stopped(tmp_path):
+    root = tmp_path / "study"
+    recordings = make_study(root, n_combined=4)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "posturewatch.app.cli", "cohort", str(root / "manifest.csv"),
+           "--out", str(out), "--workers", "1"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    children: list[psutil.Process] = []
+    try:
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            children = children or _descendants(proc.pid)
+            if " done in " in line:
+                break
+        children = _descendants(proc.pid) or children
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert "interrupted" in rest
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"worker processes left running: {alive}"
+    first = {p.name for p in out.iterdir() if (p / "done.json").exists()}
+    assert 1 <= len(first) < len(recordings)
+    stamps = {p: (out / p / "done.json").read_text() for p in first}
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1, again.stderr  # 1: the broken file failed, the rest finished
+    assert f"{len(first)} already finished" in again.stdout
+    assert all((out / p / "done.json").read_text() == stamps[p] for p in first)
+    assert {p.name for p in out.iterdir() if (p / "done.json").exists()} == set(recordings)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
