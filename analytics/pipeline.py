@@ -18,6 +18,7 @@ import numpy as np
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
 from posturewatch.analytics.posture import PostureFeatures, PostureSettings, classify_frames, clean_bouts
 from posturewatch.analytics.records import EpisodeEvent, Posture
+from posturewatch.analytics.seated import SeatedFromTransitions
 from posturewatch.analytics.steps import StepCounter
 from posturewatch.analytics.transitions import Transition, TransitionFinder
 from posturewatch.ingest.align import ClockModel
@@ -188,6 +189,7 @@ class Pipeline:
         self.detectors = EpisodeDetectors(self.settings.episodes)
         self.steps = StepCounter()
         self.transitions = TransitionFinder()
+        self.seated = SeatedFromTransitions()
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
@@ -313,11 +315,21 @@ class Pipeline:
             return PipelineOutput.empty()
         posture = self._bouts(count)
         done = self._pending.take(count)
+        posture = self._seated(done, posture)
         self._mountings(done.t, posture, done.acc)
         events = self.detectors.push(Frames(done.t, posture, done.angles, FRAME_S))
         out = PipelineOutput(done.t, done.angles, posture, events, done.present, done.quality)
         out.steps, out.transitions = self._activity(done, posture)
         return out
+
+    def _seated(self, done: _Frames, posture: np.ndarray) -> np.ndarray:
+        """Without a thigh, sitting vs standing follows the pelvis' postural transitions."""
+        if "pelvis" not in done.acc or ("thigh" in done.present and done.present["thigh"].any()):
+            return posture
+        ahead = self._pending
+        force = [np.linalg.norm(f.acc["pelvis"], axis=1) for f in (done, ahead)]
+        return self.seated.push(done.t, posture, done.angles["pelvic_tilt"], force[0],
+                                ahead.t, ahead.angles["pelvic_tilt"], force[1])
 
     def _activity(self, done: _Frames, posture: np.ndarray) -> tuple[np.ndarray, list[Transition]]:
         """Steps and sit-to-stand transitions among final frames; pending ones are look-ahead."""
