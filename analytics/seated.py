@@ -79,7 +79,7 @@ class SeatedFromTransitions:
         x = np.where(good, tilt, np.interp(t, t[good], tilt[good]))
         f = np.where(good, force, np.interp(t, t[good], force[good]))
         half, level = int(self.s.half_window_s * FRAME_HZ), max(1, int(self.s.level_s * FRAME_HZ))
-        peaks, _ = find_peaks(x, prominence=self.s.pitch_deg, distance=2 * FRAME_HZ)
+        peaks, _ = find_peaks(x, prominence=self.s.pitch_deg, distance=2 * FRAME_HZ, wlen=2 * half + 1)
         found = []
         for p in peaks[(peaks >= half) & (peaks + half < len(x))]:
             w = f[p - half : p + half + 1]

@@ -89,8 +89,9 @@ class StepCounter:
             return np.zeros(0, np.int64)
         x = _filled(theta)
         dist = max(1, int(self.s.min_stride_s * FRAME_HZ))
-        fwd, _ = find_peaks(-x, prominence=self.s.thigh_swing_deg, distance=dist)
-        back, _ = find_peaks(x, prominence=self.s.thigh_swing_deg, distance=dist)
+        wlen = 2 * FRAME_HZ + 1  # prominence judged within ±1 s: the same whatever the blocking
+        fwd, _ = find_peaks(-x, prominence=self.s.thigh_swing_deg, distance=dist, wlen=wlen)
+        back, _ = find_peaks(x, prominence=self.s.thigh_swing_deg, distance=dist, wlen=wlen)
         return np.concatenate((fwd, back)).astype(np.int64)
 
     def _pelvis_steps(self, force: np.ndarray) -> np.ndarray:
@@ -98,7 +99,7 @@ class StepCounter:
             return np.zeros(0, np.int64)
         x = _filled(force)
         dist = max(1, int(self.s.min_step_s * FRAME_HZ))
-        peaks, _ = find_peaks(x, prominence=self.s.pelvis_bounce, distance=dist)
+        peaks, _ = find_peaks(x, prominence=self.s.pelvis_bounce, distance=dist, wlen=2 * FRAME_HZ + 1)
         return peaks.astype(np.int64)
 
 

@@ -1,9 +1,11 @@
 """Sit-to-stand and stand-to-sit transitions, from the final posture and the segment angles.
 
-A transition is where the final posture changes between sitting and standing or walking (getting
-up from lying passes through sitting, briefly or not). Its start and end are the movement around
-that change: the leading segment's sagittal angle (the thigh, else the pelvis) leaves the level it
-held before and reaches the level it holds after, at most ``MAX_HALF_S`` either side. With a
+A transition is where the final posture changes between sitting and standing or walking; lying
+down and getting up pass through sitting, so a change between lying and standing or walking is
+one too (the seated moment may be too short to be a bout of its own). Its start and end are the
+movement around that change: the leading segment's sagittal angle (the thigh, else the pelvis)
+leaves the level it held before and reaches the level it holds after, at most ``MAX_HALF_S``
+either side; with a thigh, around where it passes half way, up to ``SEARCH_S`` after the change. With a
 thigh, a change where the thigh did not turn by ``MIN_CHANGE_DEG`` is no transition (an undefined
 thigh angle for a moment can blip the posture).
 How often a person gets up from a chair, and how long it takes, is a clinical marker of function.
@@ -23,8 +25,11 @@ STAND_TO_SIT = "stand_to_sit"
 LEVEL_TOL_DEG = {"thigh": 3.0, "pelvis": 1.5}  # still "at" the level before / after
 MIN_CHANGE_DEG = {"thigh": 40.0}  # a seated thigh is ~90° from a standing one
 MAX_HALF_S = 3.0
+SEARCH_S = 10.0  # how far after a posture change its movement is looked for
+THIGH_MID_DEG = 45.0  # half way between a standing and a seated thigh
 _ON_FEET = (int(Posture.STANDING), int(Posture.WALKING))
-_SEATED = int(Posture.SITTING)
+# lying down and getting up pass through sitting, however briefly
+_OFF_FEET = (int(Posture.SITTING), int(Posture.LYING))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +67,8 @@ class TransitionFinder:
             return []
         codes = np.asarray(posture, np.int64)
         prev = np.concatenate(([self._last if self._last is not None else codes[0]], codes[:-1]))
-        up = np.isin(codes, _ON_FEET) & (prev == _SEATED)
-        down = (codes == _SEATED) & np.isin(prev, _ON_FEET)
+        up = np.isin(codes, _ON_FEET) & np.isin(prev, _OFF_FEET)
+        down = np.isin(codes, _OFF_FEET) & np.isin(prev, _ON_FEET)
         self._last = int(codes[-1])
         source, angle, ahead = self._signal(n, thigh, pelvis, ahead_thigh, ahead_pelvis)
         if source != self._source:
@@ -75,7 +80,10 @@ class TransitionFinder:
         found = []
         for i in np.flatnonzero(up | down):
             kind = SIT_TO_STAND if up[i] else STAND_TO_SIT
-            span = _movement(sig_t, sig, past + int(i), source)
+            centre = past + int(i)
+            if source == "thigh":  # the bout cleaning may have moved the change off the movement
+                centre = _thigh_crossing(sig, centre, rising=not up[i])
+            span = _movement(sig_t, sig, centre, source)
             if span is not None:
                 found.append(Transition(kind, *span))
         return found
@@ -87,6 +95,20 @@ class TransitionFinder:
         if pelvis is not None:
             return "pelvis", np.asarray(pelvis, float), _or_empty(ahead_pelvis)
         return "", np.full(n, np.nan), np.zeros(0)
+
+
+def _thigh_crossing(angle: np.ndarray, i: int, rising: bool) -> int:
+    """The frame nearest ``i`` (within ``SEARCH_S``) where the thigh passes ``THIGH_MID_DEG`` the
+    way the transition goes (rising: standing → seated); ``i`` itself if there is none."""
+    lo, hi = max(0, i - int(MAX_HALF_S * FRAME_HZ)), min(len(angle), i + int(SEARCH_S * FRAME_HZ))
+    seg = angle[lo:hi]
+    with np.errstate(invalid="ignore"):
+        above = seg >= THIGH_MID_DEG
+    cross = np.flatnonzero(above[1:] != above[:-1]) + 1
+    cross = cross[above[cross] == rising]
+    if not len(cross):
+        return i
+    return lo + int(cross[np.argmin(np.abs(cross + lo - i))])
 
 
 def _movement(t: np.ndarray, angle: np.ndarray, i: int, source: str) -> tuple[float, float] | None:
