@@ -37,6 +37,7 @@ class SeatedSettings:
     height_m: float = 0.2
     half_window_s: float = 2.5
     level_s: float = 0.5  # still time at each end of the window that sets the force's level
+    walk_overlap_s: float = 3.0  # a walk ending this soon after a transition ended in it
     lost_s: float = 60.0  # data lost for less than this keeps the known state
     still_force: float = 0.5  # m/s²: force spread of a still end (a gait moves it by ±3–4)
 
@@ -82,17 +83,30 @@ class SeatedFromTransitions:
         peaks, _ = find_peaks(x, prominence=self.s.pitch_deg, distance=2 * FRAME_HZ, wlen=2 * half + 1)
         found = []
         for p in peaks[(peaks >= half) & (peaks + half < len(x))]:
-            w = f[p - half : p + half + 1]
-            if min(np.std(w[:level]), np.std(w[-level:])) > self.s.still_force:
+            rise = self._rise(f[p - half : p + half + 1], level)
+            if rise is None:
                 continue  # in the middle of a walk: a step's pitch, not a chair
-            base = np.concatenate((w[:level], w[-level:]))
-            acc = w - float(np.mean(base))
-            v = np.cumsum(acc) * FRAME_S
-            v -= np.linspace(0.0, v[-1], len(v))  # still at both ends: no velocity left over
-            rise = float(np.sum(v) * FRAME_S)
             if abs(rise) >= self.s.height_m:
                 found.append((int(Posture.STANDING) if rise > 0 else int(Posture.SITTING), float(t[p])))
         return found
+
+    def _rise(self, w: np.ndarray, level: int) -> float | None:
+        """Hip rise (m, + up) over the window of |specific force| ``w``: integrated between two
+        still ends (no velocity at either), or back from the one still end (a walk right before
+        sitting down, or right after getting up); None with no still end."""
+        still = [float(np.std(end)) <= self.s.still_force for end in (w[:level], w[-level:])]
+        if not any(still):
+            return None
+        if all(still):
+            acc = w - float(np.mean(np.concatenate((w[:level], w[-level:]))))
+            v = np.cumsum(acc) * FRAME_S
+            v -= np.linspace(0.0, v[-1], len(v))
+        elif still[0]:
+            v = np.cumsum(w - float(np.mean(w[:level]))) * FRAME_S
+        else:
+            acc = w - float(np.mean(w[-level:]))
+            v = -np.concatenate((np.cumsum(acc[::-1])[::-1][1:], [0.0])) * FRAME_S
+        return float(np.sum(v) * FRAME_S)
 
     def _relabel(self, t: np.ndarray, posture: np.ndarray, moves: list[tuple[int, float]],
                  past: int) -> np.ndarray:
@@ -106,16 +120,16 @@ class SeatedFromTransitions:
         m = 0
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             while m < len(cuts) and cuts[m] <= a:
-                self.state = kinds[m]
+                self.state, self._last_peak = kinds[m], moves[m][1]
                 m += 1
             code = int(posture[a])
             if code in _UPRIGHT_STILL:
                 if self.state is not None:
                     posture[a:b] = self.state
             elif code == Posture.WALKING:
-                self.state = int(Posture.STANDING)
+                # the walk's bout may reach past the sit-down that ended it: that walk says nothing
+                if float(t[b - 1]) - self._last_peak > self.s.walk_overlap_s:
+                    self.state = int(Posture.STANDING)
             elif code != Posture.UNKNOWN or b - a >= self.s.lost_s * FRAME_HZ:
                 self.state = None  # lying, off the body, or data lost for long
-        if moves:
-            self._last_peak = moves[-1][1]
         return posture
