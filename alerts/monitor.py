@@ -19,6 +19,7 @@ import numpy as np
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.records import Alert, AlertDaySummary, BudgetExhausted, BudgetState
 from posturewatch.alerts.settings import AlertSettings
+from posturewatch.analytics.daily import DaySettings
 from posturewatch.analytics.days import DayTally, DayTracker
 from posturewatch.analytics.pipeline import Pipeline, PipelineOutput, PipelineSettings
 from posturewatch.analytics.records import EpisodeEvent, Posture
@@ -57,6 +58,8 @@ class FinishedDay:
             values[f"suppressed_{reason}"] = float(n)
         for window, rate in self.alerts.response_rate.items():
             values[f"response_rate_{int(window)}s"] = rate
+        for window, n in self.alerts.broke_within.items():
+            values[f"responses_{int(window)}s"] = float(n)
         values.update(self.tally.values())
         return values
 
@@ -111,7 +114,8 @@ class Monitor:
     ) -> None:
         self.pipeline = Pipeline(settings, calibrations, clocks)
         self.policy = policy or AlertPolicy(alerts)
-        self.days = DayTracker(self.policy.settings.zone)
+        self.days = DayTracker(self.policy.settings.zone, DaySettings(
+            self.policy.settings.valid_day_wear_h, self.pipeline.settings.episodes))
         self._next_tick: float | None = None
 
     def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> MonitorStep:
@@ -130,7 +134,7 @@ class Monitor:
         step.notices = self.policy.take_notices()
         if step.complete_before is not None:
             step.budget = self.policy.budget(step.complete_before)
-        ended = self.days.add(out.t, out.posture)
+        ended = self.days.add(out.t, out.posture, out)
         if final:
             ended += self.days.finish()
         step.days = [FinishedDay(d.day, d.start, d, self.policy.daily_summary(d.day)) for d in ended]

@@ -6,6 +6,8 @@ Defaults (all times in seconds; clock times are local, in ``timezone``):
 setting                          default        meaning
 =============================== ============== ==================================================
 timezone                         "UTC"          IANA zone for quiet hours, "until tomorrow", days
+valid_day_wear_h                 10.0           a day counts as valid with this many hours worn
+                                                while awake (the daily summary's ``valid_day``)
 daily_cap                        12             at most this many alerts per local day (0 = none)
 daily_burst                      2              reminders allowed ahead of the even spread
 waking_hours.start               "08:00"        the daily budget is spread evenly over this window
@@ -179,6 +181,7 @@ def _kind(**overrides) -> KindSettings:
 @dataclass(frozen=True, slots=True)
 class AlertSettings:
     timezone: str = "UTC"
+    valid_day_wear_h: float = 10.0
     daily_cap: int = 12
     daily_burst: int = 2
     follow_up_windows_s: tuple[float, ...] = (60.0, 180.0, 300.0)
@@ -209,6 +212,8 @@ class AlertSettings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"timezone: unknown time zone {self.timezone!r}") from None
+        if not (math.isfinite(self.valid_day_wear_h) and 0 <= self.valid_day_wear_h <= 24):
+            raise SettingsError(f"valid_day_wear_h must be 0..24 hours, got {self.valid_day_wear_h}")
         if self.daily_cap < 0:
             raise SettingsError(f"daily_cap must be ≥ 0, got {self.daily_cap}")
         if self.daily_burst < 0:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from posturewatch.analytics.daily import DayActivity, DayCarry, DaySettings, SittingBouts
 from posturewatch.analytics.records import Posture
 from posturewatch.ingest.frames import FRAME_S
 
@@ -44,6 +45,7 @@ class DayTally:
     day: str
     start: float
     seconds: np.ndarray = field(default_factory=lambda: np.zeros(_N_CODES))
+    activity: DayActivity = field(default_factory=DayActivity)
 
     def add(self, codes: np.ndarray, frame_s: float = FRAME_S) -> None:
         self.seconds += np.bincount(codes.astype(np.int64), minlength=_N_CODES)[:_N_CODES] * frame_s
@@ -64,18 +66,23 @@ class DayTally:
         out = {f"{p.label}_s": float(self.seconds[int(p)]) for p in Posture if self.seconds[int(p)] > 0}
         out["sitting_min"] = self.sitting_s / 60.0
         out["monitored_min"] = self.monitored_s / 60.0
+        out.update(self.activity.values())
         return out
 
 
 class DayTracker:
-    """Splits frames into local days; ``add`` returns the days that ended."""
+    """Splits frames into local days; ``add`` returns the days that ended. Given the pipeline
+    output as ``frames`` it also sums each day's activity (``analytics.daily``)."""
 
-    def __init__(self, zone: ZoneInfo) -> None:
+    def __init__(self, zone: ZoneInfo, settings: DaySettings | None = None) -> None:
         self.zone = zone
+        self.settings = settings or DaySettings()
         self.current: DayTally | None = None
         self._boundary = np.inf
+        self._carry = DayCarry(SittingBouts(self.settings.episodes.sitting_break_s))
 
-    def add(self, t: np.ndarray, codes: np.ndarray) -> list[DayTally]:
+    def add(self, t: np.ndarray, codes: np.ndarray, frames=None) -> list[DayTally]:
+        """``frames``: the ``PipelineOutput`` that ``t`` and ``codes`` come from (optional)."""
         ended: list[DayTally] = []
         i = 0
         while i < len(t):
@@ -83,15 +90,19 @@ class DayTracker:
                 if self.current is not None:
                     ended.append(self.current)
                 day = local_day(float(t[i]), self.zone)
-                self.current = DayTally(day, day_start(day, self.zone))
+                self.current = DayTally(day, day_start(day, self.zone), activity=DayActivity(self.settings))
                 self._boundary = next_midnight(float(t[i]), self.zone)
             j = int(np.searchsorted(t, self._boundary, side="left"))
             self.current.add(codes[i:j])
+            if frames is not None:
+                self.current.activity.add(frames, i, j, self.current.start, self._boundary, self._carry)
             i = j
         return ended
 
     def finish(self) -> list[DayTally]:
         """The day in progress, at the end of a stream (it is not reported again)."""
         done = [self.current] if self.current is not None else []
+        for day in done:
+            day.activity.finish(self._carry)
         self.current, self._boundary = None, np.inf
         return done

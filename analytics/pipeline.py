@@ -18,6 +18,9 @@ import numpy as np
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
 from posturewatch.analytics.posture import PostureFeatures, PostureSettings, classify_frames, clean_bouts
 from posturewatch.analytics.records import EpisodeEvent, Posture
+from posturewatch.analytics.seated import SeatedFromTransitions
+from posturewatch.analytics.steps import StepCounter
+from posturewatch.analytics.transitions import Transition, TransitionFinder
 from posturewatch.ingest.align import ClockModel
 from posturewatch.ingest.angles import (
     angle_quality,
@@ -70,6 +73,8 @@ class PipelineOutput:
     present: dict[str, np.ndarray] = field(default_factory=dict)
     # per frame bitmask of angles undefined by geometry (ingest.angles.UNDEFINED_BIT)
     angle_quality: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # heel-strike times (s)
+    transitions: list[Transition] = field(default_factory=list)  # sit-to-stand / stand-to-sit
 
     @classmethod
     def empty(cls) -> PipelineOutput:
@@ -182,6 +187,9 @@ class Pipeline:
         self.sensors: dict[str, _Sensor] = {}
         self.k_next: int | None = None
         self.detectors = EpisodeDetectors(self.settings.episodes)
+        self.steps = StepCounter()
+        self.transitions = TransitionFinder()
+        self.seated = SeatedFromTransitions()
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
@@ -307,9 +315,32 @@ class Pipeline:
             return PipelineOutput.empty()
         posture = self._bouts(count)
         done = self._pending.take(count)
+        posture = self._seated(done, posture)
         self._mountings(done.t, posture, done.acc)
         events = self.detectors.push(Frames(done.t, posture, done.angles, FRAME_S))
-        return PipelineOutput(done.t, done.angles, posture, events, done.present, done.quality)
+        out = PipelineOutput(done.t, done.angles, posture, events, done.present, done.quality)
+        out.steps, out.transitions = self._activity(done, posture)
+        return out
+
+    def _seated(self, done: _Frames, posture: np.ndarray) -> np.ndarray:
+        """Without a thigh, sitting vs standing follows the pelvis' postural transitions."""
+        if "pelvis" not in done.acc or ("thigh" in done.present and done.present["thigh"].any()):
+            return posture
+        ahead = self._pending
+        force = [np.linalg.norm(f.acc["pelvis"], axis=1) for f in (done, ahead)]
+        return self.seated.push(done.t, posture, done.angles["pelvic_tilt"], force[0],
+                                ahead.t, ahead.angles["pelvic_tilt"], force[1])
+
+    def _activity(self, done: _Frames, posture: np.ndarray) -> tuple[np.ndarray, list[Transition]]:
+        """Steps and sit-to-stand transitions among final frames; pending ones are look-ahead."""
+        ahead = self._pending
+        thigh, pelvis = "thigh_inclination", "pelvic_tilt"
+        force = [np.linalg.norm(f.acc["pelvis"], axis=1) if "pelvis" in f.acc else None
+                 for f in (done, ahead)]
+        steps = self.steps.push(done.t, posture, done.angles[thigh], force[0], ahead.angles[thigh], force[1])
+        moves = self.transitions.push(done.t, posture, done.angles[thigh], done.angles[pelvis],
+                                      ahead.t, ahead.angles[thigh], ahead.angles[pelvis])
+        return steps, moves
 
     def _bouts(self, count: int) -> np.ndarray:
         """Final posture of the first ``count`` pending frames: raw decisions cleaned of short bouts,

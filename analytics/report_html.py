@@ -119,6 +119,7 @@ def _summary(data: DayData, s: DayStats) -> str:
         _tile("Slump before head-forward", chain_value,
               f"forward-head episodes with a pelvic tilt ≤ {s.chain_minutes:.0f} min before"),
     ]
+    tiles += _activity_tiles(data.summary)
     kinds = "".join(
         f'<span><span class="dot" style="background:{KIND_COLORS[k]}"></span>{_e(KIND_NAMES[k])}: '
         f"<b>{n}</b> episode{'s' if n != 1 else ''}"
@@ -126,6 +127,25 @@ def _summary(data: DayData, s: DayStats) -> str:
         for k, n in s.episodes_by_kind.items()
     )
     return f'<section class="summary">{"".join(tiles)}<div class="kinds">{kinds}</div></section>'
+
+
+def _activity_tiles(summary: dict[str, float]) -> list[str]:
+    """The day's activity figures from the stored daily summary (none for an older summary)."""
+    if "steps" not in summary:
+        return []
+    get = summary.get
+    valid = "a valid day" if get("valid_day") else "too little worn while awake for a valid day"
+    return [
+        _tile("Steps", f"{get('steps', 0):.0f}",
+              f"{get('cadence_spm', 0):.0f} steps/min over {hm(get('walking_min', 0) * 60)} walking"),
+        _tile("Sit-to-stand", f"{get('sit_to_stand', 0):.0f}",
+              f"{get('breaks_per_sitting_hour', 0):.1f} per sitting hour, "
+              f"{get('sit_to_stand_mean_s', 0):.1f} s each"),
+        _tile("Posterior tilt", f"{get('posterior_tilt_share', 0) * 100:.0f} %",
+              f"of sitting; forward head {hm(get('forward_head_min', 0) * 60)}"),
+        _tile("Worn", hm(get("wear_min", 0) * 60),
+              f"{valid}; standing {hm(get('standing_min', 0) * 60)}"),
+    ]
 
 
 def _angles_table(s: DayStats) -> str:

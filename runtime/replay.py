@@ -21,6 +21,7 @@ import numpy as np
 
 from posturewatch.alerts.monitor import FinishedDay, MonitorStep
 from posturewatch.alerts.records import Alert
+from posturewatch.analytics.daily import write_daily_csv
 from posturewatch.analytics.pipeline import PipelineOutput
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.ingest.align import ClockModel, apply_to_block, estimate_clock_models
@@ -209,7 +210,7 @@ def episode_rows(events: list[EpisodeEvent]) -> list[dict]:
 
 
 def write_results(result: ReplayResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write angles.csv (1 Hz), episodes.csv and alerts.csv; returns their paths."""
+    """Write angles.csv (1 Hz), episodes.csv, alerts.csv and daily.csv; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sec = per_second(result.t, result.angles, result.posture)
@@ -233,7 +234,13 @@ def write_results(result: ReplayResult, out_dir: str | Path) -> dict[str, Path]:
         for a in result.alerts:
             w.writerow([a.id, a.kind, f"{a.ts:.1f}", a.severity, a.title, a.message, a.episode_id,
                         f"{a.episode_start:.1f}"])
+    paths["daily"] = write_daily(result.days, out)
     return paths
+
+
+def write_daily(days: list[FinishedDay], out_dir: Path) -> Path:
+    """``daily.csv``: one row per local day, every figure of the day's summary."""
+    return write_daily_csv([(d.day, d.values()) for d in days], out_dir / "daily.csv")
 
 
 def replay_file(

@@ -20,6 +20,8 @@ from posturewatch.alerts.mqtt.payloads import (
     alert_payload,
     angles_payloads,
     budget_exhausted_payload,
+    daily_payload,
+    day_figures,
     encode,
     episode_payload,
     posture_payload,
@@ -33,6 +35,7 @@ from posturewatch.store.sqlite import SqliteStore
 
 MQTT = "mqtt"
 INFLUX = "influx"
+DAILY_EVERY_S = 300.0  # data seconds between two running summaries of the day on the daily topic
 
 
 @dataclass(slots=True)
@@ -75,6 +78,10 @@ class OutputHub:
         self._posture = Posture.UNKNOWN
         self._posture_since = 0.0
         self._sitting_today_min = 0.0
+        self._today: dict[str, object] | None = None  # the daily topic's two days
+        self._last_day: dict[str, object] | None = None
+        self._daily_at = -float("inf")
+        self._alerts_today: tuple[str, int] = ("", 0)  # (local day, alerts issued on it so far)
 
     @property
     def posture(self) -> Posture:
@@ -106,6 +113,7 @@ class OutputHub:
                 self.sqlite.record_response(self.user, response.alert_id, response.response_s)
         for day in step.days:
             self.write_day(day)
+        self._queue_daily(step, complete)
         self.counters.alerts += len(step.alerts)
         return step.alerts
 
@@ -117,6 +125,27 @@ class OutputHub:
         if self.sqlite is not None:
             self.sqlite.write_daily_summary(self.user, day.day, values)
         return values
+
+    def _queue_daily(self, step: MonitorStep, now: float | None) -> None:
+        """The retained daily topic: at once when a day ends, else every ``DAILY_EVERY_S``."""
+        if not self.mqtt or now is None:
+            return
+        for day in step.days:
+            self._last_day = day_figures(day.day, day.values(), final=True)
+            if self._today is not None and self._today["day"] == day.day:
+                self._today = None
+        if step.today is not None:
+            day, n = self._alerts_today
+            self._alerts_today = (step.today.day, (n if day == step.today.day else 0) + len(step.alerts))
+        due = now - self._daily_at >= DAILY_EVERY_S
+        if step.today is not None and (due or step.days):
+            # the running day has no alert summary yet (that comes at midnight): count them here
+            values = {**step.today.values(), "alerts": float(self._alerts_today[1])}
+            self._today = day_figures(step.today.day, values, final=False)
+        if step.days or (due and self._today is not None):
+            self._daily_at = now
+            self._put_mqtt([(self.topics.daily, daily_payload(now, self._today, self._last_day), True)],
+                           EVENT)
 
     def finish(self) -> None:
         """At the end of a stream: emit the held last second."""

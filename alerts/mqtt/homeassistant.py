@@ -1,8 +1,10 @@
 """Home Assistant MQTT discovery: configs that let HA pick up one wearer's entities by itself.
 
 Entities: the posture class, the main angles, today's sitting time (from the retained posture
-payload), an ``event`` entity firing on each alert, and the day's reminder budget (from the
-status payload's ``reminders``). Availability follows the retained
+payload), today's main figures (steps, sit-to-stand, time sitting / standing / walking / worn /
+in bed, long sitting bouts, breaks, forward head, alerts; from the retained daily payload), the
+day's reminder budget (from the status payload's ``reminders``) and an ``event`` entity firing on
+each alert. Availability follows the retained
 ``status`` topic (``online`` / LWT ``offline``). The configs are retained and must be
 re-published when HA announces itself with ``online`` on its birth topic
 (``homeassistant/status``): ``is_birth`` recognises that message.
@@ -15,6 +17,20 @@ from posturewatch.analytics.records import EPISODE_KINDS
 
 BIRTH_TOPIC = "homeassistant/status"
 MAIN_ANGLES = ("pelvic_tilt", "trunk_inclination", "hip_flexion", "lumbar_flexion", "neck_flexion")
+# today's figures from the retained daily topic: (field, name, unit, device class, icon)
+DAILY_SENSORS: tuple[tuple[str, str, str | None, str | None, str], ...] = (
+    ("steps", "Steps today", "steps", None, "mdi:walk"),
+    ("sit_to_stand", "Sit-to-stand today", None, None, "mdi:human-handsup"),
+    ("sitting_awake_min", "Sitting awake today", "min", "duration", "mdi:chair-rolling"),
+    ("standing_min", "Standing today", "min", "duration", "mdi:human-male"),
+    ("walking_min", "Walking today", "min", "duration", "mdi:walk"),
+    ("wear_min", "Worn today", "min", "duration", "mdi:watch"),
+    ("in_bed_min", "In bed", "min", "duration", "mdi:bed"),
+    ("long_sitting_bouts", "Sitting bouts of 30 min or more", None, None, "mdi:timer-sand"),
+    ("breaks_per_sitting_hour", "Breaks per sitting hour", None, None, "mdi:coffee"),
+    ("forward_head_min", "Forward head today", "min", "duration", "mdi:head"),
+    ("alerts", "Alerts today", None, None, "mdi:bell"),
+)
 
 
 def is_birth(topic: str, payload: bytes, discovery_prefix: str = "homeassistant") -> bool:
@@ -76,6 +92,19 @@ def discovery_configs(
         }),
     ]
     configs += [config(*entity) for entity in reminder_budget_entities(topics)]
+    for name, label, unit, device_class, icon in DAILY_SENSORS:
+        body = {
+            "name": label,
+            "state_topic": topics.daily,
+            "value_template": f"{{{{ value_json.today.{name} if value_json.today else none }}}}",
+            "state_class": "measurement",
+            "icon": icon,
+        }
+        if unit is not None:
+            body["unit_of_measurement"] = unit
+        if device_class is not None:
+            body["device_class"] = device_class
+        configs.append(config("sensor", f"daily_{name}", body))
     for angle in MAIN_ANGLES:
         configs.append(config("sensor", angle, {
             "name": angle.replace("_", " ").capitalize(),

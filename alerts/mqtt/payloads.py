@@ -76,6 +76,10 @@ class Topics:
     def alerts(self) -> str:
         return f"{self.base}/alerts"
 
+    @property
+    def daily(self) -> str:
+        return f"{self.base}/daily"
+
     def cmd(self, name: str) -> str:
         if name not in COMMANDS:
             raise ValueError(f"unknown command {name!r}")
@@ -185,6 +189,19 @@ def alert_payload(alert: Alert) -> dict[str, object]:
         "episode_start_ms": round(alert.episode_start * 1000),
         "episode_end_ms": None if alert.episode_end is None else round(alert.episode_end * 1000),
     }
+
+
+def day_figures(day: str, values: Mapping[str, float], final: bool) -> dict[str, object]:
+    """One local day's summary figures (rounded; a non-finite figure is null)."""
+    return {"day": day, "final": final, **{k: _num(v) for k, v in sorted(values.items())}}
+
+
+def daily_payload(ts: float, today: Mapping[str, object] | None,
+                  last: Mapping[str, object] | None) -> dict[str, object]:
+    """The retained ``daily`` topic: the current local day's running summary (``today``) and the
+    last finished day's (``last``), each from ``day_figures`` (or null before there is one)."""
+    return {**stamp(ts), "today": dict(today) if today is not None else None,
+            "last": dict(last) if last is not None else None}
 
 
 def budget_payload(state: BudgetState) -> dict[str, object]:

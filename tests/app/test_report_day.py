@@ -184,3 +184,14 @@ def test_kinetic_chain_window() -> None:
     assert links[1].lead_s == near.start
     assert all(link.tilt is None for link in kinetic_chain([tilt, near], minutes=10))
     assert math.isnan(links[2].lead_s)
+
+
+def test_report_shows_the_days_activity_figures(store_dir: Path, tmp_path: Path) -> None:
+    data = load_store(store_dir, None, None)
+    steps, rises = data.summary["steps"], data.summary["sit_to_stand"]
+    assert steps > 100 and rises >= 1
+    html = write_report(data, tmp_path).html.read_text()
+    tiles = dict(re.findall(r'<div class="k">([^<]+)</div><div class="v">([^<]+)</div>', html))
+    assert tiles["Steps"] == f"{steps:.0f}"
+    assert tiles["Sit-to-stand"] == f"{rises:.0f}"
+    assert tiles["Posterior tilt"] == f"{data.summary['posterior_tilt_share'] * 100:.0f} %"
