@@ -164,7 +164,7 @@ def test_dashboard_uses_every_measurement_and_the_central_sink_feeds_all_but_the
         ('r._measurement == "episodes"', 'r._measurement == "episode"', "measurement 'episode'"),
         ('r.posture == "sitting"', 'r.posture == "seated"', "posture='seated'"),
         ('group(columns: ["kind"])', 'group(columns: ["type"])', "column 'type'"),
-        ("/^response_rate_[0-9]+s$/", "/^responses_/", "matches no field"),
+        ("/^response_rate_[0-9]+s$/", "/^reply_rate_/", "matches no field"),
         ('r.user == "${user}"', 'r.wearer == "${user}"', "tag 'wearer'"),
         ('from(bucket: "posturewatch")', 'from(bucket: "telegraf")', "bucket 'telegraf'"),
         ("|> group()", "|> group(", "unclosed"),
