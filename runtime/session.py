@@ -126,6 +126,7 @@ class Session:
         self.plan = Plan()
         self.frames_out = 0
         self.alerts_out = 0
+        self.policy_restored = False
         self.stopped_early = False
         self.budget = None  # the reminder budget after the last step (alerts.records.BudgetState)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -138,6 +139,8 @@ class Session:
         stop = stop or asyncio.Event()
         timer = self._loop.call_later(duration_s, stop.set) if duration_s is not None else None
         self.outputs.open(self)
+        # the alert state of the last run (episodes open, cooldowns, snooze, the day's budget)
+        self.policy_restored = bool(getattr(self.outputs, "restore_policy", lambda: False)())
         watcher = None
         try:
             self.plan = self.source.prepare(self.config, self._given)
@@ -158,6 +161,8 @@ class Session:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             if self.monitor is not None:
+                if save := getattr(self.outputs, "save_policy", None):
+                    save(self.source.clock(), final=True)  # before close ends the open episodes
                 self._deliver(self.monitor.close())
                 self.outputs.publish_status(self, force=True)
             self.outputs.close(self)
