@@ -13,7 +13,7 @@ private VictoriaMetrics. For every (N, K) the script prints:
   angles of some wearers and notes when each second first shows up);
 * loss: angle points published and not in the database after the drain.
 
-and writes the curve to a PNG (``--png``). ``--profile`` runs worker 0 under cProfile and prints
+and writes the curve to a PNG (``--png``). ``--profile`` samples worker 0 with py-spy and prints
 where its time goes.
 
     .venv/bin/python bench/fleet.py --n 100 500 1000 2000 --k 1 2 --duration 60
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pstats
 import signal
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -146,19 +146,8 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
               profile: Path | None) -> dict:
     tag = f"f{uuid.uuid4().hex[:5]}"
     users = [f"{tag}w{i}" for i in range(n)]
-    cmd = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "posturewatch.app.cli"]
-    workers = []
-    for i in range(k):
-        w = SinkProcess(broker.host, broker.port, db.url, "--mqtt-user", "", "--group", tag,
-                        "--shard", tag, "--worker", str(i), "--batch", "5000")
-        if profile is not None and i == 0:  # the same command, under cProfile
-            w.kill()
-            w.command[1:3] = cmd[1:]
-            w.proc = subprocess.Popen(w.command, stderr=subprocess.PIPE, env=w._env)
-            w._reader = threading.Thread(target=w._read, daemon=True)
-            w._reader.start()
-            w.output = ""
-        workers.append(w)
+    workers = [SinkProcess(broker.host, broker.port, db.url, "--mqtt-user", "", "--group", tag,
+                           "--shard", tag, "--worker", str(i), "--batch", "5000") for i in range(k)]
     for w in workers:
         w.wait_subscribed(60)
     start_at = time.time() + 3.0 + n / 400  # connecting takes a while for many gateways
@@ -172,10 +161,19 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
     while time.time() < start_at:
         time.sleep(0.01)
     cpu0 = [_cpu_s(w.proc.pid) for w in workers]
+    spy = None
+    if profile is not None:  # py-spy samples every thread of worker 0 while the fleet publishes
+        spy_bin = str(Path(sys.executable).with_name("py-spy"))
+        spy = subprocess.Popen([spy_bin, "record", "--format", "raw", "--rate", "50", "--nonblocking",
+                                "--duration", str(int(duration)), "--output", str(profile),
+                                "--pid", str(workers[0].proc.pid)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     published = sum(json.loads(p.communicate(timeout=duration + 600)[0].splitlines()[-1])["angles"]
                     for p in pubs)
     ended = time.time()
     cpu1 = [_cpu_s(w.proc.pid) for w in workers]
+    if spy is not None:
+        spy.wait(60)
     drain_deadline = ended + 60
     stored = 0
     while time.time() < drain_deadline:
@@ -199,6 +197,26 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
             "p50_s": statistics.median(lat) if lat else float("nan"),
             "p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan"),
             "sustained": published - stored <= 0 and drained < 5.0}
+
+
+def where_time_goes(path: Path, top: int = 12) -> str:
+    """From py-spy's collapsed stacks: per function, the share of samples it is on the stack
+    (inclusive) and on top (self), idle waits left out."""
+    inclusive, own, total = Counter(), Counter(), 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f.split(" (")[0] for f in stack.split(";")[1:]]  # the first is the thread
+        if not frames or any(x in frames[-1] for x in ("wait", "select", "poll", "sleep", "acquire")):
+            continue
+        n = int(count)
+        total += n
+        own[frames[-1]] += n
+        for f in set(frames):
+            inclusive[f] += n
+    rows = [f"{'busy samples':>14} {total}"]
+    rows += [f"{100 * n / total:6.1f}% self {100 * inclusive[f] / total:6.1f}% incl  {f}"
+             for f, n in own.most_common(top)] if total else []
+    return "\n".join(rows)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -241,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--procs", type=int, default=4, help="publisher processes")
     p.add_argument("--raw", action="store_true", help="also a 1 kB raw block per second (QoS 0)")
     p.add_argument("--png", type=Path, default=Path("fleet.png"))
-    p.add_argument("--profile", action="store_true", help="cProfile sink worker 0 of the last point")
+    p.add_argument("--profile", action="store_true", help="py-spy on sink worker 0 of the last point")
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, \
@@ -249,16 +267,15 @@ def main(argv: list[str] | None = None) -> int:
             VictoriaMetricsServer(Path(tmp) / "victoria") as db:
         points = [(n, k) for k in args.k for n in args.n]
         for i, (n, k) in enumerate(points):
-            prof = Path(tmp) / "sink.prof" if args.profile and i == len(points) - 1 else None
+            prof = Path(tmp) / "sink.txt" if args.profile and i == len(points) - 1 else None
             rows.append(run_point(broker, db, n, k, args.duration, args.procs, args.raw, prof))
             r = rows[-1]
             print(f"N={n:5d} K={k}: {r['published']} angles, lost {r['lost']}, sink "
                   f"{r['sink_cores']:.2f} cores, p50 {r['p50_s']:.2f} s p99 {r['p99_s']:.2f} s",
                   file=sys.stderr, flush=True)
             if prof is not None and prof.exists():
-                stats = pstats.Stats(str(prof))
-                print(f"\nsink worker 0 at N={n} K={k}, own time (top 15):")
-                stats.sort_stats("tottime").print_stats(15)
+                print(f"\nsink worker 0 at N={n} K={k}: where its threads spend their samples")
+                print(where_time_goes(prof))
     print(f"\n{'N':>6}{'K':>3}{'published':>11}{'lost':>7}{'drain s':>9}{'sink cores':>12}"
           f"{'wearers/core':>14}{'p50 s':>8}{'p99 s':>8}  sustained")
     for r in rows:
