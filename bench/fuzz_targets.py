@@ -9,6 +9,7 @@ or a counter the target keeps. Anything else that escapes is a crash.
 from __future__ import annotations
 
 import atexit
+import copy
 import json
 import math
 import random
@@ -294,19 +295,20 @@ def mutate_tree(tree, rng: random.Random):
             node = node[key]
         if not path:
             if isinstance(tree, dict):
-                tree[rng.choice(["extra", "user", "alerts", "sensors"])] = rng.choice(ODD_VALUES)
+                key = rng.choice(["extra", "user", "alerts", "sensors"])
+                tree[key] = copy.deepcopy(rng.choice(ODD_VALUES))
             else:
-                tree = rng.choice(ODD_VALUES)
+                tree = copy.deepcopy(rng.choice(ODD_VALUES))
             continue
         parent, key = path[-1]
         r = rng.random()
         if r < 0.6:
-            parent[key] = rng.choice(ODD_VALUES)
+            parent[key] = copy.deepcopy(rng.choice(ODD_VALUES))
         elif r < 0.8:
             del parent[key]
         elif isinstance(parent, dict):
             parent[rng.choice(["x", "kind", "minutes", key + "_"]) if isinstance(key, str) else "x"] = (
-                rng.choice(ODD_VALUES))
+                copy.deepcopy(rng.choice(ODD_VALUES)))
     return tree
 
 

@@ -1,7 +1,8 @@
 """A recorded CSV's bytes with invalid UTF-8 replaced, streamed, for Arrow's text-cell reading.
 
 Arrow refuses a whole file when one cell holds bytes that are not UTF-8 (a garbled SD card
-sector, a cut multi-byte character). Read through ``Utf8Replacing`` such a cell becomes text
+sector, a cut multi-byte character), and a bad row holding such bytes makes it print a traceback
+from inside its bad-row handler. Read through ``Utf8Replacing`` such a cell becomes text
 with U+FFFD in it, which then fails to parse as a number and is counted like any other bad
 cell, and the rest of the file is read. Streams block by block: memory stays bounded.
 """

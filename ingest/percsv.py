@@ -126,9 +126,9 @@ def _read_columns(path: Path, cols: Columns, numeric_time: bool, clock: TextCloc
         counts["malformed_row"] += 1
         return "skip"
 
-    garbled = any("\ufffd" in c for c in [cols.time, *value_cols])  # read the header that way too
+    # invalid UTF-8 is read as U+FFFD (as our header line was): one bad cell, counted
     reader = csv.open_csv(
-        Utf8Replacing(path) if text or garbled else path,
+        Utf8Replacing(path),
         read_options=csv.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=csv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
         convert_options=csv.ConvertOptions(column_types=types, include_columns=[cols.time, *value_cols],

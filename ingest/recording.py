@@ -107,10 +107,10 @@ def _stream(path: Path, header: list[str], types: dict, report: ReadReport, prog
         report.bad["malformed_row"] += 1
         return "skip"
 
-    # the slow path (every column text) reads invalid UTF-8 as U+FFFD: one bad cell, counted
-    text = all(t == pa.string() for t in types.values()) or any("\ufffd" in h for h in header)
+    # invalid UTF-8 is read as U+FFFD: one bad cell, counted (Arrow would print a traceback
+    # from inside its bad-row handler, or refuse the whole file)
     reader = csv.open_csv(
-        Utf8Replacing(path) if text else path,
+        Utf8Replacing(path),
         read_options=csv.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=csv.ParseOptions(invalid_row_handler=on_invalid),
         convert_options=csv.ConvertOptions(column_types=types, strings_can_be_null=True),
