@@ -21,20 +21,28 @@ class Utf8Replacing(io.RawIOBase):
         self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._chunk = chunk
-        self._pending = b""
+        self._pending = memoryview(b"")
+        self._offset = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        while not self._pending:
+        while self._offset >= len(self._pending):
             raw = self._fh.read(self._chunk)
-            self._pending = self._decoder.decode(raw, final=not raw).encode("utf-8")
+            try:  # valid UTF-8 (nearly always) passes unchanged
+                raw.decode("utf-8")
+                text = raw if not self._decoder.getstate()[0] else None
+            except UnicodeDecodeError:
+                text = None
+            if text is None:
+                text = self._decoder.decode(raw, final=not raw).encode("utf-8")
+            self._pending, self._offset = memoryview(text), 0
             if not raw:
                 break
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+        n = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:n] = self._pending[self._offset:self._offset + n]
+        self._offset += n
         return n
 
     def close(self) -> None:

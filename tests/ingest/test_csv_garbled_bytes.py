@@ -48,3 +48,17 @@ def test_a_quoted_header_is_one_clear_error(tmp_path):
     (tmp_path / "sensors.csv").write_bytes(b"\n".join(rows) + b"\n")
     with pytest.raises(RecordingError):
         read_recording(tmp_path / "sensors.csv")
+
+
+def test_the_replacing_stream_passes_valid_text_and_mends_split_characters(tmp_path):
+    from posturewatch.ingest.csvtext import Utf8Replacing
+
+    text = "t,µ,ü\n1,2,3\n".encode() + b"\xff\n" + "é".encode()
+    (tmp_path / "f").write_bytes(text)
+    for chunk in (1, 2, 3, 64):
+        stream = Utf8Replacing(tmp_path / "f", chunk=chunk)
+        out = b""
+        while block := stream.read(5):
+            out += block
+        stream.close()
+        assert out.decode("utf-8") == "t,µ,ü\n1,2,3\n\ufffd\né", chunk
