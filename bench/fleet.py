@@ -228,9 +228,10 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for k in sorted({r["k"] for r in rows}):
         rs = [r for r in rows if r["k"] == k]
-        a.plot([r["n"] for r in rs], [r["sink_cores"] for r in rs], "o-", label=f"K={k}")
-        b.plot([r["n"] for r in rs], [r["p99_s"] for r in rs], "o-", label=f"K={k} p99")
-        b.plot([r["n"] for r in rs], [r["p50_s"] for r in rs], "o--", label=f"K={k} p50")
+        color = f"C{k - 1}"
+        a.plot([r["n"] for r in rs], [r["sink_cores"] for r in rs], "o-", color=color, label=f"K={k}")
+        b.plot([r["n"] for r in rs], [r["p99_s"] for r in rs], "o-", color=color, label=f"K={k} p99")
+        b.plot([r["n"] for r in rs], [r["p50_s"] for r in rs], "o--", color=color, label=f"K={k} p50")
     a.set(xlabel="wearers (gateways)", ylabel="sink CPU (cores)", title="sink cost")
     b.set(xlabel="wearers (gateways)", ylabel="publish → queryable (s)", title="latency")
     a.legend()
