@@ -21,9 +21,10 @@ maximum); acting on one resets it to the base cooldown.
 Time only ever comes in as arguments (event timestamps, ``now``), so a replay of the same
 events gives the same alerts with the same ids.
 
-``snapshot``/``restore`` (alerts/policy_state.py) carry the whole state over a restart: a daemon
-killed and started again neither repeats a reminder nor forgets a snooze, a cooldown or the
-day's budget. ``changes`` counts mutations, so a caller saves only when something changed.
+``snapshot``/``restore`` (alerts/policy_state.py; on disk: store/policy_state.py) carry the
+whole state over a restart: a daemon killed and started again neither repeats a reminder nor
+forgets a snooze, a cooldown or the day's budget. ``changes`` counts mutations, so a caller
+saves only when something changed.
 """
 
 from __future__ import annotations

@@ -194,12 +194,25 @@ def commands_target() -> Target:
 
 
 def sink_target() -> Target:
-    base = {"v": 1, "ts_ms": 1767600000000, "id": "posterior_tilt-1-a0", "kind": "posterior_tilt",
-            "title": "t", "message": "m", "severity": "warning", "episode_id": "e",
-            "start_ms": 1767600000000, "end_ms": 1767600060000, "posture": "sitting",
-            "pelvic_tilt": -3.5, "trunk_inclination": 2.0, "sensors": {"pelvis": {"connected": True}}}
-    kinds = ("angles", "episodes", "alerts", "status", "raw")
-    seeds = [(k, json.dumps(base).encode()) for k in kinds]
+    from posturewatch.alerts.mqtt.payloads import (
+        alert_payload,
+        angles_payload,
+        encode,
+        episode_payload,
+        status_payload,
+    )
+    from posturewatch.alerts.records import Alert
+    from posturewatch.analytics.records import Episode, EpisodeEvent
+
+    t = 1767600000.0
+    episode = Episode("posterior_tilt", t - 90, t - 30, t - 1, -20.0, -17.0)
+    alert = Alert(f"{episode.id}-a0", episode.kind, "t", "m", "warning", t - 30, episode.id, t - 90)
+    seeds = [
+        ("angles", encode(angles_payload(t, "sitting", {"pelvic_tilt": -3.5, "trunk_inclination": 2.0}))),
+        ("episodes", encode(episode_payload(EpisodeEvent("end", episode, t)))),
+        ("alerts", encode(alert_payload(alert))),
+        ("status", encode(status_payload(t, True, {"pelvis": {"connected": True, "battery_pct": 80.0}}))),
+    ]
 
     def run(item) -> str | None:
         kind, raw = item

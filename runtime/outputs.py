@@ -93,8 +93,9 @@ class LiveOutputs:
             self.outbox = Outbox(s.paths.outbox, max_rows=s.outbox_max_rows, synchronous=s.synchronous)
             if s.sqlite:
                 self.sqlite = SqliteStore(s.paths.store)
-            # the alert state lives in store.db also when InfluxDB holds the telemetry
-            self.policy_saver = PolicySaver(PolicyStateStore(s.paths.store), self.config.user,
+            # the alert state sits next to the outbox: the daemon's durable state, in one file
+            # whether or not the embedded store is on (with InfluxDB there is no store.db)
+            self.policy_saver = PolicySaver(PolicyStateStore(s.paths.outbox), self.config.user,
                                             session.policy)
         except (OSError, sqlite3.Error) as exc:
             raise OutputsError(f"cannot use {root} for the store and outbox: {exc}") from None

@@ -1,4 +1,7 @@
-"""The alert policy's state in the user's embedded store (a ``policy_state`` table in store.db).
+"""The alert policy's state on disk: a ``policy_state`` table in a SQLite file of the user's.
+
+The live outputs keep it in ``outbox.db``, next to the outbox (the daemon's durable state, there
+whether or not the embedded store is on).
 
 One row per user: the JSON snapshot (``AlertPolicy.snapshot``, with its version), when it was
 saved and a save counter. A save replaces the row in one transaction, so a process killed while
