@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -70,7 +71,7 @@ def gateway_main(port: int, users: list[str], duration: float, start_at: float, 
         clients.append(c)
     while time.time() < start_at:
         time.sleep(0.01)
-    sent = 0
+    sent = refused = 0
     second = 0
     block = os.urandom(1024) if raw else b""
     while second < duration:
@@ -80,10 +81,13 @@ def gateway_main(port: int, users: list[str], duration: float, start_at: float, 
         for i, (user, c) in enumerate(zip(users, clients, strict=True)):
             now = time.time()
             base = f"posturewatch/{user}/"
-            c.publish(base + "angles", encode(angles_payload(now, "sitting", {
+            info = c.publish(base + "angles", encode(angles_payload(now, "sitting", {
                 "pelvic_tilt": -5.0 + (second % 10), "trunk_inclination": 3.0,
                 "thigh_inclination": 85.0})), qos=1)
-            sent += 1
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                sent += 1
+            else:
+                refused += 1
             phase = (second + i) % 180
             if phase == 0:
                 c.publish(base + "status", encode(status_payload(now, True, {
@@ -101,7 +105,7 @@ def gateway_main(port: int, users: list[str], duration: float, start_at: float, 
     for c in clients:
         c.disconnect()
         c.loop_stop()
-    print(json.dumps({"angles": sent}), flush=True)
+    print(json.dumps({"angles": sent, "refused": refused}), flush=True)
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -168,8 +172,9 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
                                 "--duration", str(int(duration)), "--output", str(profile),
                                 "--pid", str(workers[0].proc.pid)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    published = sum(json.loads(p.communicate(timeout=duration + 600)[0].splitlines()[-1])["angles"]
-                    for p in pubs)
+    counts = [json.loads(p.communicate(timeout=duration + 600)[0].splitlines()[-1]) for p in pubs]
+    published = sum(c["angles"] for c in counts)
+    refused = sum(c["refused"] for c in counts)  # the client was not connected: never sent
     ended = time.time()
     cpu1 = [_cpu_s(w.proc.pid) for w in workers]
     if spy is not None:
@@ -192,7 +197,8 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
         w.proc.wait(60)
     lat = sorted(probe.latencies())
     cores = sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) / max(ended - start_at, 1e-9)
-    return {"n": n, "k": k, "published": published, "stored": stored, "lost": max(0, published - stored),
+    return {"n": n, "k": k, "published": published, "refused": refused, "stored": stored,
+            "lost": max(0, published - stored),
             "drain_s": drained, "sink_cores": cores, "wearers_per_core": n / max(cores, 1e-9),
             "p50_s": statistics.median(lat) if lat else float("nan"),
             "p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan"),
@@ -263,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="py-spy on sink worker 0 of the last point")
     args = p.parse_args(argv)
     rows = []
+    # a connection per gateway: the broker (our child) needs more than the usual 1024 files
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     with tempfile.TemporaryDirectory() as tmp, \
             MosquittoServer(Path(tmp) / "mosquitto") as broker, \
             VictoriaMetricsServer(Path(tmp) / "victoria") as db:
@@ -277,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
             if prof is not None and prof.exists():
                 print(f"\nsink worker 0 at N={n} K={k}: where its threads spend their samples")
                 print(where_time_goes(prof))
-    print(f"\n{'N':>6}{'K':>3}{'published':>11}{'lost':>7}{'drain s':>9}{'sink cores':>12}"
+    print(f"\n{'N':>6}{'K':>3}{'published':>11}{'unsent':>8}{'lost':>7}{'drain s':>9}{'sink cores':>12}"
           f"{'wearers/core':>14}{'p50 s':>8}{'p99 s':>8}  sustained")
     for r in rows:
-        print(f"{r['n']:>6}{r['k']:>3}{r['published']:>11}{r['lost']:>7}{r['drain_s']:>9.1f}"
+        print(f"{r['n']:>6}{r['k']:>3}{r['published']:>11}{r['refused']:>8}{r['lost']:>7}{r['drain_s']:>9.1f}"
               f"{r['sink_cores']:>12.2f}{r['wearers_per_core']:>14.0f}{r['p50_s']:>8.2f}"
               f"{r['p99_s']:>8.2f}  {'yes' if r['sustained'] else 'NO'}")
     plot(rows, args.png)
