@@ -11,7 +11,9 @@ private VictoriaMetrics. For every (N, K) the script prints:
 * wearers per sink core: N ÷ the sink processes' CPU time per second of the run;
 * end-to-end latency p50/p99 from publish to queryable (a probe polls the database for the
   angles of some wearers and notes when each second first shows up);
-* loss: angle points published and not in the database after the drain.
+* loss: angle points published and not in the database after the drain; ``pub lag`` says how
+  far the publisher processes fell behind real time (past a few seconds the fleet, not the
+  sink, is the limit on this machine).
 
 and writes the curve to a PNG (``--png``). ``--profile`` samples worker 0 with py-spy and prints
 where its time goes.
@@ -22,6 +24,7 @@ where its time goes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -72,6 +75,7 @@ def gateway_main(port: int, users: list[str], duration: float, start_at: float, 
     while time.time() < start_at:
         time.sleep(0.01)
     sent = refused = 0
+    last = {}
     second = 0
     block = os.urandom(1024) if raw else b""
     while second < duration:
@@ -84,6 +88,7 @@ def gateway_main(port: int, users: list[str], duration: float, start_at: float, 
             info = c.publish(base + "angles", encode(angles_payload(now, "sitting", {
                 "pelvic_tilt": -5.0 + (second % 10), "trunk_inclination": 3.0,
                 "thigh_inclination": 85.0})), qos=1)
+            last[user] = info
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 sent += 1
             else:
@@ -101,11 +106,14 @@ def gateway_main(port: int, users: list[str], duration: float, start_at: float, 
             if raw:
                 c.publish(base + "raw", block, qos=0)
         second += 1
-    time.sleep(1.0)
+    late = time.time() - (start_at + duration)  # how far the publishers fell behind the clock
+    for info in last.values():  # everything handed to the client reaches the broker first
+        with contextlib.suppress(RuntimeError, ValueError):
+            info.wait_for_publish(120)
     for c in clients:
         c.disconnect()
         c.loop_stop()
-    print(json.dumps({"angles": sent, "refused": refused}), flush=True)
+    print(json.dumps({"angles": sent, "refused": refused, "late_s": late}), flush=True)
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -175,6 +183,7 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
     counts = [json.loads(p.communicate(timeout=duration + 600)[0].splitlines()[-1]) for p in pubs]
     published = sum(c["angles"] for c in counts)
     refused = sum(c["refused"] for c in counts)  # the client was not connected: never sent
+    late = max(c["late_s"] for c in counts)
     ended = time.time()
     cpu1 = [_cpu_s(w.proc.pid) for w in workers]
     if spy is not None:
@@ -197,7 +206,7 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
         w.proc.wait(60)
     lat = sorted(probe.latencies())
     cores = sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) / max(ended - start_at, 1e-9)
-    return {"n": n, "k": k, "published": published, "refused": refused, "stored": stored,
+    return {"n": n, "k": k, "published": published, "refused": refused, "late_s": late, "stored": stored,
             "lost": max(0, published - stored),
             "drain_s": drained, "sink_cores": cores, "wearers_per_core": n / max(cores, 1e-9),
             "p50_s": statistics.median(lat) if lat else float("nan"),
@@ -286,10 +295,10 @@ def main(argv: list[str] | None = None) -> int:
             if prof is not None and prof.exists():
                 print(f"\nsink worker 0 at N={n} K={k}: where its threads spend their samples")
                 print(where_time_goes(prof))
-    print(f"\n{'N':>6}{'K':>3}{'published':>11}{'unsent':>8}{'lost':>7}{'drain s':>9}{'sink cores':>12}"
-          f"{'wearers/core':>14}{'p50 s':>8}{'p99 s':>8}  sustained")
+    print(f"\n{'N':>6}{'K':>3}{'published':>11}{'unsent':>8}{'pub lag s':>10}{'lost':>7}{'drain s':>9}"
+          f"{'sink cores':>12}{'wearers/core':>14}{'p50 s':>8}{'p99 s':>8}  sustained")
     for r in rows:
-        print(f"{r['n']:>6}{r['k']:>3}{r['published']:>11}{r['refused']:>8}{r['lost']:>7}{r['drain_s']:>9.1f}"
+        print(f"{r['n']:>6}{r['k']:>3}{r['published']:>11}{r['refused']:>8}{r['late_s']:>10.1f}{r['lost']:>7}{r['drain_s']:>9.1f}"
               f"{r['sink_cores']:>12.2f}{r['wearers_per_core']:>14.0f}{r['p50_s']:>8.2f}"
               f"{r['p99_s']:>8.2f}  {'yes' if r['sustained'] else 'NO'}")
     plot(rows, args.png)
