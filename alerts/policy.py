@@ -20,6 +20,11 @@ maximum); acting on one resets it to the base cooldown.
 
 Time only ever comes in as arguments (event timestamps, ``now``), so a replay of the same
 events gives the same alerts with the same ids.
+
+``snapshot``/``restore`` (alerts/policy_state.py; on disk: store/policy_state.py) carry the
+whole state over a restart: a daemon killed and started again neither repeats a reminder nor
+forgets a snooze, a cooldown or the day's budget. ``changes`` counts mutations, so a caller
+saves only when something changed.
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ RETAIN_S = 8 * 86400.0
 
 # a start event confirmed at start + sustain must count as due despite float rounding
 DUE_TOLERANCE_S = 1e-6
+
+# after a restore, an episode the detector reports again starting this soon after the data
+# resumed is the one that was open before the restart (it went on through the outage)
+RESUME_S = 120.0
+# restored episodes not reported again by then ended during the outage
+CARRY_S = 2 * 3600.0
 
 
 def posture_label(posture: Posture | str | int | None) -> str:
@@ -91,6 +102,12 @@ class AlertPolicy:
         self.suppressed: Counter[str] = Counter()
         self._snooze_until = -math.inf
         self._snooze_kinds: frozenset[str] | None = None
+        # restored open episodes wait here until the detector reports them again (a restart
+        # loses the detector's state, so the same episode comes back under a new id)
+        self._carried: dict[str, _OpenEpisode] = {}
+        self._alias: dict[str, str] = {}
+        self._resumed_at: float | None = None
+        self.changes = 0
 
     # ---- inputs -------------------------------------------------------------------------
 
@@ -101,6 +118,8 @@ class AlertPolicy:
         label = posture_label(posture)
         out: list[Alert] = []
         for event in sorted(events, key=lambda e: e.ts):
+            self.changes += 1
+            self._note_resumed(event.ts)
             if event.type == "start":
                 out.extend(self._start(event, label))
             elif event.type == "end":
@@ -118,6 +137,7 @@ class AlertPolicy:
     def tick(self, now: float, posture: Posture | str | int | None) -> list[Alert]:
         """Issue what is due at ``now`` for the open episodes (repeats, released holds)."""
         label = posture_label(posture)
+        self._note_resumed(now)
         self._judge_open(now)
         out = [a for o in list(self._open.values()) if (a := self._evaluate(o, now, label))]
         self._forget_before(now - RETAIN_S)
@@ -133,6 +153,7 @@ class AlertPolicy:
         """
         ending: dict[str, list[tuple[float, float]]] = {}
         for episode_id, since, until in stops:
+            episode_id = self._alias.get(episode_id, episode_id)
             ending.setdefault(episode_id, []).append((float(since), float(until)))
         self._ending = ending
 
@@ -157,11 +178,25 @@ class AlertPolicy:
             until = midnight.replace(tzinfo=self.settings.zone).timestamp()
         self._snooze_until = until
         self._snooze_kinds = None if kinds is None else frozenset(kinds)
+        self.changes += 1
         return until
 
     def clear_snooze(self) -> None:
+        self.changes += 1
         self._snooze_until = -math.inf
         self._snooze_kinds = None
+
+    def snapshot(self) -> dict:
+        """The whole state as a JSON-able dict with a version (see alerts/policy_state.py)."""
+        from posturewatch.alerts.policy_state import snapshot
+
+        return snapshot(self)
+
+    def restore(self, state: dict) -> None:
+        """Take over a ``snapshot``; raises ValueError on one of another version or shape."""
+        from posturewatch.alerts.policy_state import restore
+
+        restore(self, state)
 
     # ---- outputs ------------------------------------------------------------------------
 
@@ -212,8 +247,11 @@ class AlertPolicy:
 
     def _start(self, event: EpisodeEvent, label: str) -> list[Alert]:
         episode = event.episode
-        if episode.id in self._open:
+        if episode.id in self._open or episode.id in self._alias:
             return []  # redelivered start: already tracked
+        if carried := self._resume(episode):
+            alert = self._evaluate(carried, event.ts, label)
+            return [alert] if alert else []
         kind = self.settings.for_kind(episode.kind)
         if not kind.enabled:
             self._count(Suppression(event.ts, episode.kind, alert_id(episode.id, 0), "disabled"))
@@ -224,9 +262,31 @@ class AlertPolicy:
         alert = self._evaluate(tracked, event.ts, label)
         return [alert] if alert else []
 
+    def _note_resumed(self, ts: float) -> None:
+        if not self._carried:
+            return
+        if self._resumed_at is None:
+            self._resumed_at = ts
+        elif ts > self._resumed_at + CARRY_S:
+            self._carried.clear()
+
+    def _resume(self, episode: Episode) -> _OpenEpisode | None:
+        """A restored open episode of this kind that this new start continues, now tracked."""
+        carried = next((c for c in self._carried.values() if c.episode.kind == episode.kind), None)
+        if carried is None:
+            return None
+        del self._carried[carried.episode.id]
+        resumed = self._resumed_at if self._resumed_at is not None else episode.start
+        if episode.start > resumed + RESUME_S:
+            return None  # a new episode: the restored one ended while nobody was looking
+        self._alias[episode.id] = carried.episode.id
+        self._open[carried.episode.id] = carried
+        return carried
+
     def _end(self, episode: Episode) -> None:
-        self._ending.pop(episode.id, None)
-        tracked = self._open.pop(episode.id, None)
+        key = self._alias.pop(episode.id, episode.id)
+        self._ending.pop(key, None)
+        tracked = self._open.pop(key, None)
         if tracked is None or episode.end is None:
             return
         for follow_up in tracked.alerts:
@@ -267,6 +327,7 @@ class AlertPolicy:
             episode_end=tracked.episode.end,
             repeat=tracked.repeat,
         )
+        self.changes += 1
         follow_up = FollowUp(alert)
         tracked.alerts.append(follow_up)
         self._follow_ups.append(follow_up)
@@ -314,6 +375,7 @@ class AlertPolicy:
         if follow_up not in self._unjudged:
             return
         self._unjudged.remove(follow_up)
+        self.changes += 1
         if follow_up.feedback or follow_up.ended_before:
             return  # neither acted on nor ignored: nothing the wearer could respond to
         kind = follow_up.alert.kind
@@ -324,6 +386,7 @@ class AlertPolicy:
             self._ignored_in_a_row[kind] += 1
 
     def _count(self, suppression: Suppression) -> None:
+        self.changes += 1
         self.suppressed[suppression.reason] += 1
         self._suppressions.append(suppression)
 

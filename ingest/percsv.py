@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
+from posturewatch.ingest.csvtext import Utf8Replacing
 from posturewatch.ingest.records import GRAVITY, SensorBlock
 from posturewatch.ingest.sampleclean import clean_block
 from posturewatch.ingest.timestamps import TextClock, TimestampError, numeric_seconds
@@ -125,8 +126,10 @@ def _read_columns(path: Path, cols: Columns, numeric_time: bool, clock: TextCloc
         counts["malformed_row"] += 1
         return "skip"
 
+    # invalid UTF-8 is read as U+FFFD (as our header line was): one bad cell, counted
     reader = csv.open_csv(
-        path, read_options=csv.ReadOptions(block_size=BLOCK_BYTES),
+        Utf8Replacing(path),
+        read_options=csv.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=csv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
         convert_options=csv.ConvertOptions(column_types=types, include_columns=[cols.time, *value_cols],
                                            strings_can_be_null=True))
@@ -170,10 +173,15 @@ def read_location_csv(path: str | Path, location: str, columns: Mapping[str, obj
         clock = None if numeric_time else TextClock(tz, counts)
         try:
             data = _read_columns(path, cols, numeric_time, clock, delimiter, counts, text=False)
+        except KeyError as exc:  # Arrow split the header otherwise (quotes): say which column
+            raise ColumnError(f"{path}: header columns not readable: {exc}") from None
         except pa.ArrowInvalid:  # text where a number belongs: read as text, cell by cell
             counts.clear()
             clock = None if numeric_time else TextClock(tz, counts)
-            data = _read_columns(path, cols, numeric_time, clock, delimiter, counts, text=True)
+            try:
+                data = _read_columns(path, cols, numeric_time, clock, delimiter, counts, text=True)
+            except (pa.ArrowInvalid, KeyError) as again:
+                raise ColumnError(f"{path}: not readable as CSV: {str(again).splitlines()[0]}") from None
         t = data[cols.time]
         if clock is None:
             t, how = numeric_seconds(t, time_unit if time_unit != "auto" else cols.time_unit or "auto")

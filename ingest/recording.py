@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
+from posturewatch.ingest.csvtext import Utf8Replacing
 from posturewatch.ingest.records import GRAVITY, LOCATIONS, SensorBlock
 from posturewatch.ingest.timestamps import (
     TextClock,
@@ -106,8 +107,10 @@ def _stream(path: Path, header: list[str], types: dict, report: ReadReport, prog
         report.bad["malformed_row"] += 1
         return "skip"
 
+    # invalid UTF-8 is read as U+FFFD: one bad cell, counted (Arrow would print a traceback
+    # from inside its bad-row handler, or refuse the whole file)
     reader = csv.open_csv(
-        path,
+        Utf8Replacing(path),
         read_options=csv.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=csv.ParseOptions(invalid_row_handler=on_invalid),
         convert_options=csv.ConvertOptions(column_types=types, strings_can_be_null=True),
@@ -176,6 +179,8 @@ def read_recording(
     header_bad = Counter(report.bad)
     try:
         _collect(_stream(path, header, types, report, progress), columns, ts_col, clock, report)
+    except KeyError as exc:  # Arrow split the header otherwise (quotes): not our layout
+        raise RecordingError(f"{path}: header columns not readable: {exc}") from None
     except pa.ArrowInvalid as exc:  # text where a number belongs: read it all as text, cell by cell
         log.info("%s: slow path for garbled cells (%s)", path, str(exc).splitlines()[0])
         report.bad = Counter(header_bad)
@@ -183,7 +188,10 @@ def read_recording(
         for parts in columns.values():
             parts.clear()
         types = dict.fromkeys(types, pa.string())
-        _collect(_stream(path, header, types, report, progress), columns, ts_col, clock, report)
+        try:
+            _collect(_stream(path, header, types, report, progress), columns, ts_col, clock, report)
+        except (pa.ArrowInvalid, KeyError) as again:
+            raise RecordingError(f"{path}: not readable as CSV: {str(again).splitlines()[0]}") from None
     data = {c: (np.concatenate(v) if v else np.zeros(0)) for c, v in columns.items()}
     report.bad["bad_timestamp"] += int(np.isnan(data[ts_col]).sum())
     data[ts_col] = _unix_seconds(data[ts_col], clock, time_unit, report, path)

@@ -11,6 +11,7 @@ the MQTT connection (``connected``/``connecting``/``down``) and the outbox depth
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from posturewatch.store.hub import INFLUX, MQTT, OutputHub
 from posturewatch.store.influx import InfluxWriter
 from posturewatch.store.lines import sensor_status_line
 from posturewatch.store.outbox import TELEMETRY, Outbox
+from posturewatch.store.policy_state import PolicySaver, PolicyStateStore
 from posturewatch.store.pumps import InfluxPump, MqttPump
 from posturewatch.store.sqlite import SqliteStore
 
@@ -76,6 +78,8 @@ class LiveOutputs:
         self.commands: CommandService | None = None
         self.pumps: list[MqttPump | InfluxPump] = []
         self.mqtt_pump: MqttPump | None = None
+        self.policy_saver: PolicySaver | None = None
+        self._policy_frozen = False
         self.status_published = 0
         self._status_sent_at = float("-inf")
         self._status_signature: tuple = ()
@@ -89,7 +93,11 @@ class LiveOutputs:
             self.outbox = Outbox(s.paths.outbox, max_rows=s.outbox_max_rows, synchronous=s.synchronous)
             if s.sqlite:
                 self.sqlite = SqliteStore(s.paths.store)
-        except OSError as exc:
+            # the alert state sits next to the outbox: the daemon's durable state, in one file
+            # whether or not the embedded store is on (with InfluxDB there is no store.db)
+            self.policy_saver = PolicySaver(PolicyStateStore(s.paths.outbox), self.config.user,
+                                            session.policy)
+        except (OSError, sqlite3.Error) as exc:
             raise OutputsError(f"cannot use {root} for the store and outbox: {exc}") from None
         self.hub = OutputHub(self.config.user, self.outbox, prefix=self.config.outputs.prefix,
                              mqtt=s.mqtt is not None, influx=s.influx is not None,
@@ -114,6 +122,21 @@ class LiveOutputs:
     def write(self, step: MonitorStep, now: float) -> None:
         if self.hub is not None and step:
             self.hub.process(step, now=now)
+        if not self._policy_frozen:
+            self.save_policy(now)
+
+    # ------------------------------------------------------------------ alert state
+    def restore_policy(self) -> bool:
+        """The alert state saved by the last run, into the session's policy (False: none)."""
+        return self.policy_saver is not None and self.policy_saver.restore()
+
+    def save_policy(self, now: float, final: bool = False) -> None:
+        """Saved after the step that changed it (after its outbox writes: a kill in between
+        can only repeat an alert id, never lose one); ``final`` saves the state before the
+        monitor closes its open episodes, and nothing after it, so they go on after a restart."""
+        if self.policy_saver is not None:
+            self.policy_saver.maybe_save(now, force=final)
+        self._policy_frozen = self._policy_frozen or final
 
     def close(self, session) -> None:
         if self.hub is None:
@@ -127,6 +150,8 @@ class LiveOutputs:
             self.service.close()
         if self.sqlite is not None:
             self.sqlite.close()
+        if self.policy_saver is not None:
+            self.policy_saver.store.close()
         self.outbox.close()
         self.hub = None
 

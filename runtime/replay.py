@@ -154,6 +154,12 @@ class ResultCollector:
     def state(self) -> dict[str, object]:
         return {}
 
+    def restore_policy(self) -> bool:
+        return False  # a replay starts from a fresh policy: the same file gives the same alerts
+
+    def save_policy(self, now: float, final: bool = False) -> None:
+        pass
+
     def close(self, session: Session) -> None:
         pass
 

@@ -91,6 +91,12 @@ class Outputs(Protocol):
     def state(self) -> dict[str, object]:
         """Delivery state for the status line and payload (e.g. mqtt, outbox depth)."""
 
+    def restore_policy(self) -> bool:
+        """Load the alert policy's saved state into the session's policy; True if there was one."""
+
+    def save_policy(self, now: float, final: bool = False) -> None:
+        """Keep the alert policy's state where a restarted session finds it (or nowhere)."""
+
     def close(self, session: Session) -> None: ...
 
 
@@ -140,6 +146,7 @@ class Session:
         self.plan = Plan()
         self.frames_out = 0
         self.alerts_out = 0
+        self.policy_restored = False
         self.stopped_early = False
         self.closing = False  # True while the monitor's last step goes out
         self.budget = None  # the reminder budget after the last step (alerts.records.BudgetState)
@@ -153,6 +160,8 @@ class Session:
         stop = stop or asyncio.Event()
         timer = self._loop.call_later(duration_s, stop.set) if duration_s is not None else None
         self.outputs.open(self)
+        # the alert state of the last run (episodes open, cooldowns, snooze, the day's budget)
+        self.policy_restored = self.outputs.restore_policy()
         watcher = None
         archiving = False
         try:
@@ -182,6 +191,8 @@ class Session:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             if self.monitor is not None:
+                # saved before close ends the open episodes: a restart picks them up again
+                self.outputs.save_policy(self.source.clock(), final=True)
                 self.closing = True
                 self._deliver(self.monitor.close())
                 self.outputs.publish_status(self, force=True)

@@ -9,10 +9,18 @@ Bounded, with this policy: each channel holds at most ``max_rows`` items. When a
 past it the oldest *telemetry* items (priority 0: angles, sensor status) are dropped first, and
 only when none are left the oldest events (priority 1). Every drop is counted in ``dropped`` and
 logged. Items a server rejects as malformed go to a dead-letter table (``dead``), counted too.
+
+A full disk (SQLITE_FULL, or the OS's ENOSPC) neither crashes the producer nor loses what it
+handed over: the items that could not be written wait in memory (``held``, bounded by
+``max_held``: past it the oldest telemetry goes first, counted in ``dropped``) and are written
+ahead of the next put once there is room again; acknowledgements that cannot be deleted are
+remembered, so delivered items are never handed out twice. Every failed write is counted in
+``disk_full`` and logged once per episode of fullness.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -78,11 +86,19 @@ class Outbox:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_rows = max_rows
         self.dropped: Counter[str] = Counter()
+        self.disk_full = 0  # writes that failed for want of space (retried, never lost)
+        self.max_held = max_rows
+        self._held: list[tuple] = []  # rows accepted while the disk was full, oldest first
+        self._acked_unsaved: set[int] = set()  # delivered, delete not yet on disk
         self._lock = threading.RLock()
         self._listeners: list[threading.Event] = []
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        # a short WAL, checkpointed often and cut back after: on a small or nearly full disk the
+        # default (up to 4 MB before the first checkpoint) can take the last free space itself
+        self._db.execute("PRAGMA wal_autocheckpoint=64")
+        self._db.execute(f"PRAGMA journal_size_limit={1 << 20}")
         self._db.executescript(_SCHEMA)
         self._counts: Counter[str] = Counter(
             dict(self._db.execute("SELECT channel, COUNT(*) FROM outbox GROUP BY channel"))
@@ -108,49 +124,139 @@ class Outbox:
         if not rows:
             return []
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                seqs = []
-                for row in rows:
-                    cur = self._db.execute(
-                        "INSERT INTO outbox (channel, priority, created, meta, payload)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        row,
-                    )
-                    seqs.append(cur.lastrowid)
-                self._counts[channel] += len(rows)
-                self._enforce_bound(channel)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._counts = Counter(
-                    dict(self._db.execute("SELECT channel, COUNT(*) FROM outbox GROUP BY channel"))
-                )
-                raise
+            seqs = self._write_with_held(rows)
+            if seqs is None:
+                return [-1] * len(rows)
             for event in self._listeners:
                 event.set()
+        return seqs[-len(rows):]
+
+    def _write_with_held(self, rows: list[tuple]) -> list[int] | None:
+        """Held rows then ``rows`` in one transaction; None (rows held) if the disk is full.
+        On a full disk the WAL is checkpointed and truncated first: on a small file system it
+        is often the WAL itself that took the space."""
+        pending = self._held + rows
+        if not pending:
+            self._retry_deletes()
+            return []
+        for attempt in range(2):
+            try:
+                seqs = self._insert(pending)
+                break
+            except sqlite3.OperationalError as exc:
+                if not _is_full(exc):
+                    raise
+                if attempt == 0:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    continue
+                self._hold(rows, exc)
+                return None
+        if self._held:
+            log.warning("outbox %s: disk has room again: %d held item(s) written",
+                        self.path, len(self._held))
+            self._held = []
+        self._retry_deletes()
         return seqs
+
+    @property
+    def held(self) -> int:
+        """Items accepted while the disk was full, waiting in memory to be written."""
+        with self._lock:
+            return len(self._held)
+
+    def _insert(self, rows: list[tuple]) -> list[int]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            seqs = []
+            for row in rows:
+                cur = self._db.execute(
+                    "INSERT INTO outbox (channel, priority, created, meta, payload)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    row,
+                )
+                seqs.append(cur.lastrowid)
+            for row in rows:
+                self._counts[row[0]] += 1
+            for channel in {row[0] for row in rows}:
+                self._enforce_bound(channel)
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            self._counts = Counter(
+                dict(self._db.execute("SELECT channel, COUNT(*) FROM outbox GROUP BY channel"))
+            )
+            raise
+        return seqs
+
+    def _hold(self, rows: list[tuple], exc: Exception) -> None:
+        self.disk_full += 1 if rows else 0  # a retry of held rows is not a new refusal
+        if not self._held:
+            log.warning("outbox %s: disk full (%s): holding new items in memory until there is"
+                        " room", self.path, exc)
+        self._held.extend(rows)
+        excess = len(self._held) - self.max_held
+        if excess > 0:
+            telemetry = [i for i, r in enumerate(self._held) if r[1] == TELEMETRY][:excess]
+            drop = set(telemetry) if len(telemetry) == excess else set(range(excess))
+            for i in drop:
+                self.dropped[self._held[i][0]] += 1
+            self._held = [r for i, r in enumerate(self._held) if i not in drop]
+            log.warning("outbox %s: disk still full, %d held item(s) dropped", self.path, len(drop))
 
     # ---- consumers ----------------------------------------------------------------------
 
     def peek(self, channel: str, limit: int = 100, after_seq: int = 0) -> list[OutboxItem]:
         """The oldest ``limit`` items of ``channel`` with ``seq > after_seq``, in order."""
         with self._lock:
+            if self._held or self._acked_unsaved:  # the pumps' polling retries the writes
+                self._write_with_held([])
             rows = self._db.execute(
                 "SELECT seq, channel, payload, meta, priority, created FROM outbox"
                 " WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (channel, after_seq, limit),
+                (channel, after_seq, limit + len(self._acked_unsaved)),
             ).fetchall()
-        return [OutboxItem(s, c, bytes(p), json.loads(m), pr, cr) for s, c, p, m, pr, cr in rows]
+            gone = self._acked_unsaved
+        items = [OutboxItem(s, c, bytes(p), json.loads(m), pr, cr)
+                 for s, c, p, m, pr, cr in rows if s not in gone]
+        return items[:limit]
 
     def ack(self, seqs: Sequence[int]) -> None:
         """Remove delivered items (unknown sequence numbers are ignored: acks may repeat)."""
         if not seqs:
             return
         with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                removed = self._delete(seqs)
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if not _is_full(exc):
+                    raise
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                self.disk_full += 1
+                self._acked_unsaved.update(seqs)  # never handed out again; deleted later
+                return
+            for channel, n in removed.items():
+                self._counts[channel] -= n
+
+    def _retry_deletes(self) -> None:
+        if not self._acked_unsaved:
+            return
+        seqs = sorted(self._acked_unsaved)
+        try:
             self._db.execute("BEGIN IMMEDIATE")
             removed = self._delete(seqs)
             self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if not _is_full(exc):
+                raise
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            return
+        self._acked_unsaved.clear()
         for channel, n in removed.items():
             self._counts[channel] -= n
 
@@ -171,8 +277,13 @@ class Outbox:
         log.warning("outbox: %d item(s) dead-lettered: %s", sum(removed.values()), reason)
 
     def pending(self, channel: str | None = None) -> int:
+        """Items not delivered yet, including those held in memory while the disk is full."""
         with self._lock:
-            return sum(self._counts.values()) if channel is None else self._counts[channel]
+            # delivered items whose delete waits for room still count: they are on disk
+            held = Counter(r[0] for r in self._held)
+            if channel is None:
+                return sum(self._counts.values()) + sum(held.values())
+            return self._counts[channel] + held[channel]
 
     def dead_count(self, channel: str | None = None) -> int:
         with self._lock:
@@ -191,6 +302,13 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
+            if self._held:
+                try:
+                    self._insert(self._held)
+                    self._held = []
+                except sqlite3.OperationalError as exc:
+                    log.error("outbox %s: disk still full at close: %d item(s) not saved (%s)",
+                              self.path, len(self._held), exc)
             self._db.close()
 
     # ---- internals ----------------------------------------------------------------------
@@ -230,6 +348,13 @@ class Outbox:
                     "outbox %s full (%d): dropped the %d oldest %s", channel, self.max_rows,
                     dropped, what,
                 )
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL, or an I/O error from a write the OS refused for want of space."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "full" in str(exc).lower() or (
+        code is not None and code & 0xFF == sqlite3.SQLITE_IOERR)
 
 
 def _as_bytes(payload: bytes | str) -> bytes:

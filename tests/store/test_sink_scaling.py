@@ -10,6 +10,7 @@ are parameters, kept small for CI.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -27,8 +28,10 @@ from posturewatch.store.sink import SinkWorker
 
 T0 = 1_709_553_600.0
 USERS = 3
-STREAM_MESSAGES = 600  # per test; each is one (wearer, second)
-OUTAGE_S = 3.0
+# the fault suite's scale (tests/faults/faultkit.py): 1 in CI, larger in a bench run
+SCALE = float(os.environ.get("POSTUREWATCH_FAULT_SCALE", "1"))
+STREAM_MESSAGES = int(600 * SCALE)  # per test; each is one (wearer, second)
+OUTAGE_S = 3.0 * SCALE
 
 
 def stream(tag: str, n: int) -> list[tuple[str, bytes, int]]:
