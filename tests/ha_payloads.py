@@ -47,6 +47,12 @@ class _Keep:
     def publish_status(self, session, force: bool = False) -> None:
         pass
 
+    def restore_policy(self) -> bool:
+        return False
+
+    def save_policy(self, now: float, final: bool = False) -> None:
+        pass
+
     def state(self) -> dict[str, object]:
         return {}
 
