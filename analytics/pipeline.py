@@ -84,6 +84,18 @@ class PipelineOutput:
     def empty(cls) -> PipelineOutput:
         return cls(np.zeros(0), {a: np.zeros(0) for a in ANGLE_NAMES}, np.zeros(0, np.int8), [])
 
+    @classmethod
+    def joined(cls, a: PipelineOutput, b: PipelineOutput) -> PipelineOutput:
+        """``a`` then ``b`` (the close of a segment before a gap, then what followed it)."""
+        def cat(x: dict, y: dict, na: int, nb: int, fill) -> dict:
+            return {k: np.concatenate((x.get(k, np.full(na, fill)), y.get(k, np.full(nb, fill))))
+                    for k in x.keys() | y.keys()}
+        na, nb = len(a), len(b)
+        return cls(np.concatenate((a.t, b.t)), cat(a.angles, b.angles, na, nb, np.nan),
+                   np.concatenate((a.posture, b.posture)).astype(np.int8), a.events + b.events,
+                   cat(a.present, b.present, na, nb, False),
+                   np.concatenate((a.angle_quality, b.angle_quality)).astype(np.uint8))
+
     def __len__(self) -> int:
         return len(self.t)
 
@@ -181,8 +193,13 @@ class Pipeline:
 
     # -- ingest ---------------------------------------------------------------------------------
     def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> PipelineOutput:
-        """Add samples; frames before ``until`` (default: the newest sample − 0.5 s) become final."""
+        """Add samples; frames before ``until`` (default: the newest sample − 0.5 s) become final.
+
+        Samples more than ``episodes.max_gap_s`` after every earlier one start a new segment: the
+        one before the gap is closed (``_restart``), nothing is framed over the gap.
+        """
         newest = -np.inf
+        head = None
         for block in blocks:
             if len(block) == 0:
                 continue
@@ -190,6 +207,10 @@ class Pipeline:
             if len(block) == 0:
                 continue
             t = self.clocks[block.location].apply(block.t) if block.location in self.clocks else block.t
+            last = max(newest, getattr(self, "_newest", -np.inf))
+            if self.k_next is not None and t[0] - last > self.settings.episodes.max_gap_s:
+                head = self._restart() if head is None else PipelineOutput.joined(head, self._restart())
+                newest = -np.inf
             if self.k_next is not None:
                 late = t < self.k_next / FRAME_HZ
                 if late.any():
@@ -208,15 +229,29 @@ class Pipeline:
             newest = max(newest, float(t[-1]))
             if self.k_next is None:
                 self.k_next = int(frame_index(t[:1])[0])
+        self._newest = max(newest, getattr(self, "_newest", -np.inf))
         if until is None:
             until = newest - 0.5
         if self.k_next is None or not np.isfinite(until):
-            return PipelineOutput.empty()
+            return head or PipelineOutput.empty()
         k_end = int(np.floor(until * FRAME_HZ + 1e-9))
         if k_end > self.k_next:
             self._frame(self.k_next, k_end)
             self.k_next = k_end
-        return self._emit(final=False)
+        out = self._emit(final=False)
+        return out if head is None else PipelineOutput.joined(head, out)
+
+    def _restart(self) -> PipelineOutput:
+        """Close the segment before a long gap (frames final, open episodes ended at its end) and
+        start the next one afresh (fusion, posture context, motion, learning), keeping the
+        mountings, clocks, counters and calibration log."""
+        out = self.close()
+        counters, log_ = self.counters, self.calibration_log
+        self.__init__(self.settings, self.calibrations, self.clocks)
+        self.counters, self.calibration_log = counters, log_
+        self._newest = -np.inf
+        self.counters["segments_after_gaps"] += 1
+        return out
 
     def _finite(self, block: SensorBlock) -> SensorBlock:
         """The block without samples whose time or readings are not finite (counted)."""

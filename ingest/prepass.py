@@ -1,0 +1,318 @@
+"""The first pass over a recording of any length: segments, clocks per segment, mountings.
+
+A recording is cut into segments wherever no sensor has a sample for longer than the gap limit
+(minutes to months: the analysis restarts after it). While the file streams by, each sensor is
+reduced to what the offline extras need, never kept whole:
+
+* clocks: every hour of a segment is aligned from content on its own (``ingest.align``, raw
+  samples of that hour only); the hourly lags of a sensor are then joined by one robust line per
+  segment (offset and drift over the whole segment);
+* mountings: per whole second the mean specific force and the motion (what ``ingest.autocal``
+  works on), from which the mountings are learnt over the whole recording; after a long gap the
+  segment's own evidence re-checks them (a sensor put on again differently is re-learnt).
+
+Memory is one hour of raw samples plus a few bytes per second of data, never per second of span.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from posturewatch.ingest.align import (
+    ESTIMATED,
+    NOT_ENOUGH_ACTIVITY,
+    AlignSettings,
+    ClockModel,
+    _ransac_line,
+    _tukey_line,
+    estimate_clock_models,
+)
+from posturewatch.ingest.autocal import AutoCalSettings, autocalibrate_seconds, seconds
+from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, reduce_to_frames
+from posturewatch.ingest.mounting import Calibration, angle_deg
+from posturewatch.ingest.records import SensorBlock
+
+log = logging.getLogger(__name__)
+
+EXCERPT_S = 3600.0  # raw samples held at a time for clock alignment
+RECHECK_GAP_S = 3600.0  # after a gap this long the mountings are checked against the new data
+RELEARN_DEG = 15.0  # a sensor put on again this differently is re-learnt (less: the evidence's noise)
+MOTION_FRAMES = 2 * FRAME_HZ  # autocal's motion window, carried across batches
+
+
+@dataclass
+class Segment:
+    """A stretch without a gap longer than the limit (file times of its first and last sample)."""
+
+    start: float
+    end: float
+    samples: int = 0
+    clocks: dict[str, ClockModel] = field(default_factory=dict)
+    calibrations: dict[str, Calibration] | None = None  # set when re-learnt after a long gap
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start) / 3600.0
+
+
+@dataclass
+class _Lag:
+    centre: float
+    lag: float
+    drift: float
+    n_windows: int
+
+
+class _Seconds:
+    """One location's per-second features, reduced batch by batch."""
+
+    def __init__(self) -> None:
+        self.pending: list[SensorBlock] = []
+        self.tail: SensorFrames | None = None
+        self.done_k: int | None = None
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def reduce(self, upto_s: float) -> None:
+        """Whole seconds before ``upto_s``."""
+        if not self.pending:
+            return
+        b = self.pending[0] if len(self.pending) == 1 else SensorBlock.concat(self.pending)
+        cut = int(np.searchsorted(b.t, upto_s))
+        take, rest = b.slice(0, cut), b.slice(cut, len(b))
+        self.pending = [rest] if len(rest) else []
+        if not len(take):
+            return
+        first = int(np.floor(take.t[0])) * FRAME_HZ
+        k0 = self.done_k if self.done_k is not None and first - self.done_k <= MOTION_FRAMES else first
+        k1 = (int(np.floor(take.t[-1])) + 1) * FRAME_HZ
+        acc = np.asarray(take.acc, dtype=np.float64)
+        unit = acc / np.linalg.norm(acc, axis=1, keepdims=True)
+        fr = reduce_to_frames(take.t, unit, acc, k0, k1)
+        skip = 0
+        if self.tail is not None and self.tail.k0 + len(self.tail) == k0:
+            skip = len(self.tail)
+            fr = _concat(self.tail, fr)
+        mean, motion, idx = seconds(fr)
+        s = skip // FRAME_HZ
+        self.parts.append((idx[s:], mean[s:].astype(np.float32), motion[s:].astype(np.float32)))
+        keep = min(len(fr), MOTION_FRAMES)
+        self.tail = _slice(fr, len(fr) - keep, len(fr))
+        self.done_k = k1
+
+    def on_grid(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Means (n, 3) and motion (n,) for seconds ``lo..hi-1``, NaN where none; parts inside
+        are consumed."""
+        acc = np.full((hi - lo, 3), np.nan)
+        mot = np.full(hi - lo, np.nan)
+        rest = []
+        for idx, mean, motion in self.parts:
+            inside = (idx >= lo) & (idx < hi)
+            acc[idx[inside] - lo] = mean[inside]
+            mot[idx[inside] - lo] = motion[inside]
+            if not inside.all():
+                rest.append((idx[~inside], mean[~inside], motion[~inside]))
+        self.parts = rest
+        return acc, mot
+
+
+def _slice(f: SensorFrames, a: int, b: int) -> SensorFrames:
+    return SensorFrames(f.k0 + a, f.n[a:b], f.up[a:b], f.acc[a:b], f.mag_sum[a:b], f.mag_sq[a:b])
+
+
+def _concat(a: SensorFrames, b: SensorFrames) -> SensorFrames:
+    return SensorFrames(a.k0, *(np.concatenate((getattr(a, n), getattr(b, n)))
+                                for n in ("n", "up", "acc", "mag_sum", "mag_sq")))
+
+
+class Prepass:
+    """Feed ``add`` the file's batches in time order, then ``finish``."""
+
+    def __init__(self, max_gap_s: float, align: bool = True, reference: str | None = None,
+                 align_settings: AlignSettings | None = None) -> None:
+        self.max_gap_s = max_gap_s
+        self.align = align
+        self.reference = reference
+        self.align_settings = align_settings or AlignSettings()
+        self.segments: list[Segment] = []
+        self.features: dict[str, _Seconds] = {}
+        self.per_segment: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []
+        self.clock_status: Counter[str] = Counter()
+        self._last: float | None = None
+        self._excerpt: dict[str, list[SensorBlock]] = {}
+        self._excerpt_end = 0.0
+        self._lags: dict[str, list[_Lag]] = {}
+        self._failures: dict[str, Counter[str]] = {}
+
+    # ------------------------------------------------------------------ streaming
+    def add(self, blocks: Mapping[str, SensorBlock]) -> None:
+        blocks = {loc: b for loc, b in blocks.items() if len(b)}
+        if not blocks:
+            return
+        if self.reference is None:
+            self.reference = "pelvis" if "pelvis" in blocks else sorted(blocks)[0]
+        ts = np.sort(np.concatenate([b.t for b in blocks.values()]))
+        prev = np.concatenate(([self._last], ts)) if self._last is not None else ts
+        gaps = np.flatnonzero(np.diff(prev) > self.max_gap_s)
+        starts = prev[gaps + 1] if self._last is not None or len(gaps) else np.zeros(0)
+        if self._last is None:
+            self._open(float(ts[0]))
+        for start in starts.tolist():  # the batch holds the end of a segment and what follows
+            head = {loc: b.slice(0, int(np.searchsorted(b.t, start))) for loc, b in blocks.items()}
+            self._feed(head)
+            self._close()
+            self._open(start)
+            blocks = {loc: b.slice(int(np.searchsorted(b.t, start)), len(b)) for loc, b in blocks.items()}
+        self._feed(blocks)
+        self._last = float(ts[-1])
+
+    def _open(self, start: float) -> None:
+        self.segments.append(Segment(start, start))
+        self._excerpt, self._excerpt_end = {}, start + EXCERPT_S
+        self._lags, self._failures = {}, {}
+
+    def _feed(self, blocks: Mapping[str, SensorBlock]) -> None:
+        blocks = {loc: b for loc, b in blocks.items() if len(b)}
+        if not blocks:
+            return
+        seg = self.segments[-1]
+        seg.samples += sum(len(b) for b in blocks.values())
+        seg.end = max(seg.end, max(float(b.t[-1]) for b in blocks.values()))
+        for loc, b in blocks.items():
+            self.features.setdefault(loc, _Seconds()).pending.append(b)
+        for f in self.features.values():
+            f.reduce(np.floor(seg.end) - 1.0)
+        if not self.align:
+            return
+        while blocks:
+            later = {}
+            for loc, b in blocks.items():
+                cut = int(np.searchsorted(b.t, self._excerpt_end))
+                if cut:
+                    self._excerpt.setdefault(loc, []).append(b.slice(0, cut))
+                if cut < len(b):
+                    later[loc] = b.slice(cut, len(b))
+            if later:
+                self._align_excerpt()
+                self._excerpt_end += EXCERPT_S
+            blocks = later
+
+    def _align_excerpt(self) -> None:
+        parts, self._excerpt = self._excerpt, {}
+        if self.reference not in parts or len(parts) < 2:
+            return
+        blocks = {loc: SensorBlock.concat(p) if len(p) > 1 else p[0] for loc, p in parts.items()}
+        ref = blocks[self.reference]
+        centre = 0.5 * (float(ref.t[0]) + float(ref.t[-1]))
+        quiet = logging.getLogger("posturewatch.ingest.align")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # an hour without walking is normal; counted below instead
+        try:
+            models = estimate_clock_models(blocks, self.reference, settings=self.align_settings)
+        except ValueError as exc:
+            log.info("clock alignment of an excerpt failed: %s", exc)
+            return
+        finally:
+            quiet.setLevel(level)
+        for loc, m in models.items():
+            if loc == self.reference:
+                continue
+            if m.estimated:
+                self._lags.setdefault(loc, []).append(
+                    _Lag(centre, float(m.apply(np.array([centre]))[0] - centre), m.drift, m.n_windows))
+            else:
+                self._failures.setdefault(loc, Counter())[m.status] += 1
+
+    def _close(self) -> None:
+        seg = self.segments[-1]
+        for f in self.features.values():
+            f.reduce(np.inf)
+        lo, hi = int(np.floor(seg.start)), int(np.floor(seg.end)) + 1
+        self.per_segment.append({loc: f.on_grid(lo, hi) for loc, f in self.features.items()})
+        for f in self.features.values():
+            f.tail, f.done_k = None, None
+        if not self.align:
+            return
+        self._align_excerpt()
+        if self.reference is None:
+            return
+        seg.clocks[self.reference] = ClockModel.identity(seg.start)
+        for loc in self.features:
+            if loc != self.reference:
+                seg.clocks[loc] = self._clock_line(loc, seg.start)
+                self.clock_status[seg.clocks[loc].status] += 1
+
+    def _clock_line(self, loc: str, t0: float) -> ClockModel:
+        """One line through a sensor's hourly lags (robust: a wrong hour is outvoted)."""
+        lags = self._lags.get(loc, [])
+        if not lags:
+            failures = self._failures.get(loc)
+            status = failures.most_common(1)[0][0] if failures else NOT_ENOUGH_ACTIVITY
+            return ClockModel.identity(t0, status)
+        c = np.array([p.centre for p in lags])
+        y = np.array([p.lag for p in lags])
+        n = int(sum(p.n_windows for p in lags))
+        if len(lags) == 1:
+            p = lags[0]
+            return ClockModel(p.lag + p.drift * (t0 - p.centre), p.drift, t0, n_windows=n,
+                              status=ESTIMATED if p.drift else "offset_only")
+        cm = float(c.mean())
+        x = c - cm
+        max_slope = 1.5 * self.align_settings.max_drift
+        a, b, _ = _ransac_line(x, y, 0.03, max_slope)
+        a, b, used = _tukey_line(x, y, a, b, True, (0.002, 0.02))
+        if used.sum() < 2 or abs(b) > max_slope:
+            best = max(lags, key=lambda p: p.n_windows)
+            return ClockModel(best.lag + best.drift * (t0 - best.centre), best.drift, t0,
+                              n_windows=best.n_windows, status=ESTIMATED)
+        rms = float(np.sqrt(np.mean((y[used] - a - b * x[used]) ** 2)))
+        n_used = int(sum(p.n_windows for p, u in zip(lags, used, strict=True) if u))
+        return ClockModel(a + b * (t0 - cm), float(b), t0, rms, n_used, ESTIMATED)
+
+    # ------------------------------------------------------------------ results
+    def finish(self, declared: Mapping[str, Calibration], given: Mapping[str, Calibration] | None,
+               autocal: AutoCalSettings) -> tuple[dict[str, Calibration], list[str]]:
+        """Close the last segment; the mountings for the start and notes on re-checks."""
+        if self.segments and (not self.per_segment or len(self.per_segment) < len(self.segments)):
+            self._close()
+        locs = sorted(self.features)
+        decl = {loc: declared[loc] for loc in locs}
+        if given:
+            self.per_segment.clear()
+            return {**decl, **given}, []
+        sep = {loc: (np.full((1, 3), np.nan), np.full(1, np.nan)) for loc in locs}
+        parts = [p for seg in self.per_segment for p in (seg, sep)]
+        whole = {loc: (np.concatenate([p[loc][0] for p in parts]), np.concatenate([p[loc][1] for p in parts]))
+                 for loc in locs}
+        current = _learn(whole, decl, autocal) if locs else decl
+        first = dict(current)
+        notes = []
+        for i in range(1, len(self.segments)):
+            if self.segments[i].start - self.segments[i - 1].end < RECHECK_GAP_S:
+                continue
+            again = _learn(self.per_segment[i], current, autocal)
+            changed = {}
+            for loc, cal in again.items():
+                if not cal.source.startswith("walking"):
+                    continue
+                moved = max(angle_deg(cal.R[0], current[loc].R[0]), angle_deg(cal.R[1], current[loc].R[1]))
+                if moved > max(RELEARN_DEG, autocal.slip_deg):
+                    changed[loc] = cal
+                    notes.append(f"segment {i + 1}: {loc} is worn {moved:.0f}° differently after the gap; "
+                                 "mounting re-learnt from that segment")
+            if changed:
+                current = {**current, **changed}
+                self.segments[i].calibrations = dict(current)
+        self.per_segment.clear()
+        return first, notes
+
+
+def _learn(per, declared, autocal: AutoCalSettings) -> dict[str, Calibration]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a sensor without data in a segment: NaN
+        return autocalibrate_seconds(per, declared, autocal)
