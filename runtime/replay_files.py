@@ -28,7 +28,8 @@ from posturewatch.ingest.records import ANGLE_NAMES
 from posturewatch.store.rollup import SecondRollup, Seconds
 
 DAYS_DIR = "days"
-ANGLE_FIELDS = ["timestamp", "local_time", "posture", *ANGLE_NAMES]
+# local_time last: the columns before it keep the places they always had
+ANGLE_FIELDS = ["timestamp", "posture", *ANGLE_NAMES, "local_time"]
 EPISODE_FIELDS = ["id", "kind", "start", "end", "start_local", "end_local", "duration_s", "peak", "mean",
                   "confirmed"]
 ALERT_FIELDS = ["id", "kind", "ts", "local_time", "severity", "title", "message", "episode_id",
@@ -163,8 +164,8 @@ class ResultFiles:
         self.tally.seconds += len(sec)
         cols = [np.char.mod("%.2f", sec.angles.get(a, np.full(len(sec), np.nan))) for a in ANGLE_NAMES]
         cols = [np.where(c == "nan", "", c) for c in cols]
-        rows = list(zip(sec.t.astype(str), iso_local(sec.t, self.tz), _LABELS[sec.posture.astype(int)],
-                        *cols, strict=True))
+        rows = list(zip(sec.t.astype(str), _LABELS[sec.posture.astype(int)], *cols,
+                        iso_local(sec.t, self.tz), strict=True))
         self._angles.rows(rows)
         i = 0
         while i < len(rows):  # split at local midnight into the day folders
