@@ -176,7 +176,8 @@ def _load_replay_files(folder: Path, shown: Path, day: str | None, tz: str, user
         report.bad_rows["angles.csv duplicate seconds"] += int((~keep).sum())
     t, matrix, posture = t[keep], matrix[keep], posture[keep]
     day = day or local_day(float(t[-1]), tz)
-    lo, hi = day_bounds(day, tz)
+    # a day folder holds that day as the replay's zone cut it: all of it belongs to the report
+    lo, hi = (-math.inf, math.inf) if folder != shown else day_bounds(day, tz)
     inside = (t >= lo) & (t < hi)
     if not inside.any():
         raise ReportDataError(f"{folder}: no rows on {day} ({tz})")
