@@ -43,6 +43,8 @@ from posturewatch.ingest.timestamps import (
 )
 
 CONTEXT_STAMPS = 2  # kept stamps of the previous batch that an isolated jump is judged against
+# Arrow's reader parses a few dozen blocks ahead of its consumer: small blocks keep that small
+STREAM_BLOCK_BYTES = 2 << 20
 
 
 class TextCellsFound(Exception):
@@ -111,7 +113,8 @@ class RecordingStream:
         columns = [self.ts_col, *self.sensor_cols]
         noted = False
         try:
-            for batch in _stream(self.path, self.header, self._types(), report, progress):
+            for batch in _stream(self.path, self.header, self._types(), report, progress,
+                                 STREAM_BLOCK_BYTES):
                 report.rows += batch.num_rows
                 data = {}
                 for c in columns:
