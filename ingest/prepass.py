@@ -4,14 +4,15 @@ A recording is cut into segments wherever no sensor has a sample for longer than
 (minutes to months: the analysis restarts after it). While the file streams by, each sensor is
 reduced to what the offline extras need, never kept whole:
 
-* clocks: every hour of a segment is aligned from content on its own (``ingest.align``, raw
-  samples of that hour only); the hourly lags of a sensor are then joined by one robust line per
-  segment (offset and drift over the whole segment);
+* clocks: every six hours of a segment are aligned from content on their own (``ingest.align``
+  needs only the magnitudes |acc| and |gyr| with their times: 16 bytes a sample); the lags of the
+  pieces are then joined by one line per segment, the pieces that agree with the best-supported
+  one (weighted by their windows) outvoting a wrong one;
 * mountings: per whole second the mean specific force and the motion (what ``ingest.autocal``
   works on), from which the mountings are learnt over the whole recording; after a long gap the
   segment's own evidence re-checks them (a sensor put on again differently is re-learnt).
 
-Memory is one hour of raw samples plus a few bytes per second of data, never per second of span.
+Memory is six hours of magnitudes plus a few bytes per second of data, never per second of span.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from posturewatch.ingest.align import (
     NOT_ENOUGH_ACTIVITY,
     AlignSettings,
     ClockModel,
-    _ransac_line,
-    _tukey_line,
     estimate_clock_models,
 )
 from posturewatch.ingest.autocal import AutoCalSettings, autocalibrate_seconds, seconds
@@ -40,7 +39,8 @@ from posturewatch.ingest.records import SensorBlock
 
 log = logging.getLogger(__name__)
 
-EXCERPT_S = 3600.0  # raw samples held at a time for clock alignment
+EXCERPT_S = 6 * 3600.0  # magnitudes held at a time for clock alignment
+AGREE_S = 0.03  # pieces whose lags are this close to a line belong to it
 RECHECK_GAP_S = 3600.0  # after a gap this long the mountings are checked against the new data
 RELEARN_DEG = 15.0  # a sensor put on again this differently is re-learnt (less: the evidence's noise)
 MOTION_FRAMES = 2 * FRAME_HZ  # autocal's motion window, carried across batches
@@ -121,6 +121,22 @@ class _Seconds:
         return acc, mot
 
 
+def _magnitudes(b: SensorBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Times and |acc|, |gyr| / √3 (float32): all that clock alignment looks at."""
+    def norm(v: np.ndarray) -> np.ndarray:
+        return (np.sqrt(np.einsum("ij,ij->i", v, v, dtype=np.float64)) / np.sqrt(3.0)).astype(np.float32)
+    return b.t, norm(b.acc), None if b.gyr is None else norm(b.gyr)
+
+
+def _as_block(loc: str, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> SensorBlock:
+    """Magnitudes as a block whose three axes all read m/√3 (a view: |row| is m again)."""
+    t = np.concatenate([p[0] for p in parts])
+    acc = np.concatenate([p[1] for p in parts])
+    gyr = None if any(p[2] is None for p in parts) else np.concatenate([p[2] for p in parts])
+    return SensorBlock(loc, t, np.broadcast_to(acc[:, None], (len(t), 3)),
+                       None if gyr is None else np.broadcast_to(gyr[:, None], (len(t), 3)))
+
+
 def _slice(f: SensorFrames, a: int, b: int) -> SensorFrames:
     return SensorFrames(f.k0 + a, f.n[a:b], f.up[a:b], f.acc[a:b], f.mag_sum[a:b], f.mag_sq[a:b])
 
@@ -189,24 +205,27 @@ class Prepass:
             f.reduce(np.floor(seg.end) - 1.0)
         if not self.align:
             return
-        while blocks:
+        mags = {loc: _magnitudes(b) for loc, b in blocks.items()}
+        while mags:
             later = {}
-            for loc, b in blocks.items():
-                cut = int(np.searchsorted(b.t, self._excerpt_end))
+            for loc, (t, acc, gyr) in mags.items():
+                cut = int(np.searchsorted(t, self._excerpt_end))
                 if cut:
-                    self._excerpt.setdefault(loc, []).append(b.slice(0, cut))
-                if cut < len(b):
-                    later[loc] = b.slice(cut, len(b))
+                    self._excerpt.setdefault(loc, []).append((t[:cut], acc[:cut],
+                                                              None if gyr is None else gyr[:cut]))
+                if cut < len(t):
+                    later[loc] = (t[cut:], acc[cut:], None if gyr is None else gyr[cut:])
             if later:
                 self._align_excerpt()
                 self._excerpt_end += EXCERPT_S
-            blocks = later
+            mags = later
 
     def _align_excerpt(self) -> None:
         parts, self._excerpt = self._excerpt, {}
         if self.reference not in parts or len(parts) < 2:
             return
-        blocks = {loc: SensorBlock.concat(p) if len(p) > 1 else p[0] for loc, p in parts.items()}
+        blocks = {loc: _as_block(loc, p) for loc, p in parts.items()}
+        del parts
         ref = blocks[self.reference]
         centre = 0.5 * (float(ref.t[0]) + float(ref.t[-1]))
         quiet = logging.getLogger("posturewatch.ingest.align")
@@ -254,25 +273,27 @@ class Prepass:
             failures = self._failures.get(loc)
             status = failures.most_common(1)[0][0] if failures else NOT_ENOUGH_ACTIVITY
             return ClockModel.identity(t0, status)
-        c = np.array([p.centre for p in lags])
-        y = np.array([p.lag for p in lags])
         n = int(sum(p.n_windows for p in lags))
         if len(lags) == 1:
             p = lags[0]
             return ClockModel(p.lag + p.drift * (t0 - p.centre), p.drift, t0, n_windows=n,
                               status=ESTIMATED if p.drift else "offset_only")
-        cm = float(c.mean())
-        x = c - cm
-        max_slope = 1.5 * self.align_settings.max_drift
-        a, b, _ = _ransac_line(x, y, 0.03, max_slope)
-        a, b, used = _tukey_line(x, y, a, b, True, (0.002, 0.02))
-        if used.sum() < 2 or abs(b) > max_slope:
-            best = max(lags, key=lambda p: p.n_windows)
+        c = np.array([p.centre for p in lags])
+        y = np.array([p.lag for p in lags])
+        w = np.array([p.n_windows for p in lags], dtype=np.float64)
+        # each piece's own line as a candidate; the one most windows agree with wins
+        support = [w[np.abs(y - (p.lag + p.drift * (c - p.centre))) <= AGREE_S].sum() for p in lags]
+        best = lags[int(np.argmax(support))]
+        used = np.abs(y - (best.lag + best.drift * (c - best.centre))) <= AGREE_S
+        if used.sum() < 2:
             return ClockModel(best.lag + best.drift * (t0 - best.centre), best.drift, t0,
                               n_windows=best.n_windows, status=ESTIMATED)
-        rms = float(np.sqrt(np.mean((y[used] - a - b * x[used]) ** 2)))
-        n_used = int(sum(p.n_windows for p, u in zip(lags, used, strict=True) if u))
-        return ClockModel(a + b * (t0 - cm), float(b), t0, rms, n_used, ESTIMATED)
+        cm = float(np.average(c[used], weights=w[used]))
+        b, a = np.polyfit(c[used] - cm, y[used], 1, w=np.sqrt(w[used]))
+        if abs(b) > 1.5 * self.align_settings.max_drift:
+            b, a = best.drift, best.lag + best.drift * (cm - best.centre)
+        rms = float(np.sqrt(np.average((y[used] - a - b * (c[used] - cm)) ** 2, weights=w[used])))
+        return ClockModel(float(a + b * (t0 - cm)), float(b), t0, rms, int(w[used].sum()), ESTIMATED)
 
     # ------------------------------------------------------------------ results
     def finish(self, declared: Mapping[str, Calibration], given: Mapping[str, Calibration] | None,
