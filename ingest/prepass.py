@@ -9,10 +9,12 @@ reduced to what the offline extras need, never kept whole:
   pieces are then joined by one line per segment, the pieces that agree with the best-supported
   one (weighted by their windows) outvoting a wrong one;
 * mountings: per whole second the mean specific force and the motion (what ``ingest.autocal``
-  works on), from which the mountings are learnt over the whole recording; after a long gap the
-  segment's own evidence re-checks them (a sensor put on again differently is re-learnt).
+  works on) of the first day of data, from which the mountings are learnt before any sample is
+  analysed; after a long gap the first day of the new segment re-checks them (a sensor put on
+  again differently is re-learnt) as soon as that segment ends.
 
-Memory is six hours of magnitudes plus a few bytes per second of data, never per second of span.
+Memory is six hours of magnitudes plus a day of per-second features: never more for a longer
+recording, nothing per second of a gap.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +46,7 @@ AGREE_S = 0.03  # pieces whose lags are this close to a line belong to it
 RECHECK_GAP_S = 3600.0  # after a gap this long the mountings are checked against the new data
 RELEARN_DEG = 15.0  # a sensor put on again this differently is re-learnt (less: the evidence's noise)
 MOTION_FRAMES = 2 * FRAME_HZ  # autocal's motion window, carried across batches
+LEARN_S = 86400  # per-second features kept of a segment (and of the start) for the mountings
 
 
 @dataclass
@@ -72,7 +75,8 @@ class _Lag:
 class _Seconds:
     """One location's per-second features, reduced batch by batch."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # seconds from here on are not kept
         self.pending: list[SensorBlock] = []
         self.tail: SensorFrames | None = None
         self.done_k: int | None = None
@@ -100,7 +104,9 @@ class _Seconds:
             fr = _concat(self.tail, fr)
         mean, motion, idx = seconds(fr)
         s = skip // FRAME_HZ
-        self.parts.append((idx[s:], mean[s:].astype(np.float32), motion[s:].astype(np.float32)))
+        e = s + int(np.searchsorted(idx[s:], self.limit))
+        if e > s:
+            self.parts.append((idx[s:e], mean[s:e].astype(np.float32), motion[s:e].astype(np.float32)))
         keep = min(len(fr), MOTION_FRAMES)
         self.tail = _slice(fr, len(fr) - keep, len(fr))
         self.done_k = k1
@@ -150,14 +156,25 @@ class Prepass:
     """Feed ``add`` the file's batches in time order, then ``finish``."""
 
     def __init__(self, max_gap_s: float, align: bool = True, reference: str | None = None,
-                 align_settings: AlignSettings | None = None) -> None:
+                 align_settings: AlignSettings | None = None, *,
+                 declared: Callable[[str], Calibration] | None = None,
+                 given: Mapping[str, Calibration] | None = None,
+                 autocal: AutoCalSettings | None = None) -> None:
         self.max_gap_s = max_gap_s
         self.align = align
         self.reference = reference
         self.align_settings = align_settings or AlignSettings()
         self.segments: list[Segment] = []
         self.features: dict[str, _Seconds] = {}
-        self.per_segment: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []
+        self.declared = declared or Calibration.declared
+        self.given = dict(given or {})
+        self.autocal = autocal or AutoCalSettings()
+        self.closed = 0
+        self.first: dict[str, Calibration] | None = dict(self.given) if self.given else None
+        self.current: dict[str, Calibration] = dict(self.given)
+        self.notes: list[str] = []
+        self._initial: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []
+        self._initial_s = 0
         self.clock_status: Counter[str] = Counter()
         self._last: float | None = None
         self._excerpt: dict[str, list[SensorBlock]] = {}
@@ -189,6 +206,8 @@ class Prepass:
 
     def _open(self, start: float) -> None:
         self.segments.append(Segment(start, start))
+        for f in self.features.values():
+            f.limit = int(np.floor(start)) + LEARN_S
         self._excerpt, self._excerpt_end = {}, start + EXCERPT_S
         self._lags, self._failures = {}, {}
 
@@ -200,7 +219,7 @@ class Prepass:
         seg.samples += sum(len(b) for b in blocks.values())
         seg.end = max(seg.end, max(float(b.t[-1]) for b in blocks.values()))
         for loc, b in blocks.items():
-            self.features.setdefault(loc, _Seconds()).pending.append(b)
+            self.features.setdefault(loc, _Seconds(int(np.floor(seg.start)) + LEARN_S)).pending.append(b)
         for f in self.features.values():
             f.reduce(np.floor(seg.end) - 1.0)
         if not self.align:
@@ -251,10 +270,12 @@ class Prepass:
         seg = self.segments[-1]
         for f in self.features.values():
             f.reduce(np.inf)
-        lo, hi = int(np.floor(seg.start)), int(np.floor(seg.end)) + 1
-        self.per_segment.append({loc: f.on_grid(lo, hi) for loc, f in self.features.items()})
+        lo = int(np.floor(seg.start))
+        hi = min(int(np.floor(seg.end)) + 1, lo + LEARN_S)
+        self._mountings({loc: f.on_grid(lo, hi) for loc, f in self.features.items()}, hi - lo)
+        self.closed += 1
         for f in self.features.values():
-            f.tail, f.done_k = None, None
+            f.tail, f.done_k, f.parts = None, None, []
         if not self.align:
             return
         self._align_excerpt()
@@ -295,42 +316,63 @@ class Prepass:
         rms = float(np.sqrt(np.average((y[used] - a - b * (c[used] - cm)) ** 2, weights=w[used])))
         return ClockModel(float(a + b * (t0 - cm)), float(b), t0, rms, int(w[used].sum()), ESTIMATED)
 
-    # ------------------------------------------------------------------ results
-    def finish(self, declared: Mapping[str, Calibration], given: Mapping[str, Calibration] | None,
-               autocal: AutoCalSettings) -> tuple[dict[str, Calibration], list[str]]:
-        """Close the last segment; the mountings for the start and notes on re-checks."""
-        if self.segments and (not self.per_segment or len(self.per_segment) < len(self.segments)):
-            self._close()
-        locs = sorted(self.features)
-        decl = {loc: declared[loc] for loc in locs}
-        if given:
-            self.per_segment.clear()
-            return {**decl, **given}, []
-        sep = {loc: (np.full((1, 3), np.nan), np.full(1, np.nan)) for loc in locs}
-        parts = [p for seg in self.per_segment for p in (seg, sep)]
-        whole = {loc: (np.concatenate([p[loc][0] for p in parts]), np.concatenate([p[loc][1] for p in parts]))
-                 for loc in locs}
-        current = _learn(whole, decl, autocal) if locs else decl
-        first = dict(current)
-        notes = []
-        for i in range(1, len(self.segments)):
-            if self.segments[i].start - self.segments[i - 1].end < RECHECK_GAP_S:
+    # ------------------------------------------------------------------ mountings
+    def _mountings(self, features: dict[str, tuple[np.ndarray, np.ndarray]], seconds: int) -> None:
+        """A closed segment's features: evidence for the first mountings, or a re-check."""
+        if self.given:
+            return
+        if self.first is None:
+            self._initial.append(features)
+            self._initial_s += seconds
+            if self._initial_s >= LEARN_S:
+                self._learn_first()
+            return
+        i = len(self.segments) - 1
+        if i == 0 or self.segments[i].start - self.segments[i - 1].end < RECHECK_GAP_S:
+            return
+        for loc in features:
+            self.current.setdefault(loc, self.declared(loc))
+        again = _learn(features, self.current, self.autocal)
+        changed = {}
+        for loc, cal in again.items():
+            if not cal.source.startswith("walking"):
                 continue
-            again = _learn(self.per_segment[i], current, autocal)
-            changed = {}
-            for loc, cal in again.items():
-                if not cal.source.startswith("walking"):
-                    continue
-                moved = max(angle_deg(cal.R[0], current[loc].R[0]), angle_deg(cal.R[1], current[loc].R[1]))
-                if moved > max(RELEARN_DEG, autocal.slip_deg):
-                    changed[loc] = cal
-                    notes.append(f"segment {i + 1}: {loc} is worn {moved:.0f}° differently after the gap; "
-                                 "mounting re-learnt from that segment")
-            if changed:
-                current = {**current, **changed}
-                self.segments[i].calibrations = dict(current)
-        self.per_segment.clear()
-        return first, notes
+            old = self.current[loc]
+            moved = max(angle_deg(cal.R[0], old.R[0]), angle_deg(cal.R[1], old.R[1]))
+            if moved > max(RELEARN_DEG, self.autocal.slip_deg):
+                changed[loc] = cal
+                self.notes.append(f"segment {i + 1}: {loc} is worn {moved:.0f}° differently after the "
+                                  "gap; mounting re-learnt from that segment")
+        if changed:
+            self.current = {**self.current, **changed}
+            self.segments[i].calibrations = dict(self.current)
+
+    def _learn_first(self) -> None:
+        """The mountings from the first day of data (its segments joined, a NaN second between)."""
+        parts, self._initial = self._initial, []
+        locs = sorted({loc for p in parts for loc in p})
+        decl = {loc: self.declared(loc) for loc in locs}
+        gap = (np.full((1, 3), np.nan), np.full(1, np.nan))
+        joined = {}
+        for loc in locs:
+            pieces = []
+            for p in parts:
+                n = len(next(iter(p.values()))[1])
+                pieces += [p.get(loc, (np.full((n, 3), np.nan), np.full(n, np.nan))), gap]
+            joined[loc] = (np.concatenate([x[0] for x in pieces]), np.concatenate([x[1] for x in pieces]))
+        self.first = _learn(joined, decl, self.autocal) if locs else decl
+        self.current = dict(self.first)
+
+    # ------------------------------------------------------------------ results
+    def finish(self) -> tuple[dict[str, Calibration], list[str]]:
+        """Close the last segment; the mountings for the start and notes on re-checks."""
+        if self.segments and self.closed < len(self.segments):
+            self._close()
+        if self.first is None:
+            self._learn_first()
+        first = {loc: self.declared(loc) for loc in self.features}
+        first.update(self.first or {})
+        return first, self.notes
 
 
 def _learn(per, declared, autocal: AutoCalSettings) -> dict[str, Calibration]:

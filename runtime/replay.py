@@ -175,7 +175,9 @@ class FileSource:
     def prepare(self, config: Config, calibrations: Mapping[str, Calibration]) -> Plan:
         """First pass: segments, clock models per segment, mountings from the whole recording."""
         while True:
-            pre = Prepass(config.pipeline.episodes.max_gap_s, self.align)
+            pre = Prepass(config.pipeline.episodes.max_gap_s, self.align,
+                          declared=config.pipeline.declared, given=calibrations or None,
+                          autocal=config.pipeline.autocal)
             try:
                 for batch in self._pass(lambda f: self.progress(0.4 * f, "first pass")):
                     pre.add(batch)
@@ -184,8 +186,7 @@ class FileSource:
                 continue  # read again as text, cell by cell
         if not pre.segments:
             raise RecordingError("no usable samples: every sensor column was empty or bad")
-        declared = {loc: config.pipeline.declared(loc) for loc in pre.features}
-        cals, notes = pre.finish(declared, calibrations or None, config.pipeline.autocal)
+        cals, notes = pre.finish()
         self.segments = pre.segments
         self.now = self.segments[0].start
         main = max(self.segments, key=lambda s: s.samples)
