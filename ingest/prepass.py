@@ -5,7 +5,7 @@ A recording is cut into segments wherever no sensor has a sample for longer than
 reduced to what the offline extras need, never kept whole:
 
 * clocks: every six hours of a segment are aligned from content on their own (``ingest.align``
-  needs only the magnitudes |acc| and |gyr| with their times: 16 bytes a sample); the lags of the
+  needs only the magnitudes |acc| and |gyr| at its 50 Hz, with their times); the lags of the
   pieces are then joined by one line per segment, the pieces that agree with the best-supported
   one (weighted by their windows) outvoting a wrong one;
 * mountings: per whole second the mean specific force and the motion (what ``ingest.autocal``
@@ -127,11 +127,22 @@ class _Seconds:
         return acc, mot
 
 
-def _magnitudes(b: SensorBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Times and |acc|, |gyr| / √3 (float32): all that clock alignment looks at."""
+def _magnitudes(b: SensorBlock, grid_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Times and |acc|, |gyr| / √3 (float32): all that clock alignment looks at, averaged over
+    groups of samples down to about the alignment's grid rate (its anti-alias filter anyway)."""
     def norm(v: np.ndarray) -> np.ndarray:
         return (np.sqrt(np.einsum("ij,ij->i", v, v, dtype=np.float64)) / np.sqrt(3.0)).astype(np.float32)
-    return b.t, norm(b.acc), None if b.gyr is None else norm(b.gyr)
+
+    t, acc, gyr = b.t, norm(b.acc), None if b.gyr is None else norm(b.gyr)
+    rate = 1.0 / float(np.median(np.diff(t))) if len(t) > 10 else 0.0
+    k = int(rate / grid_hz) if np.isfinite(rate) else 1
+    if k < 2:
+        return t, acc, gyr
+    n = len(t) // k * k
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return x[:n].reshape(-1, k).mean(axis=1, dtype=np.float64).astype(x.dtype)
+    return mean(t), mean(acc), None if gyr is None else mean(gyr)
 
 
 def _as_block(loc: str, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> SensorBlock:
@@ -224,7 +235,7 @@ class Prepass:
             f.reduce(np.floor(seg.end) - 1.0)
         if not self.align:
             return
-        mags = {loc: _magnitudes(b) for loc, b in blocks.items()}
+        mags = {loc: _magnitudes(b, self.align_settings.rate_hz) for loc, b in blocks.items()}
         while mags:
             later = {}
             for loc, (t, acc, gyr) in mags.items():
