@@ -5,8 +5,9 @@ The recorded file is one more source for the same session the daemon and the dem
 
 1. a first pass reduces each sensor to compact features (``ingest.prepass``): the segments (a gap
    longer than ``[episodes] max_gap_s`` restarts the analysis), each segment's clock models
-   aligned from content hour by hour, and per-second features from which the mountings are
-   learnt over the whole recording (so even the first minutes use the right calibration);
+   aligned from content six hours at a time, and per-second features from which the mountings
+   are learnt from the first day (so even the first minutes use the right calibration) and
+   re-checked after each long gap;
 2. the second pass streams the samples again, as they are read, through the same monitor one
    minute at a time into the result files (``ResultFiles``: angles.csv at 1 Hz, episodes.csv,
    alerts.csv, per local day and in ``daily.csv``), appended as the steps come.
