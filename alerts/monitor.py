@@ -173,6 +173,11 @@ class Monitor:
                 continue
             if self._next_tick > end:
                 break
+            # no ticks through a gap without frames (a segment ended): the next is at its end
+            after = int(np.searchsorted(out.t, self._next_tick))
+            if after < len(out) and out.t[after] - self._next_tick > TICK_S:
+                self._next_tick += np.ceil((out.t[after] - self._next_tick) / TICK_S) * TICK_S
+                continue
             step.alerts.extend(self.policy.tick(self._next_tick, posture_at(self._next_tick)))
             self._next_tick += TICK_S
         for event in events[i:]:

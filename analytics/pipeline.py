@@ -80,6 +80,19 @@ class PipelineOutput:
     def empty(cls) -> PipelineOutput:
         return cls(np.zeros(0), {a: np.zeros(0) for a in ANGLE_NAMES}, np.zeros(0, np.int8), [])
 
+    @classmethod
+    def joined(cls, a: PipelineOutput, b: PipelineOutput) -> PipelineOutput:
+        """``a`` then ``b`` (the close of a segment before a gap, then what followed it)."""
+        def cat(x: dict, y: dict, na: int, nb: int, fill) -> dict:
+            return {k: np.concatenate((x.get(k, np.full(na, fill)), y.get(k, np.full(nb, fill))))
+                    for k in x.keys() | y.keys()}
+        na, nb = len(a), len(b)
+        return cls(np.concatenate((a.t, b.t)), cat(a.angles, b.angles, na, nb, np.nan),
+                   np.concatenate((a.posture, b.posture)).astype(np.int8), a.events + b.events,
+                   cat(a.present, b.present, na, nb, False),
+                   np.concatenate((a.angle_quality, b.angle_quality)).astype(np.uint8),
+                   np.concatenate((a.steps, b.steps)), a.transitions + b.transitions)
+
     def __len__(self) -> int:
         return len(self.t)
 
@@ -193,6 +206,7 @@ class Pipeline:
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
+        self._newest = -np.inf  # the newest sample so far (on the common clock)
         self._pending = _Frames.empty()  # framed, posture not yet final
         # With no calibration given the mountings are learnt live from walking (and standing).
         self.learner = MountingLearner(
@@ -202,21 +216,53 @@ class Pipeline:
 
     # -- public ---------------------------------------------------------------------------------
     def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> PipelineOutput:
-        """Add samples; frames before ``until`` (default: the newest sample − 0.5 s) become final."""
+        """Add samples; frames before ``until`` (default: the newest sample − 0.5 s) become final.
+
+        Samples more than ``episodes.max_gap_s`` after every earlier one start a new segment: the
+        one before the gap is closed (``_restart``), nothing is framed over the gap.
+        """
         newest = -np.inf
+        head = None
         for block in blocks:
             block = self._finite(block)
-            block = self._on_clock(block) if block is not None else None
+            if block is None:
+                continue
+            if self._after_gap(block, newest):
+                closed = self._restart()
+                head = closed if head is None else PipelineOutput.joined(head, closed)
+                newest = -np.inf
+            block = self._on_clock(block)
             if block is None:
                 continue
             self._sensor(block.location).add(block)
             newest = max(newest, float(block.t[-1]))
+        self._newest = max(self._newest, newest)
         if until is None:
             until = newest - 0.5
         if self.k_next is None or not np.isfinite(until):
-            return PipelineOutput.empty()
+            return head or PipelineOutput.empty()
         self._advance(int(np.floor(until * FRAME_HZ + 1e-9)))
-        return self._emit(final=False)
+        out = self._emit(final=False)
+        return out if head is None else PipelineOutput.joined(head, out)
+
+    def _after_gap(self, block: SensorBlock, newest: float) -> bool:
+        """Whether ``block`` starts more than ``episodes.max_gap_s`` after every sample so far."""
+        if self.k_next is None:
+            return False
+        t0 = float(self.clocks[block.location].apply(block.t[:1])[0]) if block.location in self.clocks \
+            else float(block.t[0])
+        return t0 - max(newest, self._newest) > self.settings.episodes.max_gap_s
+
+    def _restart(self) -> PipelineOutput:
+        """Close the segment before a long gap (frames final, open episodes ended at its end) and
+        start the next one afresh (fusion, posture context, motion, learning), keeping the
+        mountings, clocks, counters and calibration log."""
+        out = self.close()
+        counters, log_ = self.counters, self.calibration_log
+        self.__init__(self.settings, self.calibrations, self.clocks)
+        self.counters, self.calibration_log = counters, log_
+        self.counters["segments_after_gaps"] += 1
+        return out
 
     def close(self) -> PipelineOutput:
         """Finalize everything pushed so far and end open episodes (end of a recording)."""

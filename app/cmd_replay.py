@@ -1,27 +1,28 @@
 """`posturewatch replay FILE --out DIR` (or one LOCATION=FILE per worn sensor): run the pipeline
-over recorded files and write results."""
+over recorded files and write results: angles.csv (1 Hz), episodes.csv and alerts.csv for the
+whole recording, the same per local day under days/YYYY-MM-DD/, and daily.csv. A combined CSV is
+streamed in two passes, so any length fits in memory."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 from posturewatch.analytics.records import Posture
 from posturewatch.app.progress import Progress
 from posturewatch.ingest.archive_reader import is_archive, read_archive
 from posturewatch.ingest.locationfiles import parse_location_args, read_location_files
-from posturewatch.ingest.recording import Recording, RecordingError, read_recording
-from posturewatch.ingest.timestamps import TIME_UNITS
+from posturewatch.ingest.recording import RecordingError
+from posturewatch.ingest.timestamps import TIME_UNITS, TimestampError, check_zone
 from posturewatch.runtime import config as configuration
 from posturewatch.runtime.calibration_file import load_calibrations
 from posturewatch.runtime.outputs import OutputsError, ensure_out_dir
-from posturewatch.runtime.replay import ReplayResult, run_replay, write_results
+from posturewatch.runtime.replay import ReplayRun, replay_file, replay_to_folder
 
-HELP = "run the pipeline over a recorded file and write angles.csv, episodes.csv, alerts.csv"
+HELP = ("run the pipeline over a recorded file of any length and write angles.csv, episodes.csv, "
+        "alerts.csv (whole recording and per local day)")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -41,47 +42,61 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="numeric CSV timestamps are Unix seconds, ms, us or ns (default: told from "
                         "their size, and reported)")
     p.add_argument("--tz", metavar="ZONE",
-                   help="IANA time zone (e.g. Europe/Berlin) of date-times without an offset, and of "
-                        "device clocks; daylight saving is applied")
+                   help="IANA time zone (e.g. Europe/Berlin) of date-times without an offset and of "
+                        "device clocks (daylight saving applied); also the zone of the results' local "
+                        "times and days (default: the config's alerts.timezone)")
     p.add_argument("--calibration", type=Path, help="calibration file written by `posturewatch calibrate`")
     p.add_argument("--no-align", action="store_true", help="trust the file's timestamps as they are")
 
 
-def _summary(result: ReplayResult) -> str:
+def _summary(run: ReplayRun) -> str:
     lines = []
-    if len(result.posture):
-        counts = Counter(result.posture.tolist())
-        total = len(result.posture)
-        share = ", ".join(f"{Posture(k).label} {v / total * 100:.0f}%" for k, v in sorted(counts.items()))
+    frames = run.tally.frames
+    total = sum(frames.values())
+    if total:
+        share = ", ".join(f"{Posture(k).label} {v / total * 100:.0f}%" for k, v in sorted(frames.items()))
         lines.append(f"{total / 36000:.2f} h analysed: {share}")
-    kinds = Counter(e.episode.kind for e in result.episodes if e.type == "end")
+    kinds = run.tally.episodes
     lines.append("episodes: " + (", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"))
-    lines.append(f"alerts: {len(result.alerts)}")
-    lines.append("input: " + result.read.summary())
-    for note in result.notes:
-        lines.append("note: " + note)
-    extra = {k: v for k, v in result.counters.items() if v}
+    lines.append(f"alerts: {run.tally.alerts}")
+    days = [d.day for d in run.tally.days]
+    if days:
+        lines.append(f"days: {len(days)} ({days[0]} … {days[-1]})" if len(days) > 1 else f"day: {days[0]}")
+    lines.append("input: " + run.read.summary())
+    for note in run.notes:
+        lines.append(note if note.startswith("  ") else "note: " + note)
+    extra = {k: v for k, v in run.counters.items() if v}
     if extra:
         lines.append("counters: " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items())))
     return "\n".join(lines)
 
 
-def _read(args: argparse.Namespace, progress) -> Recording:
-    """The combined CSV, or one file per location when the arguments are LOCATION=FILE."""
+def _replay(args: argparse.Namespace, cfg, cals, progress) -> ReplayRun:
+    """The combined CSV streamed; one file per location read whole (device files are decoded
+    by their library in one go), then streamed from memory."""
+    align = not args.no_align
     if any("=" in f for f in args.files) or len(args.files) > 1:
         files = parse_location_args(args.files)
-        return read_location_files(files, args.time_unit, args.tz, args.acc_unit,
-                                   args.gyro_unit or "auto", progress=progress)
+        rec = read_location_files(files, args.time_unit, args.tz, args.acc_unit, args.gyro_unit or "auto",
+                                  progress=lambda f: progress(0.3 * f, "reading"))
+        return replay_to_folder(rec.blocks, args.out, cfg, cals, align, read=rec.report,
+                                progress=lambda f, d="": progress(0.3 + 0.7 * f, d))
     if is_archive(args.files[0]):  # the schema fixes units and time: no unit options apply
-        return read_archive(args.files[0], progress=progress)
-    return read_recording(args.files[0], args.acc_unit, args.gyro_unit or "rad/s", progress=progress,
-                          time_unit=args.time_unit, tz=args.tz)
+        rec = read_archive(args.files[0], progress=lambda f: progress(0.3 * f, "reading"))
+        return replay_to_folder(rec.blocks, args.out, cfg, cals, align, read=rec.report,
+                                progress=lambda f, d="": progress(0.3 + 0.7 * f, d))
+    return replay_file(args.files[0], args.out, cfg, args.acc_unit, args.gyro_unit or "rad/s",
+                       progress=progress, align=align, calibrations=cals, time_unit=args.time_unit,
+                       tz=args.tz)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         cfg = configuration.load(args.config)
-    except configuration.ConfigError as exc:
+        if args.tz:  # the results' local times and days follow the zone given for the file
+            check_zone(args.tz)
+            cfg = dataclasses.replace(cfg, alerts=dataclasses.replace(cfg.alerts, timezone=args.tz))
+    except (configuration.ConfigError, TimestampError) as exc:
         print(f"posturewatch replay: {exc}", file=sys.stderr)
         return 2
     cals = None
@@ -93,16 +108,12 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress("replay")
     try:
         ensure_out_dir(args.out)  # refused before an hour of analysis, not after
-        rec = _read(args, lambda f: progress(0.3 * f, "reading"))
-        result = run_replay(rec.blocks, cfg, cals, not args.no_align, read=rec.report,
-                            progress=lambda f, d="": progress(0.3 + 0.7 * f, d))
-        result.notes = rec.report.notes + result.notes
-        write_results(result, args.out)
+        result = _replay(args, cfg, cals, progress)
     except (RecordingError, OutputsError) as exc:
         progress.done()
         print(f"posturewatch replay: {exc}", file=sys.stderr)
         return 2
     progress.done()
     print(_summary(result))
-    print(f"wrote {args.out}/angles.csv, episodes.csv, alerts.csv")
-    return 0 if np.size(result.t) else 1
+    print(f"wrote {args.out}/angles.csv, episodes.csv, alerts.csv, daily.csv and days/<day>/")
+    return 0 if result.tally.seconds else 1

@@ -22,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="folder holding store.db (default: the user's folder, "
                              "~/.local/share/posturewatch/<user>)")
     source.add_argument("--replay", type=Path, default=None, metavar="DIR",
-                        help="a `posturewatch replay --out` folder (angles.csv, episodes.csv, alerts.csv)")
+                        help="a `posturewatch replay --out` folder; its latest day unless --day "
+                             "(the other days are listed)")
     parser.add_argument("--user", default=None, help="whose day (default: the store's only user)")
     parser.add_argument("--day", default=None, metavar="YYYY-MM-DD", help="local day (default: latest)")
     parser.add_argument("--tz", default=None,

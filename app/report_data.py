@@ -23,6 +23,7 @@ from posturewatch.analytics.records import Posture
 from posturewatch.analytics.report_stats import DayData, ReportAlert, ReportEpisode
 from posturewatch.ingest.records import ANGLE_NAMES
 from posturewatch.runtime.paths import STORE_FILE
+from posturewatch.runtime.replay_files import DAYS_DIR
 from posturewatch.store.sqlite import SqliteStore, day_bounds
 
 
@@ -120,11 +121,34 @@ def _float(text: str | None) -> float:
     return value
 
 
+def replay_days(folder: Path) -> list[str]:
+    """The local days a replay folder holds results for (``days/YYYY-MM-DD/``), in order."""
+    days = Path(folder) / DAYS_DIR
+    if not days.is_dir():
+        return []
+    return sorted(d.name for d in days.iterdir() if (d / "angles.csv").is_file())
+
+
 def load_replay(folder: Path, day: str | None, tz: str = "UTC", user: str = "replay",
                 report: LoadReport | None = None) -> DayData:
-    """One local day of a replay's results (default: the day holding the first row)."""
+    """One local day of a replay's results (default: the latest day; the others are noted)."""
     folder = Path(folder)
     report = report if report is not None else LoadReport()
+    days = replay_days(folder)
+    if days:
+        if day is None:
+            day = days[-1]
+            if len(days) > 1:
+                report.notes.append(f"showing {day}, the latest day; {folder} also holds "
+                                    f"{', '.join(days[:-1])} (choose with --day)")
+        elif day not in days:
+            raise ReportDataError(f"{folder} has no results for {day}; it holds {', '.join(days)}")
+        return _load_replay_files(folder / DAYS_DIR / day, folder, day, tz, user, report)
+    return _load_replay_files(folder, folder, day, tz, user, report)
+
+
+def _load_replay_files(folder: Path, shown: Path, day: str | None, tz: str, user: str,
+                       report: LoadReport) -> DayData:
     labels = {p.label: int(p) for p in Posture}
     ts, codes, values = [], [], []
     for line, row in _rows(folder / "angles.csv", ("timestamp", "posture")):
@@ -151,8 +175,9 @@ def load_replay(folder: Path, day: str | None, tz: str = "UTC", user: str = "rep
     if not keep.all():
         report.bad_rows["angles.csv duplicate seconds"] += int((~keep).sum())
     t, matrix, posture = t[keep], matrix[keep], posture[keep]
-    day = day or local_day(float(t[0]), tz)
-    lo, hi = day_bounds(day, tz)
+    day = day or local_day(float(t[-1]), tz)
+    # a day folder holds that day as the replay's zone cut it: all of it belongs to the report
+    lo, hi = (-math.inf, math.inf) if folder != shown else day_bounds(day, tz)
     inside = (t >= lo) & (t < hi)
     if not inside.any():
         raise ReportDataError(f"{folder}: no rows on {day} ({tz})")
@@ -182,4 +207,4 @@ def load_replay(folder: Path, day: str | None, tz: str = "UTC", user: str = "rep
             alerts.append(alert)
     angles = {a: matrix[inside, i] for i, a in enumerate(ANGLE_NAMES)}
     return DayData(user, day, tz, t[inside], posture[inside], angles, episodes, alerts, {},
-                   responses_known=False, source=f"replay {folder}")
+                   responses_known=False, source=f"replay {shown}")

@@ -109,8 +109,17 @@ def autocalibrate(
 
     ``frames`` must have been reduced from raw accelerometer data and share ``k0`` and length.
     """
+    return autocalibrate_seconds({loc: seconds(f)[:2] for loc, f in frames.items()}, declared, s)
+
+
+def autocalibrate_seconds(
+    per: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    declared: Mapping[str, Calibration],
+    s: AutoCalSettings | None = None,
+) -> dict[str, Calibration]:
+    """The same from per-second mean specific force (N, 3) and motion (N,) on one shared second
+    grid (what a streaming pre-pass keeps of a long recording)."""
     s = s or AutoCalSettings()
-    per = {loc: seconds(f) for loc, f in frames.items()}
     out = dict(declared)
     if not per:
         return out

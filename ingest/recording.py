@@ -102,7 +102,8 @@ def _to_float(col: pa.Array, report: ReadReport, dtype=np.float32) -> np.ndarray
     return values.astype(dtype)
 
 
-def _stream(path: Path, header: list[str], types: dict, report: ReadReport, progress):
+def _stream(path: Path, header: list[str], types: dict, report: ReadReport, progress,
+            block_bytes: int = BLOCK_BYTES):
     def on_invalid(row: csv.InvalidRow) -> str:
         report.bad["malformed_row"] += 1
         return "skip"
@@ -111,7 +112,7 @@ def _stream(path: Path, header: list[str], types: dict, report: ReadReport, prog
     # from inside its bad-row handler, or refuse the whole file)
     reader = csv.open_csv(
         Utf8Replacing(path),
-        read_options=csv.ReadOptions(block_size=BLOCK_BYTES),
+        read_options=csv.ReadOptions(block_size=block_bytes),
         parse_options=csv.ParseOptions(invalid_row_handler=on_invalid),
         convert_options=csv.ConvertOptions(column_types=types, strings_can_be_null=True),
     )

@@ -1,39 +1,47 @@
-"""Replay: the session over a recorded file, with results written as CSV.
+"""Replay: the session over a recorded file of any length, with results written as CSV.
 
 The recorded file is one more source for the same session the daemon and the demo run
-(``FileSource``). Before streaming it runs the offline extras: the sensors' clocks are aligned
-from content, and the mountings are learnt from the whole recording (walking, standing,
-sitting), so even the first minutes are analysed with the right calibration. Then the file
-streams through the same monitor, one minute at a time, into the file outputs
-(``ResultCollector``: angles.csv at 1 Hz, episodes.csv, alerts.csv).
+(``FileSource``), read in two passes so memory never depends on the recording's length:
+
+1. a first pass reduces each sensor to compact features (``ingest.prepass``): the segments (a gap
+   longer than ``[episodes] max_gap_s`` restarts the analysis), each segment's clock models
+   aligned from content six hours at a time, and per-second features from which the mountings
+   are learnt from the first day (so even the first minutes use the right calibration) and
+   re-checked after each long gap;
+2. the second pass streams the samples again, as they are read, through the same monitor one
+   minute at a time into the result files (``ResultFiles``: angles.csv at 1 Hz, episodes.csv,
+   alerts.csv, per local day and in ``daily.csv``), appended as the steps come.
+
+In-memory callers (``run_replay``) go through the same two passes over their blocks.
 """
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from posturewatch.alerts.monitor import FinishedDay, MonitorStep
 from posturewatch.alerts.records import Alert
-from posturewatch.analytics.daily import write_daily_csv
 from posturewatch.analytics.pipeline import PipelineOutput
-from posturewatch.analytics.records import EpisodeEvent, Posture
-from posturewatch.ingest.align import ClockModel, apply_to_block, estimate_clock_models
+from posturewatch.analytics.records import EpisodeEvent
+from posturewatch.ingest.align import ClockModel, apply_to_block
 from posturewatch.ingest.autocal import autocalibrate
 from posturewatch.ingest.frames import frame_index, reduce_to_frames
 from posturewatch.ingest.mounting import Calibration
-from posturewatch.ingest.recording import ReadReport, RecordingError, read_recording
+from posturewatch.ingest.prepass import Prepass, Segment
+from posturewatch.ingest.recording import ReadReport, RecordingError
+from posturewatch.ingest.recording_stream import RecordingStream, TextCellsFound, blocks_in_windows
 from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
 from posturewatch.runtime.config import Config
 from posturewatch.runtime.outputs import ensure_out_dir
+from posturewatch.runtime.replay_files import ReplayTally, ResultFiles
 from posturewatch.runtime.session import Chunk, Plan, Session
-from posturewatch.store.rollup import per_second
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ class ReplayResult:
     counters: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     days: list[FinishedDay] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
 
 
 def learn_calibrations(blocks: Mapping[str, SensorBlock], config: Config) -> dict[str, Calibration]:
@@ -69,19 +78,94 @@ def learn_calibrations(blocks: Mapping[str, SensorBlock], config: Config) -> dic
     return autocalibrate(frames, declared, config.pipeline.autocal)
 
 
-class FileSource:
-    """Recorded blocks (per location, in memory) as a session source; see the module docstring."""
+MARGIN_S = 2.0  # other sensors' samples may still come this far behind a batch's newest
 
-    def __init__(self, blocks: Mapping[str, SensorBlock], align: bool = True,
+
+class _Chunker:
+    """File batches → session chunks: split at segment starts, each segment's clock models
+    applied, cut at whole minutes of the reference timeline (the same edges whatever the batch
+    sizes, so a segment replays alike alone and within a longer file)."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        self.bounds = np.array([s.start for s in segments[1:]])
+        self.si = -1
+        self.buf: dict[str, list[SensorBlock]] = {}
+        self.edge = 0.0
+        self.hi = -np.inf
+        self.news: dict[str, Calibration] | None = None
+
+    def add(self, batch: Mapping[str, SensorBlock]) -> Iterator[Chunk]:
+        pieces: dict[int, dict[str, SensorBlock]] = {}
+        for loc, b in batch.items():
+            which = np.searchsorted(self.bounds, b.t, side="right")
+            cuts = np.flatnonzero(np.diff(which)) + 1
+            for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(b)], strict=True):
+                pieces.setdefault(int(which[lo]), {})[loc] = b.slice(lo, hi)
+        for si in sorted(pieces):
+            if si != self.si:
+                yield from self.finish()
+                self._start(si)
+            clocks = self.segments[si].clocks
+            for loc, b in pieces[si].items():
+                b = apply_to_block(b, clocks[loc]) if loc in clocks else b
+                self.buf.setdefault(loc, []).append(b)
+                self.hi = max(self.hi, float(b.t[-1]))
+            if self.edge == 0.0:
+                first = min(float(p[0].t[0]) for p in self.buf.values())
+                self.edge = np.floor(first / CHUNK_S) * CHUNK_S + CHUNK_S
+            while self.edge <= self.hi - MARGIN_S:
+                yield self._cut(self.edge, self.edge)
+                self.edge += CHUNK_S
+
+    def _start(self, si: int) -> None:
+        self.si, self.buf, self.edge, self.hi = si, {}, 0.0, -np.inf
+        self.news = self.segments[si].calibrations if si else None
+
+    def _cut(self, edge: float, until: float) -> Chunk:
+        out = []
+        for loc, parts in self.buf.items():
+            if not parts:
+                continue
+            b = parts[0] if len(parts) == 1 else SensorBlock.concat(parts)
+            j = int(np.searchsorted(b.t, edge))
+            if j:
+                out.append(b.slice(0, j))
+            self.buf[loc] = [b.slice(j, len(b))] if j < len(b) else []
+        chunk = Chunk(out, until=until, calibrations=self.news)
+        self.news = None
+        return chunk
+
+    def finish(self) -> Iterator[Chunk]:
+        """The rest of the current segment (its data is complete)."""
+        if self.si < 0 or not np.isfinite(self.hi):
+            return
+        while True:
+            yield self._cut(self.edge, min(self.edge, self.hi))
+            if self.edge >= self.hi:
+                break
+            self.edge += CHUNK_S
+        self.hi = -np.inf
+
+
+class FileSource:
+    """A recording as a session source: a file streamed batch by batch (``RecordingStream``) or
+    blocks already in memory; two passes, see the module docstring."""
+
+    def __init__(self, data: Mapping[str, SensorBlock] | RecordingStream, align: bool = True,
                  progress: Callable[[float, str], None] | None = None) -> None:
-        if not blocks:
-            raise RecordingError("no usable samples: every sensor column was empty or bad")
-        self.blocks = dict(blocks)
+        if isinstance(data, RecordingStream):
+            self._pass = data.batches
+        else:
+            blocks = {loc: b for loc, b in data.items() if len(b)}
+            if not blocks:
+                raise RecordingError("no usable samples: every sensor column was empty or bad")
+            self._pass = lambda progress=None: blocks_in_windows(blocks)
         self.align = align
         self.progress = progress or (lambda f, d="": None)
-        self.t_first = min(float(b.t[0]) for b in self.blocks.values())
-        self.t_last = max(float(b.t[-1]) for b in self.blocks.values())
-        self.now = self.t_first
+        self.segments: list[Segment] = []
+        self.clocks: dict[str, ClockModel] = {}
+        self.now = 0.0
 
     def clock(self) -> float:
         return self.now
@@ -90,48 +174,92 @@ class FileSource:
         return {}
 
     def prepare(self, config: Config, calibrations: Mapping[str, Calibration]) -> Plan:
-        """Clock alignment and mounting learning over the whole recording."""
-        clocks = estimate_clock_models(self.blocks) if self.align and len(self.blocks) > 1 else {}
-        self.blocks = {loc: apply_to_block(b, clocks[loc]) if loc in clocks else b
-                       for loc, b in self.blocks.items()}
-        self.progress(0.05, "clocks aligned")
-        cals = dict(calibrations) if calibrations else learn_calibrations(self.blocks, config)
-        self.progress(0.1, "mountings learnt")
-        return Plan(calibrations=cals, clocks=clocks, notes=clock_notes(clocks))
+        """First pass: segments, clock models per segment, mountings from the whole recording."""
+        while True:
+            pre = Prepass(config.pipeline.episodes.max_gap_s, self.align,
+                          declared=config.pipeline.declared, given=calibrations or None,
+                          autocal=config.pipeline.autocal)
+            try:
+                for batch in self._pass(lambda f: self.progress(0.4 * f, "first pass")):
+                    pre.add(batch)
+                break
+            except TextCellsFound:
+                continue  # read again as text, cell by cell
+        if not pre.segments:
+            raise RecordingError("no usable samples: every sensor column was empty or bad")
+        cals, notes = pre.finish()
+        self.segments = pre.segments
+        self.now = self.segments[0].start
+        main = max(self.segments, key=lambda s: s.samples)
+        self.clocks = dict(main.clocks)
+        self.progress(0.4, "mountings learnt")
+        notes = segment_notes(self.segments) + clock_notes(self.clocks, len(self.segments)) + notes
+        # the source applies each segment's clocks itself: the monitor gets none
+        return Plan(calibrations=cals, clocks={}, notes=notes)
 
     async def chunks(self, stop: asyncio.Event) -> AsyncIterator[Chunk]:
-        cursors = dict.fromkeys(self.blocks, 0)
-        span = max(self.t_last - self.t_first, 1e-9)
-        edge = np.floor(self.t_first / CHUNK_S) * CHUNK_S + CHUNK_S
-        while not stop.is_set():
-            chunk = []
-            for loc, b in self.blocks.items():
-                j = int(np.searchsorted(b.t, edge))
-                if j > cursors[loc]:
-                    chunk.append(b.slice(cursors[loc], j))
-                    cursors[loc] = j
-            self.now = min(edge, self.t_last)
-            yield Chunk(chunk, until=self.now)
-            self.progress(0.1 + 0.9 * min(1.0, (edge - self.t_first) / span), "")
-            if edge >= self.t_last:
-                return
-            edge += CHUNK_S
+        """Second pass: the samples again, through the chunker, as they are read."""
+        chunker = _Chunker(self.segments)
+        total = max(sum(s.samples for s in self.segments), 1)
+        done = 0
+        for batch in self._pass(None):
+            done += sum(len(b) for b in batch.values())
+            for chunk in chunker.add(batch):
+                self.now = chunk.until
+                yield chunk
+                if stop.is_set():
+                    return
+            self.progress(0.4 + 0.6 * min(1.0, done / total), "")
+        for chunk in chunker.finish():
+            self.now = chunk.until
+            yield chunk
 
 
-def clock_notes(clocks: Mapping[str, ClockModel]) -> list[str]:
-    """What the summary says about each sensor's clock."""
+def segment_notes(segments: list[Segment], show: int = 12) -> list[str]:
+    """The summary's list of segments (the first and last ones when there are many)."""
+    if len(segments) == 1:
+        return []
+    notes = [f"{len(segments)} segments (gaps longer than the limit split the analysis):"]
+    listed = segments if len(segments) <= show else segments[: show // 2] + segments[-show // 2 :]
+    for seg in listed:
+        i = segments.index(seg)
+        if len(segments) > show and i == len(segments) - show // 2:
+            notes.append(f"  … {len(segments) - show} more")
+        gap = "" if i == 0 else f", after a gap of {_span(seg.start - segments[i - 1].end)}"
+        notes.append(f"  segment {i + 1}: {_utc(seg.start)} → {_utc(seg.end)} ({_span(seg.end - seg.start)}"
+                     f", {seg.samples} samples{gap})")
+    return notes
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _span(s: float) -> str:
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 3 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def clock_notes(clocks: Mapping[str, ClockModel], segments: int = 1) -> list[str]:
+    """What the summary says about each sensor's clock (of the longest segment, when several)."""
     notes = []
+    where = " in the longest segment" if segments > 1 else ""
     reference = next((k for k, m in clocks.items() if m.status == "reference"), "the reference")
     for loc, model in clocks.items():
         if model.estimated:
             notes.append(
-                f"{loc}: clock aligned to the {reference}'s: "
+                f"{loc}: clock aligned to the {reference}'s{where}: "
                 f"offset {model.offset * 1000:+.0f} ms, drift {model.drift * 1e6:+.1f} ppm "
                 f"({model.n_windows} windows)"
             )
         elif model.status != "reference":
             why = model.status.replace("_", " ")
-            notes.append(f"{loc}: clock not aligned ({why}); its timestamps are used as recorded")
+            notes.append(f"{loc}: clock not aligned{where} ({why}); its timestamps are used as recorded")
     return notes
 
 
@@ -174,9 +302,10 @@ class ResultCollector:
             alerts=[a for s in self.steps for a in s.alerts],
             read=read or ReadReport(),
             calibrations=dict(pipeline.calibrations),
-            clocks=dict(session.plan.clocks),
+            clocks=dict(session.source.clocks),
             counters=Counter(pipeline.counters),
             days=[d for s in self.steps for d in s.days],
+            segments=list(session.source.segments),
         )
         result.notes = [n for c in result.calibrations.values() for n in c.notes] + session.plan.notes
         return result
@@ -190,7 +319,7 @@ def run_replay(
     progress: Callable[[float, str], None] | None = None,
     read: ReadReport | None = None,
 ) -> ReplayResult:
-    """Analyse in-memory recorded blocks; progress runs 0..1 over alignment, calibration, streaming."""
+    """Analyse in-memory recorded blocks (tests, small files); the same two passes as a file."""
     progress = progress or (lambda f, d="": None)
     source = FileSource(blocks, align, progress)
     outputs = ResultCollector()
@@ -200,53 +329,52 @@ def run_replay(
     return outputs.result(session, read)
 
 
-def episode_rows(events: list[EpisodeEvent]) -> list[dict]:
-    """One row per ended episode (open ones at the end of the data were closed by the pipeline)."""
-    rows = []
-    for e in events:
-        if e.type != "end":
-            continue
-        ep = e.episode
-        rows.append({
-            "id": ep.id, "kind": ep.kind, "start": f"{ep.start:.1f}", "end": f"{ep.end:.1f}",
-            "duration_s": f"{ep.duration_s:.1f}", "peak": f"{ep.peak:.2f}", "mean": f"{ep.mean:.2f}",
-            "confirmed": f"{ep.confirmed:.1f}",
-        })
-    return rows
+def write_results(result: ReplayResult, out_dir: str | Path, tz: str = "UTC") -> dict[str, Path]:
+    """Write an in-memory result as ``replay --out`` does; returns the whole-recording files."""
+    files = ResultFiles(out_dir, tz)
+    files.open()
+    frames = PipelineOutput(result.t, result.angles, result.posture, result.episodes)
+    files.write(MonitorStep(frames, alerts=list(result.alerts), days=list(result.days),
+                            complete_before=float(result.t[-1]) + 0.1 if len(result.t) else None))
+    files.close()
+    return {name: Path(out_dir) / f"{name}.csv" for name in ("angles", "episodes", "alerts", "daily")}
 
 
-def write_results(result: ReplayResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write angles.csv (1 Hz), episodes.csv, alerts.csv and daily.csv; returns their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    sec = per_second(result.t, result.angles, result.posture)
-    t, posture, angles = sec.t, sec.posture, sec.angles
-    paths = {name: out / f"{name}.csv" for name in ("angles", "episodes", "alerts")}
-    with paths["angles"].open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["timestamp", "posture", *ANGLE_NAMES])
-        labels = np.array([p.label for p in Posture])[posture.astype(int)]
-        cols = [np.char.mod("%.2f", angles[a]) for a in ANGLE_NAMES]
-        cols = [np.where(c == "nan", "", c) for c in cols]
-        w.writerows(zip(t.astype(str), labels, *cols, strict=True))
-    fields = ["id", "kind", "start", "end", "duration_s", "peak", "mean", "confirmed"]
-    with paths["episodes"].open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(episode_rows(result.episodes))
-    with paths["alerts"].open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "kind", "ts", "severity", "title", "message", "episode_id", "episode_start"])
-        for a in result.alerts:
-            w.writerow([a.id, a.kind, f"{a.ts:.1f}", a.severity, a.title, a.message, a.episode_id,
-                        f"{a.episode_start:.1f}"])
-    paths["daily"] = write_daily(result.days, out)
-    return paths
+@dataclass
+class ReplayRun:
+    """What a streamed replay tells its summary (the results themselves are in the files)."""
+
+    tally: ReplayTally
+    read: ReadReport
+    segments: list[Segment]
+    calibrations: dict[str, Calibration]
+    clocks: dict[str, ClockModel]
+    counters: Counter[str]
+    notes: list[str]
 
 
-def write_daily(days: list[FinishedDay], out_dir: Path) -> Path:
-    """``daily.csv``: one row per local day, every figure of the day's summary."""
-    return write_daily_csv([(d.day, d.values()) for d in days], out_dir / "daily.csv")
+def replay_to_folder(
+    data: Mapping[str, SensorBlock] | RecordingStream,
+    out_dir: str | Path,
+    config: Config,
+    calibrations: Mapping[str, Calibration] | None = None,
+    align: bool = True,
+    progress: Callable[[float, str], None] | None = None,
+    read: ReadReport | None = None,
+) -> ReplayRun:
+    """The session over a file (or blocks) into the result files, in bounded memory."""
+    source = FileSource(data, align, progress)
+    outputs = ResultFiles(out_dir, config.alerts.timezone)
+    session = Session(config, source, outputs, calibrations=calibrations)
+    asyncio.run(session.run())
+    if isinstance(data, RecordingStream):
+        read = data.report
+    pipeline = session.monitor.pipeline
+    cals = dict(pipeline.calibrations)
+    notes = ((read.notes if read else []) + [n for c in cals.values() for n in c.notes]
+             + session.plan.notes)
+    return ReplayRun(outputs.tally, read or ReadReport(), source.segments, cals, dict(source.clocks),
+                     Counter(pipeline.counters), notes)
 
 
 def replay_file(
@@ -258,16 +386,11 @@ def replay_file(
     progress: Callable[[float, str], None] | None = None,
     align: bool = True,
     calibrations: Mapping[str, Calibration] | None = None,
-) -> ReplayResult:
-    """Read, analyse and write: what `posturewatch replay` does. A result folder that cannot be
-    written is refused (``OutputsError``) before the file is read."""
+    time_unit: str = "auto",
+    tz: str | None = None,
+) -> ReplayRun:
+    """Stream a recorded CSV through the session into ``out_dir``: what `posturewatch replay`
+    does. A result folder that cannot be written is refused (``OutputsError``) first."""
     ensure_out_dir(Path(out_dir))
-    progress = progress or (lambda f, d="": None)
-    rec = read_recording(path, acc_unit, gyro_unit, progress=lambda f: progress(0.3 * f, "reading"))
-    result = run_replay(
-        rec.blocks, config, calibrations, align,
-        progress=lambda f, d="": progress(0.3 + 0.7 * f, d), read=rec.report,
-    )
-    result.notes = rec.report.notes + result.notes
-    write_results(result, out_dir)
-    return result
+    stream = RecordingStream(path, acc_unit, gyro_unit, time_unit, tz)
+    return replay_to_folder(stream, out_dir, config, calibrations, align, progress)

@@ -48,10 +48,13 @@ CALIBRATION_WINDOW_S = 4.0
 
 @dataclass
 class Chunk:
-    """Blocks from a source; frames before ``until`` (source time) may become final."""
+    """Blocks from a source; frames before ``until`` (source time) may become final.
+    ``calibrations``: mountings that apply from these blocks on (a replay re-learnt them after
+    a long gap)."""
 
     blocks: list[SensorBlock]
     until: float | None = None
+    calibrations: Mapping[str, Calibration] | None = None
 
 
 @dataclass
@@ -213,6 +216,8 @@ class Session:
         if self.archive is not None:
             self.archive.add(chunk.blocks)
         self._remember(chunk.blocks)
+        if chunk.calibrations:
+            self.monitor.pipeline.calibrations.update(chunk.calibrations)
         self._deliver(self.monitor.push(chunk.blocks, until=chunk.until))
 
     def _deliver(self, step: MonitorStep) -> None:

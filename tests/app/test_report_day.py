@@ -156,7 +156,8 @@ def test_report_from_a_replay_folder_via_the_command(replay_dir: Path, tmp_path:
 def test_garbled_replay_rows_are_counted_not_fatal(replay_dir: Path, tmp_path: Path, capsys) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(replay_dir, broken)
-    with (broken / "angles.csv").open("a") as fh:
+    (day,) = (broken / "days").iterdir()  # the report reads the day's own files
+    with (day / "angles.csv").open("a") as fh:
         fh.write("not-a-time,sitting,1,2,3\n1772438400,teleporting,1,2,3\n")
     assert cli.main(["report", "--replay", str(broken), "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
