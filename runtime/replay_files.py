@@ -149,6 +149,12 @@ class ResultFiles:
     def state(self) -> dict[str, object]:
         return {}
 
+    def restore_policy(self) -> bool:
+        return False  # a replay starts from a fresh policy: the same file gives the same alerts
+
+    def save_policy(self, now: float, final: bool = False) -> None:
+        pass
+
     def close(self, session=None) -> None:
         self._seconds(self._rollup.flush())
         for table in (self._angles, self._episodes, self._alerts):
