@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
+from posturewatch.analytics.holdback import HeldFrames, HoldBack
+from posturewatch.analytics.nonwear import NonWearDetector, NonWearSettings
 from posturewatch.analytics.posture import PostureFeatures, PostureSettings, classify_frames, clean_bouts
 from posturewatch.analytics.records import EpisodeEvent, Posture
+from posturewatch.analytics.sleep import InBedTracker, SleepSettings
 from posturewatch.ingest.align import ClockModel
 from posturewatch.ingest.angles import (
     angle_quality,
@@ -53,6 +56,14 @@ class PipelineSettings:
     episodes: EpisodeSettings = field(default_factory=EpisodeSettings)
     autocal: AutoCalSettings = field(default_factory=AutoCalSettings)
     mountings: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    nonwear: NonWearSettings = field(default_factory=NonWearSettings)
+    sleep: SleepSettings = field(default_factory=SleepSettings)
+    timezone: str = "UTC"  # the wearer's zone: nights are told by local time
+    # Seconds frames are held back after their posture is final, so that non-wear (sure after
+    # nonwear.confirm_s) and nights (sure after sleep.min_night_s) are backdated onto them.
+    # 0 (live): frames carry what is known at once.
+    hold_nonwear_s: float = 0.0
+    hold_sleep_s: float = 0.0
 
     def declared(self, location: str) -> Calibration:
         sup, ant = self.mountings.get(location, (None, None))
@@ -70,6 +81,12 @@ class PipelineOutput:
     present: dict[str, np.ndarray] = field(default_factory=dict)
     # per frame bitmask of angles undefined by geometry (ingest.angles.UNDEFINED_BIT)
     angle_quality: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    # per frame: inside the night's main lying period (awakenings out of bed excluded)
+    in_bed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def __post_init__(self) -> None:
+        if len(self.in_bed) != len(self.t):
+            self.in_bed = np.zeros(len(self.t), bool)
 
     @classmethod
     def empty(cls) -> PipelineOutput:
@@ -182,6 +199,10 @@ class Pipeline:
         self.sensors: dict[str, _Sensor] = {}
         self.k_next: int | None = None
         self.detectors = EpisodeDetectors(self.settings.episodes)
+        self.nonwear = NonWearDetector(self.settings.nonwear)
+        self.sleep = InBedTracker(self.settings.sleep, self.settings.timezone)
+        self._held_nonwear = HoldBack(self.settings.hold_nonwear_s)
+        self._held_sleep = HoldBack(self.settings.hold_sleep_s)
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
@@ -271,7 +292,8 @@ class Pipeline:
             return
         k0, n = self.k_next, k_end - self.k_next
         frames, motion = self._frames(k0, k_end)
-        theta, tilt, roll, undefined = self._segments(frames)
+        frames_worn, motion = _worn_only(frames, motion, self.nonwear.add(frames, motion))
+        theta, tilt, roll, undefined = self._segments(frames_worn)
         raw = classify_frames(PostureFeatures(theta, tilt, roll, motion), self.settings.posture, n)
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
         t = (k0 + np.arange(n)) / FRAME_HZ
@@ -304,12 +326,28 @@ class Pipeline:
         pending = len(self._pending.t)
         count = pending if final else max(0, pending - int(POSTURE_DELAY_S * FRAME_HZ))
         if count == 0:
-            return PipelineOutput.empty()
+            return self._wear_and_bed(None, final) if final else PipelineOutput.empty()
         posture = self._bouts(count)
         done = self._pending.take(count)
+        posture[self.nonwear.wearer_off(done.t)] = Posture.NOT_WORN
         self._mountings(done.t, posture, done.acc)
-        events = self.detectors.push(Frames(done.t, posture, done.angles, FRAME_S))
-        return PipelineOutput(done.t, done.angles, posture, events, done.present, done.quality)
+        held = self._held_nonwear.push(HeldFrames(done.t, posture, done.angles, done.present,
+                                                  done.quality), final)
+        return self._wear_and_bed(held, final)
+
+    def _wear_and_bed(self, held: HeldFrames | None, final: bool) -> PipelineOutput:
+        """Non-wear backdated onto held frames, nights found and backdated, then episodes."""
+        if held is not None and len(held):
+            held.posture[self.nonwear.wearer_off(held.t)] = Posture.NOT_WORN
+            self.nonwear.prune(int(frame_index(held.t[-1:])[0]))
+            self.sleep.add(held.t, held.posture)
+        held = self._held_sleep.push(held, final) if held is not None else None
+        if held is None or not len(held):
+            return PipelineOutput.empty()
+        in_bed = self.sleep.in_bed(held.t)
+        self.sleep.prune(float(held.t[-1]))
+        events = self.detectors.push(Frames(held.t, held.posture, held.angles, FRAME_S))
+        return PipelineOutput(held.t, held.angles, held.posture, events, held.present, held.quality, in_bed)
 
     def _bouts(self, count: int) -> np.ndarray:
         """Final posture of the first ``count`` pending frames: raw decisions cleaned of short bouts,
@@ -327,3 +365,20 @@ class Pipeline:
         self.calibration_log += update.notes
         for loc in update.slipped:
             self.counters[f"{loc}_slips"] += 1
+
+
+def _worn_only(frames: Mapping[str, SensorFrames], motion: Mapping[str, np.ndarray],
+               worn: Mapping[str, np.ndarray]) -> tuple[dict[str, SensorFrames], dict[str, np.ndarray]]:
+    """Frames and motion for classification: a sensor known to be off the body says nothing about
+    posture (when every sensor is off they are kept; the wearer is then marked not worn)."""
+    if all(w.all() for w in worn.values()) or not any(w.any() for w in worn.values()):
+        return dict(frames), dict(motion)
+    out, out_motion = {}, {}
+    for loc, fr in frames.items():
+        off = ~worn.get(loc, np.ones(len(fr), bool))
+        out_motion[loc] = np.where(off, np.nan, motion[loc]) if loc in motion else None
+        if off.any():
+            fr = SensorFrames(fr.k0, np.where(off, 0, fr.n), np.where(off[:, None], np.nan, fr.up),
+                              fr.acc, fr.mag_sum, fr.mag_sq)
+        out[loc] = fr
+    return out, {k: v for k, v in out_motion.items() if v is not None}
