@@ -73,18 +73,32 @@ class _Track:
         self.keep = keep
         self.acc = np.zeros((0, 3))
         self.ok = np.zeros(0, bool)
-        self.hist_up = np.zeros((0, 3))
-        self.hist_n = int(s.backdate_max_s * SECOND)
+        self._ring = np.full((int(s.backdate_max_s * SECOND), 3), np.nan)  # up directions, for backdating
+        self._pos = self._filled = 0
         self.still_since: int | None = None  # frame from which it has been dead still
         self.body_moved = 0  # frames of body motion on other sensors during that still run
         self.picked_up = False  # picked up during the current still window
         self.rest: np.ndarray | None = None  # up direction while off
         self.span: Span | None = None
 
+    def _remember(self, up: np.ndarray) -> None:
+        size = len(self._ring)
+        up = up[-size:]
+        idx = (self._pos + np.arange(len(up))) % size
+        self._ring[idx] = up
+        self._pos = (self._pos + len(up)) % size
+        self._filled = min(size, self._filled + len(up))
+
+    def history(self) -> np.ndarray:
+        """Up directions of the last frames seen (oldest first, up to ``backdate_max_s``)."""
+        idx = (self._pos - self._filled + np.arange(self._filled)) % len(self._ring)
+        return self._ring[idx]
+
     def add(self, fr: SensorFrames, s: NonWearSettings) -> np.ndarray:
         """Per frame: dead still over the trailing window."""
         if fr.k0 != self.k_end:  # a jump in frames: start the window again
-            self.acc, self.ok, self.hist_up = np.zeros((0, 3)), np.zeros(0, bool), np.zeros((0, 3))
+            self.acc, self.ok = np.zeros((0, 3)), np.zeros(0, bool)
+            self._pos = self._filled = 0
             self.still_since = None
         self.k_end = fr.k1
         ok = fr.n > 0
@@ -93,7 +107,7 @@ class _Track:
         joined_ok = np.concatenate((self.ok, ok))
         still = _dead_still(joined_acc, joined_ok, int(s.window_s * SECOND), s)[-len(fr):]
         self.acc, self.ok = joined_acc[-self.keep:], joined_ok[-self.keep:]
-        self.hist_up = np.concatenate((self.hist_up, fr.up))[-self.hist_n:]
+        self._remember(fr.up)
         return still
 
 
@@ -244,13 +258,14 @@ class NonWearDetector:
         """Mark ``loc`` off from frame ``k``, backdated to its put-down moment (as far as the
         history reaches)."""
         track = self.tracks[loc]
-        upto = len(track.hist_up) - (track.k_end - k)  # history rows before frame k
-        recent = track.hist_up[max(upto - int(self.settings.window_s * SECOND), 0):upto]
+        hist = track.history()
+        upto = len(hist) - (track.k_end - k)  # history rows before frame k
+        recent = hist[max(upto - int(self.settings.window_s * SECOND), 0):upto]
         if len(recent) == 0 or not np.isfinite(recent).any():
             return
         rest = np.nanmean(recent, axis=0)
         track.rest = rest / np.linalg.norm(rest)
-        dev = _angle_deg(track.hist_up[:upto], track.rest)
+        dev = _angle_deg(hist[:upto], track.rest)
         far = np.flatnonzero(dev > self.settings.carry_deg)
         start = k - upto + (int(far[-1]) + 1 if len(far) else 0)
         track.span = Span(loc, start)
