@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -64,6 +64,11 @@ class PipelineSettings:
     # 0 (live): frames carry what is known at once.
     hold_nonwear_s: float = 0.0
     hold_sleep_s: float = 0.0
+
+    def offline(self) -> PipelineSettings:
+        """These settings with frames held back until non-wear and nights are sure (a replay)."""
+        return replace(self, hold_nonwear_s=self.nonwear.backdate_max_s,
+                       hold_sleep_s=self.sleep.min_night_s + self.sleep.gap_s)
 
     def declared(self, location: str) -> Calibration:
         sup, ant = self.mountings.get(location, (None, None))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -187,6 +188,8 @@ def run_replay(
     progress = progress or (lambda f, d="": None)
     source = FileSource(blocks, align, progress)
     outputs = ResultCollector()
+    # offline, frames wait until non-wear and nights are sure, so both are backdated onto them
+    config = dataclasses.replace(config, pipeline=config.pipeline.offline())
     session = Session(config, source, outputs, calibrations=calibrations)
     asyncio.run(session.run())
     progress(1.0, "done")

@@ -22,7 +22,7 @@ from posturewatch.simulators.wearer import iter_blocks, prepare
 pytestmark = pytest.mark.slow  # two days of three sensors at 25 Hz (minutes)
 
 WEAR = Wear(nights=True, naps=True, nonwear=True, breathing=True, reattach_flips=True)
-REPLAY = PipelineSettings(hold_nonwear_s=1800.0, hold_sleep_s=5700.0)
+REPLAY = PipelineSettings().offline()
 
 
 @pytest.fixture(scope="module")
