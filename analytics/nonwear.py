@@ -46,7 +46,7 @@ class NonWearSettings:
     # frame-to-frame variance (sum of axes, (m/s²)²) above which it is motion, not sensor noise:
     # a walk or a shake has small 1 s variation relative to its fast variation, yet is not still
     noise_cap: float = 0.01
-    carry_deg: float = 8.0  # off the body the up direction stays this close to where it rests
+    carry_deg: float = 12.0  # off the body the 1 s mean up direction stays this close to its rest
     # another sensor moving like a walking body (std of |acc| over 2 s, m/s²) for this many
     # seconds while a sensor stays dead still: the body moved without it
     body_motion: float = 1.0
@@ -89,9 +89,10 @@ class _Track:
         self._pos = (self._pos + len(up)) % size
         self._filled = min(size, self._filled + len(up))
 
-    def history(self) -> np.ndarray:
-        """Up directions of the last frames seen (oldest first, up to ``backdate_max_s``)."""
-        idx = (self._pos - self._filled + np.arange(self._filled)) % len(self._ring)
+    def history(self, count: int | None = None) -> np.ndarray:
+        """Up directions of the last ``count`` frames seen (oldest first, at most ``backdate_max_s``)."""
+        count = self._filled if count is None else min(count, self._filled)
+        idx = (self._pos - count + np.arange(count)) % len(self._ring)
         return self._ring[idx]
 
     def add(self, fr: SensorFrames, s: NonWearSettings) -> np.ndarray:
@@ -107,8 +108,17 @@ class _Track:
         joined_ok = np.concatenate((self.ok, ok))
         still = _dead_still(joined_acc, joined_ok, int(s.window_s * SECOND), s)[-len(fr):]
         self.acc, self.ok = joined_acc[-self.keep:], joined_ok[-self.keep:]
+        self.smooth_up = _mean_1s(np.concatenate((self.history(SECOND - 1), fr.up)))[-len(fr):]
         self._remember(fr.up)
         return still
+
+
+def _mean_1s(up: np.ndarray) -> np.ndarray:
+    """Trailing 1 s mean of up directions (a bag's sway and a stride average out); NaN rows skipped."""
+    ok = np.isfinite(up).all(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = _window_sum(np.where(ok[:, None], up, 0.0), SECOND)
+        return total / _window_sum(ok.astype(float), SECOND)[:, None]
 
 
 def _angle_deg(up: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -221,7 +231,7 @@ class NonWearDetector:
         i = 0
         while i < n:
             if track.span is not None:  # off: until picked up
-                dev = _angle_deg(fr.up[i:], track.rest)
+                dev = _angle_deg(track.smooth_up[i:], track.rest)
                 far = np.flatnonzero(dev > s.carry_deg)
                 j = i + (int(far[0]) if len(far) else n - i)
                 worn[i:j] = False
@@ -265,7 +275,7 @@ class NonWearDetector:
             return
         rest = np.nanmean(recent, axis=0)
         track.rest = rest / np.linalg.norm(rest)
-        dev = _angle_deg(hist[:upto], track.rest)
+        dev = _angle_deg(_mean_1s(hist[:upto]), track.rest)
         far = np.flatnonzero(dev > self.settings.carry_deg)
         start = k - upto + (int(far[-1]) + 1 if len(far) else 0)
         track.span = Span(loc, start)

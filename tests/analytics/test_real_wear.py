@@ -19,7 +19,7 @@ from posturewatch.analytics.scoring import score_episodes, score_posture
 from posturewatch.simulators.config import Wear, WearerConfig
 from posturewatch.simulators.wearer import iter_blocks, prepare
 
-pytestmark = pytest.mark.slow  # two days of three sensors at 25 Hz (minutes)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # two days of three sensors at 25 Hz: minutes
 
 WEAR = Wear(nights=True, naps=True, nonwear=True, breathing=True, reattach_flips=True)
 REPLAY = PipelineSettings().offline()
