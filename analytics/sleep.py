@@ -32,7 +32,7 @@ class SleepSettings:
 
     gap_s: float = 300.0  # shorter non-lying gaps do not split a lying cluster
     min_night_s: float = 5400.0  # lying in a night cluster (naps and lie-downs last ≤ ~1 h)
-    max_awake_s: float = 3600.0  # a cluster this soon after a night's end continues the night
+    max_awake_s: float = 1800.0  # a cluster this soon after a night's end continues the night
     evening_hour: float = 18.0
     morning_hour: float = 12.0
 
