@@ -4,8 +4,9 @@ Lying frames form bouts; bouts with gaps shorter than ``gap_s`` (a turn sitting 
 water) are one cluster. A cluster that began in the night window (``evening_hour`` until
 ``morning_hour`` local time) and holds ``min_night_s`` of lying is a night in bed — naps and
 daytime lie-downs are shorter. A cluster that starts within ``max_awake_s`` of a night's last one
-continues that night: the gap between them is an awakening out of bed (≥ ``gap_s`` by
-construction). The in-bed time runs from the first lying frame of the night to the last one.
+and holds ``min_return_s`` of lying continues that night: the gap between them is an awakening
+out of bed (≥ ``gap_s`` by construction). The in-bed time runs from the first lying frame of the
+night to the last one.
 
 Streaming: ``add`` takes final frames in time order; ``in_bed(t)`` answers for any frame time
 from what is known now. A night is recognised only ``min_night_s`` after lying down (it is then
@@ -32,7 +33,8 @@ class SleepSettings:
 
     gap_s: float = 300.0  # shorter non-lying gaps do not split a lying cluster
     min_night_s: float = 5400.0  # lying in a night cluster (naps and lie-downs last ≤ ~1 h)
-    max_awake_s: float = 1800.0  # a cluster this soon after a night's end continues the night
+    max_awake_s: float = 1800.0  # a cluster this soon after a night's end continues the night …
+    min_return_s: float = 1200.0  # … once it holds this much lying (not a lie-down after getting up)
     evening_hour: float = 18.0
     morning_hour: float = 12.0
 
@@ -121,6 +123,8 @@ class InBedTracker:
         if self._cluster_night:
             last.end = c[1]
         elif last is not None and not last.closed and c[0] - last.end < s.max_awake_s:
+            if c[2] < s.min_return_s:
+                return
             last.awakenings.append((last.end, c[0]))  # back to bed after getting up
             last.end, self._cluster_night = c[1], True
         elif c[2] >= s.min_night_s and self._in_window(c[0]):
@@ -137,6 +141,7 @@ class InBedTracker:
             self._close_cluster()
         if self.nights and not self._cluster_night:
             last = self.nights[-1]
-            if not last.closed and self._now - last.end >= s.max_awake_s:
+            returning = self._cluster is not None and self._cluster[0] - last.end < s.max_awake_s
+            if not last.closed and not returning and self._now - last.end >= s.max_awake_s:
                 last.closed = True
                 self.finished.append(last)
