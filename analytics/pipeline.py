@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
+from posturewatch.analytics.holdback import HeldFrames, HoldBack
+from posturewatch.analytics.nonwear import NonWearDetector, NonWearSettings
 from posturewatch.analytics.posture import PostureFeatures, PostureSettings, classify_frames, clean_bouts
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.analytics.seated import SeatedFromTransitions
+from posturewatch.analytics.sleep import InBedTracker, SleepSettings
 from posturewatch.analytics.steps import StepCounter
 from posturewatch.analytics.transitions import Transition, TransitionFinder
 from posturewatch.ingest.align import ClockModel
@@ -56,6 +59,19 @@ class PipelineSettings:
     episodes: EpisodeSettings = field(default_factory=EpisodeSettings)
     autocal: AutoCalSettings = field(default_factory=AutoCalSettings)
     mountings: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    nonwear: NonWearSettings = field(default_factory=NonWearSettings)
+    sleep: SleepSettings = field(default_factory=SleepSettings)
+    timezone: str = "UTC"  # the wearer's zone: nights are told by local time
+    # Seconds frames are held back after their posture is final, so that non-wear (sure after
+    # nonwear.confirm_s) and nights (sure after sleep.min_night_s) are backdated onto them.
+    # 0 (live): frames carry what is known at once.
+    hold_nonwear_s: float = 0.0
+    hold_sleep_s: float = 0.0
+
+    def offline(self) -> PipelineSettings:
+        """These settings with frames held back until non-wear and nights are sure (a replay)."""
+        return replace(self, hold_nonwear_s=self.nonwear.backdate_max_s,
+                       hold_sleep_s=self.sleep.min_night_s + self.sleep.gap_s)
 
     def declared(self, location: str) -> Calibration:
         sup, ant = self.mountings.get(location, (None, None))
@@ -75,6 +91,12 @@ class PipelineOutput:
     angle_quality: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # heel-strike times (s)
     transitions: list[Transition] = field(default_factory=list)  # sit-to-stand / stand-to-sit
+    # per frame: inside the night's main lying period (awakenings out of bed excluded)
+    in_bed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def __post_init__(self) -> None:
+        if len(self.in_bed) != len(self.t):
+            self.in_bed = np.zeros(len(self.t), bool)
 
     @classmethod
     def empty(cls) -> PipelineOutput:
@@ -91,7 +113,8 @@ class PipelineOutput:
                    np.concatenate((a.posture, b.posture)).astype(np.int8), a.events + b.events,
                    cat(a.present, b.present, na, nb, False),
                    np.concatenate((a.angle_quality, b.angle_quality)).astype(np.uint8),
-                   np.concatenate((a.steps, b.steps)), a.transitions + b.transitions)
+                   np.concatenate((a.steps, b.steps)), a.transitions + b.transitions,
+                   np.concatenate((a.in_bed, b.in_bed)))
 
     def __len__(self) -> int:
         return len(self.t)
@@ -203,6 +226,10 @@ class Pipeline:
         self.steps = StepCounter()
         self.transitions = TransitionFinder()
         self.seated = SeatedFromTransitions()
+        self.nonwear = NonWearDetector(self.settings.nonwear)
+        self.sleep = InBedTracker(self.settings.sleep, self.settings.timezone)
+        self._held_nonwear = HoldBack(self.settings.hold_nonwear_s)
+        self._held_sleep = HoldBack(self.settings.hold_sleep_s)
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
@@ -325,7 +352,8 @@ class Pipeline:
             return
         k0, n = self.k_next, k_end - self.k_next
         frames, motion = self._frames(k0, k_end)
-        theta, tilt, roll, undefined = self._segments(frames)
+        frames_worn, motion = _worn_only(frames, motion, self.nonwear.add(frames, motion))
+        theta, tilt, roll, undefined = self._segments(frames_worn)
         raw = classify_frames(PostureFeatures(theta, tilt, roll, motion), self.settings.posture, n)
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
         t = (k0 + np.arange(n)) / FRAME_HZ
@@ -358,15 +386,18 @@ class Pipeline:
         pending = len(self._pending.t)
         count = pending if final else max(0, pending - int(POSTURE_DELAY_S * FRAME_HZ))
         if count == 0:
-            return PipelineOutput.empty()
+            return self._wear_and_bed(None, final) if final else PipelineOutput.empty()
         posture = self._bouts(count)
         done = self._pending.take(count)
         posture = self._seated(done, posture)
+        posture[self.nonwear.wearer_off(done.t)] = Posture.NOT_WORN
         self._mountings(done.t, posture, done.acc)
-        events = self.detectors.push(Frames(done.t, posture, done.angles, FRAME_S))
-        out = PipelineOutput(done.t, done.angles, posture, events, done.present, done.quality)
-        out.steps, out.transitions = self._activity(done, posture)
-        return out
+        steps, moves = self._activity(done, posture)
+        self._later_steps = np.concatenate((self._later_steps, steps))
+        self._later_moves += moves
+        held = self._held_nonwear.push(HeldFrames(done.t, posture, done.angles, done.present,
+                                                  done.quality), final)
+        return self._wear_and_bed(held, final)
 
     def _seated(self, done: _Frames, posture: np.ndarray) -> np.ndarray:
         """Without a thigh, sitting vs standing follows the pelvis' postural transitions."""
@@ -388,6 +419,33 @@ class Pipeline:
                                       ahead.t, ahead.angles[thigh], ahead.angles[pelvis])
         return steps, moves
 
+    def _wear_and_bed(self, held: HeldFrames | None, final: bool) -> PipelineOutput:
+        """Non-wear backdated onto held frames, nights found and backdated, then episodes."""
+        if held is not None and len(held):
+            held.posture[self.nonwear.wearer_off(held.t)] = Posture.NOT_WORN
+            self.nonwear.prune(int(frame_index(held.t[-1:])[0]))
+            self.sleep.add(held.t, held.posture)
+        held = self._held_sleep.push(held, final) if held is not None else None
+        if held is None or not len(held):
+            return PipelineOutput.empty()
+        in_bed = self.sleep.in_bed(held.t)
+        self.sleep.prune(float(held.t[-1]))
+        events = self.detectors.push(Frames(held.t, held.posture, held.angles, FRAME_S))
+        out = PipelineOutput(held.t, held.angles, held.posture, events, held.present, held.quality, in_bed)
+        out.steps, out.transitions = self._release_activity(float(held.t[-1]) + FRAME_S, final)
+        return out
+
+    def _release_activity(self, until: float, final: bool) -> tuple[np.ndarray, list[Transition]]:
+        """Steps and transitions go out with the frames they fall in (non-wear and nights may
+        hold frames back after the steps were found)."""
+        if final:
+            until = np.inf
+        steps, self._later_steps = (self._later_steps[self._later_steps < until],
+                                    self._later_steps[self._later_steps >= until])
+        moves = [m for m in self._later_moves if m.start < until]
+        self._later_moves = [m for m in self._later_moves if m.start >= until]
+        return steps, moves
+
     def _bouts(self, count: int) -> np.ndarray:
         """Final posture of the first ``count`` pending frames: raw decisions cleaned of short bouts,
         with the emitted frames before and the pending ones after as context."""
@@ -404,3 +462,20 @@ class Pipeline:
         self.calibration_log += update.notes
         for loc in update.slipped:
             self.counters[f"{loc}_slips"] += 1
+
+
+def _worn_only(frames: Mapping[str, SensorFrames], motion: Mapping[str, np.ndarray],
+               worn: Mapping[str, np.ndarray]) -> tuple[dict[str, SensorFrames], dict[str, np.ndarray]]:
+    """Frames and motion for classification: a sensor known to be off the body says nothing about
+    posture (when every sensor is off they are kept; the wearer is then marked not worn)."""
+    if all(w.all() for w in worn.values()) or not any(w.any() for w in worn.values()):
+        return dict(frames), dict(motion)
+    out, out_motion = {}, {}
+    for loc, fr in frames.items():
+        off = ~worn.get(loc, np.ones(len(fr), bool))
+        out_motion[loc] = np.where(off, np.nan, motion[loc]) if loc in motion else None
+        if off.any():
+            fr = SensorFrames(fr.k0, np.where(off, 0, fr.n), np.where(off[:, None], np.nan, fr.up),
+                              fr.acc, fr.mag_sum, fr.mag_sq)
+        out[loc] = fr
+    return out, {k: v for k, v in out_motion.items() if v is not None}

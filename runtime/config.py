@@ -34,6 +34,7 @@ from posturewatch.alerts.mqtt.link import MqttSettings
 from posturewatch.alerts.mqtt.payloads import Topics
 from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.episodes import EpisodeSettings
+from posturewatch.analytics.nonwear import NonWearSettings
 from posturewatch.analytics.pipeline import PipelineSettings
 from posturewatch.analytics.posture import PostureSettings
 from posturewatch.ingest.archive import COMPRESSIONS
@@ -194,7 +195,7 @@ def _mountings(mapping: dict) -> dict[str, tuple[str | None, str | None]]:
 
 def from_mapping(data: dict[str, Any], path: Path | None = None) -> Config:
     """Build a Config from a parsed TOML mapping."""
-    known = {"user", "mounting", "episodes", "posture", "alerts", *PASS_THROUGH}
+    known = {"user", "mounting", "episodes", "posture", "nonwear", "alerts", *PASS_THROUGH}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -205,11 +206,13 @@ def from_mapping(data: dict[str, Any], path: Path | None = None) -> Config:
         posture=_scalars(PostureSettings(), data.get("posture", {}), "posture"),
         episodes=_scalars(EpisodeSettings(), data.get("episodes", {}), "episodes"),
         mountings=_mountings(data.get("mounting", {})),
+        nonwear=_scalars(NonWearSettings(), data.get("nonwear", {}), "nonwear"),
     )
     try:
         alerts = AlertSettings.from_mapping(data.get("alerts", {}))
     except ValueError as exc:
         raise ConfigError(f"[alerts] {exc}") from None
+    pipeline.timezone = alerts.timezone  # nights in bed are told by the wearer's local time
     sections = {k: data[k] for k in PASS_THROUGH if k in data}
     config = Config(user, pipeline, alerts, sections, path)
     _output_sections(config, sections)

@@ -17,6 +17,7 @@ In-memory callers (``run_replay``) go through the same two passes over their blo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -323,6 +324,8 @@ def run_replay(
     progress = progress or (lambda f, d="": None)
     source = FileSource(blocks, align, progress)
     outputs = ResultCollector()
+    # offline, frames wait until non-wear and nights are sure, so both are backdated onto them
+    config = dataclasses.replace(config, pipeline=config.pipeline.offline())
     session = Session(config, source, outputs, calibrations=calibrations)
     asyncio.run(session.run())
     progress(1.0, "done")
@@ -363,6 +366,8 @@ def replay_to_folder(
     read: ReadReport | None = None,
 ) -> ReplayRun:
     """The session over a file (or blocks) into the result files, in bounded memory."""
+    # offline, frames wait until non-wear and nights are sure, so both are backdated onto them
+    config = dataclasses.replace(config, pipeline=config.pipeline.offline())
     source = FileSource(data, align, progress)
     outputs = ResultFiles(out_dir, config.alerts.timezone)
     session = Session(config, source, outputs, calibrations=calibrations)

@@ -13,7 +13,7 @@ re-published when HA announces itself with ``online`` on its birth topic
 from __future__ import annotations
 
 from posturewatch.alerts.mqtt.payloads import Topics
-from posturewatch.analytics.records import EPISODE_KINDS
+from posturewatch.analytics.records import EPISODE_KINDS, Posture
 
 BIRTH_TOPIC = "homeassistant/status"
 MAIN_ANGLES = ("pelvic_tilt", "trunk_inclination", "hip_flexion", "lumbar_flexion", "neck_flexion")
@@ -67,8 +67,7 @@ def discovery_configs(
             "state_topic": topics.posture,
             "value_template": "{{ value_json.posture }}",
             "device_class": "enum",
-            "options": ["unknown", "lying", "sitting", "standing", "walking", "running", "stairs",
-                        "cycling"],
+            "options": [p.label for p in Posture],  # incl. not_worn: sensors off the body
             "icon": "mdi:human-handsdown",
         }),
         config("sensor", "sitting_today", {
