@@ -230,6 +230,8 @@ class Pipeline:
         self.sleep = InBedTracker(self.settings.sleep, self.settings.timezone)
         self._held_nonwear = HoldBack(self.settings.hold_nonwear_s)
         self._held_sleep = HoldBack(self.settings.hold_sleep_s)
+        self._later_steps = np.zeros(0)  # steps found among frames still held back
+        self._later_moves: list[Transition] = []
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
