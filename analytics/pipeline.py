@@ -433,7 +433,8 @@ class Pipeline:
         in_bed = self.sleep.in_bed(held.t)
         self.sleep.prune(float(held.t[-1]))
         events = self.detectors.push(Frames(held.t, held.posture, held.angles, FRAME_S))
-        out = PipelineOutput(held.t, held.angles, held.posture, events, held.present, held.quality, in_bed)
+        out = PipelineOutput(held.t, held.angles, held.posture, events, held.present, held.quality,
+                             in_bed=in_bed)
         out.steps, out.transitions = self._release_activity(float(held.t[-1]) + FRAME_S, final)
         return out
 

@@ -49,7 +49,8 @@ def two_days(tmp_path_factory):
     run = subprocess.run([sys.executable, "-m", "posturewatch.app.cli", "replay", sim / "sensors.csv",
                           "--out", out], capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stderr
-    daily = {r["day"]: {k: float(v) for k, v in r.items() if k != "day"} for r in _rows(out / "daily.csv")}
+    daily = {r["day"]: {k: float(v) for k, v in r.items() if k not in ("day", "local_start")}
+             for r in _rows(out / "daily.csv")}
     return sim, out, daily
 
 
