@@ -107,6 +107,8 @@ class DayActivity:
         bed = np.zeros(len(codes), bool) if in_bed is None or len(in_bed) != len(frames.t) \
             else np.asarray(in_bed[i:j], bool)
         worn = ~np.isin(codes, _UNWORN)
+        # on their feet nobody is in bed: the night's edges (getting up) count as awake standing
+        bed &= np.isin(codes, (int(Posture.LYING), int(Posture.SITTING)))
         awake = worn & ~bed
         self.worn_s += float(worn.sum()) * FRAME_S
         self.worn_awake_s += float(awake.sum()) * FRAME_S
