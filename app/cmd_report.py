@@ -111,11 +111,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"posturewatch report: {exc}", file=sys.stderr)
         return 1
     progress.done()
-    for note in loaded.notes:
-        print(f"note: {note}", file=sys.stderr)
-    if loaded.bad_rows:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(loaded.bad_rows.items()))
-        print(f"skipped rows: {counts}", file=sys.stderr)
+    loaded.print_to(sys.stderr)
     s = files.stats
     print(f"{data.user} on {data.day}: sitting {s.sitting_s / 3600:.1f} h of {s.monitored_s / 3600:.1f} h, "
           f"{sum(s.episodes_by_kind.values())} episodes, {s.alerts_total} alerts, "

@@ -36,6 +36,14 @@ class LoadReport:
     bad_rows: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
+    def print_to(self, stream) -> None:
+        """The notes and the skipped-row counts, one line each (stderr of the report commands)."""
+        for note in self.notes:
+            print(f"note: {note}", file=stream)
+        if self.bad_rows:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(self.bad_rows.items()))
+            print(f"skipped rows: {counts}", file=stream)
+
     def bad(self, where: str, line: int, why: str) -> None:
         self.bad_rows[where] += 1
         if self.bad_rows[where] <= 3:

@@ -79,11 +79,7 @@ def run_trends(args: argparse.Namespace) -> int:
         print(f"posturewatch report: {exc}", file=sys.stderr)
         return 1
     progress.done()
-    for note in loaded.notes:
-        print(f"note: {note}", file=sys.stderr)
-    if loaded.bad_rows:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(loaded.bad_rows.items()))
-        print(f"skipped rows: {counts}", file=sys.stderr)
+    loaded.print_to(sys.stderr)
     print(f"{trend.user}, {trend.days[0]} to {trend.days[-1]}: worn on {len(trend.worn_days())} of "
           f"{len(trend.days)} days")
     for path in (files.html, files.png, files.pdf):

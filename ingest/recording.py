@@ -223,7 +223,9 @@ def _unix_seconds(t: np.ndarray, clock: TextClock | None, time_unit: str, report
     return t
 
 
-def _block(loc, kinds, t, data, report: ReadReport, acc_unit: str, gyro_unit: str) -> SensorBlock | None:
+def valid_samples(loc: str, kinds, t: np.ndarray, data: dict, report: ReadReport):
+    """One location's columns of a batch and the indexes of its usable rows in time order:
+    rows with a sample but a NaN or missing axis, and rows out of order, are counted."""
     acc = np.column_stack([data[c] for c in kinds["a"]])
     gyr = np.column_stack([data[c] for c in kinds["g"]]) if "g" in kinds else None
     mag = np.column_stack([data[c] for c in kinds["m"]]) if "m" in kinds else None
@@ -238,7 +240,11 @@ def _block(loc, kinds, t, data, report: ReadReport, acc_unit: str, gyro_unit: st
     order = np.argsort(t[idx], kind="stable")
     if (np.diff(order) < 0).any():
         report.bad[f"{loc}_out_of_order"] += int((np.diff(t[idx]) < 0).sum())
-    idx = idx[order]
+    return acc, gyr, mag, idx[order]
+
+
+def _block(loc, kinds, t, data, report: ReadReport, acc_unit: str, gyro_unit: str) -> SensorBlock | None:
+    acc, gyr, mag, idx = valid_samples(loc, kinds, t, data, report)
     keep = np.concatenate(([True], np.diff(t[idx]) > 0)) if len(idx) else np.zeros(0, bool)
     report.bad[f"{loc}_duplicate_timestamp"] += int((~keep).sum())
     idx = idx[keep]

@@ -31,6 +31,7 @@ from posturewatch.ingest.recording import (
     _layout,
     _stream,
     _to_float,
+    valid_samples,
 )
 from posturewatch.ingest.records import GRAVITY, SensorBlock
 from posturewatch.ingest.timestamps import (
@@ -170,23 +171,9 @@ class RecordingStream:
 
     def _block(self, loc: str, kinds: Mapping[str, list[str]], t: np.ndarray, data: dict,
                st: _Location, report: ReadReport) -> SensorBlock | None:
-        acc = np.column_stack([data[c] for c in kinds["a"]])
-        gyr = np.column_stack([data[c] for c in kinds["g"]]) if "g" in kinds else None
-        mag = np.column_stack([data[c] for c in kinds["m"]]) if "m" in kinds else None
-        present = ~np.isnan(acc).all(axis=1)
-        if gyr is not None:
-            present |= ~np.isnan(gyr).all(axis=1)
-        valid = present & np.isfinite(acc).all(axis=1) & np.isfinite(t)
-        if gyr is not None:
-            valid &= np.isfinite(gyr).all(axis=1)
-        report.bad[f"{loc}_incomplete_or_nan_sample"] += int((present & ~valid & np.isfinite(t)).sum())
-        idx = np.flatnonzero(valid)
+        acc, gyr, mag, idx = valid_samples(loc, kinds, t, data, report)
         if not len(idx):
             return None
-        order = np.argsort(t[idx], kind="stable")
-        if (np.diff(order) < 0).any():
-            report.bad[f"{loc}_out_of_order"] += int((np.diff(t[idx]) < 0).sum())
-        idx = idx[order]
         stamps = t[idx]
         keep = np.diff(np.concatenate(([st.last_t], stamps))) > 0
         report.bad[f"{loc}_duplicate_timestamp"] += int((~keep).sum())
