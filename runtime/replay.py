@@ -42,7 +42,7 @@ from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
 from posturewatch.runtime.config import Config
 from posturewatch.runtime.outputs import ensure_out_dir
 from posturewatch.runtime.replay_files import ReplayTally, ResultFiles
-from posturewatch.runtime.session import Chunk, Plan, Session
+from posturewatch.runtime.session import Chunk, FileOutputs, Plan, Session
 
 log = logging.getLogger(__name__)
 
@@ -264,33 +264,15 @@ def clock_notes(clocks: Mapping[str, ClockModel], segments: int = 1) -> list[str
     return notes
 
 
-class ResultCollector:
+class ResultCollector(FileOutputs):
     """The file output set: keeps the final frames, episodes and alerts of a replay."""
 
     def __init__(self) -> None:
         self.steps: list[MonitorStep] = []
 
-    def open(self, session: Session) -> None:
-        pass
-
     def write(self, step: MonitorStep, now: float) -> None:
         if step:
             self.steps.append(step)
-
-    def publish_status(self, session: Session, force: bool = False) -> None:
-        pass
-
-    def state(self) -> dict[str, object]:
-        return {}
-
-    def restore_policy(self) -> bool:
-        return False  # a replay starts from a fresh policy: the same file gives the same alerts
-
-    def save_policy(self, now: float, final: bool = False) -> None:
-        pass
-
-    def close(self, session: Session) -> None:
-        pass
 
     def result(self, session: Session, read: ReadReport | None) -> ReplayResult:
         frames = [s.frames for s in self.steps] or [PipelineOutput.empty()]

@@ -25,6 +25,7 @@ from posturewatch.alerts.records import Alert
 from posturewatch.analytics.days import local_day, next_midnight
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.ingest.records import ANGLE_NAMES
+from posturewatch.runtime.session import FileOutputs
 from posturewatch.store.rollup import SecondRollup, Seconds
 
 DAYS_DIR = "days"
@@ -93,7 +94,7 @@ class ReplayTally:
     seconds: int = 0
 
 
-class ResultFiles:
+class ResultFiles(FileOutputs):
     """The replay's file outputs (an ``Outputs`` of the session)."""
 
     def __init__(self, out_dir: str | Path, tz: str) -> None:
@@ -142,18 +143,6 @@ class ResultFiles:
             for a, row in zip(step.alerts, rows, strict=True):
                 self._day_table(a.ts, "alerts.csv", ALERT_FIELDS).rows([row])
         self.tally.days += step.days
-
-    def publish_status(self, session=None, force: bool = False) -> None:
-        pass
-
-    def state(self) -> dict[str, object]:
-        return {}
-
-    def restore_policy(self) -> bool:
-        return False  # a replay starts from a fresh policy: the same file gives the same alerts
-
-    def save_policy(self, now: float, final: bool = False) -> None:
-        pass
 
     def close(self, session=None) -> None:
         self._seconds(self._rollup.flush())

@@ -103,6 +103,30 @@ class Outputs(Protocol):
     def close(self, session: Session) -> None: ...
 
 
+class FileOutputs:
+    """The stateless half of an ``Outputs`` that only writes results (a replay's): no status to
+    publish, no delivery state, and a fresh alert policy each run, so the same file gives the
+    same alerts. Subclasses supply ``write`` and, where needed, ``open``/``close``."""
+
+    def open(self, session: Session) -> None:
+        pass
+
+    def publish_status(self, session: Session, force: bool = False) -> None:
+        pass
+
+    def state(self) -> dict[str, object]:
+        return {}
+
+    def restore_policy(self) -> bool:
+        return False
+
+    def save_policy(self, now: float, final: bool = False) -> None:
+        pass
+
+    def close(self, session: Session) -> None:
+        pass
+
+
 class Archive(Protocol):
     """Where the received blocks are kept as they came (``ingest.archive_writer.ArchiveWriter``)."""
 

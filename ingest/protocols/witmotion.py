@@ -146,6 +146,17 @@ def _header_mask(buf: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _whole_frames(buf: bytes) -> bool:
+    """True when ``buf`` is whole frames back to back, each starting with a valid header: the
+    same frames the general search would accept, found with a few byte slices instead."""
+    n = len(buf)
+    return (n > 0 and n % FRAME_LEN == 0 and buf[::FRAME_LEN].count(HEADER) == n // FRAME_LEN
+            and set(buf[1::FRAME_LEN]) <= _FLAGS)
+
+
+_FLAGS = {DATA_FLAG, REPLY_FLAG}
+
+
 class WitMotionDecoder(Decoder):
     """Byte-stream decoder for WitMotion BLE 5.0 notifications.
 
@@ -193,6 +204,9 @@ class WitMotionDecoder(Decoder):
 
     def feed(self, data: bytes, char_uuid: str | None = None) -> DecodedSamples | None:
         buf = self._tail + bytes(data)
+        if _whole_frames(buf):  # the usual notification: frames back to back, nothing left over
+            self._tail = b""
+            return self._decode_frames(np.frombuffer(buf, dtype=np.uint8).reshape(-1, FRAME_LEN))
         starts, resume = self._frame_starts(buf)
         self._tail = buf[resume:]
         if not len(starts):
