@@ -238,6 +238,7 @@ class AlertPolicy:
             suppressed=dict(Counter(s.reason for s in self._suppressions if self._day(s.ts) == key)),
             broke_within=broke,
             response_rate={w: (broke[w] / len(todays) if todays else 0.0) for w in windows},
+            budget=self.settings.daily_cap,
         )
 
     # ---- internals ----------------------------------------------------------------------

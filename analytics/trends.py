@@ -292,7 +292,23 @@ def habit_sentences(trend: TrendData) -> list[str]:
                    f"{_change(FIGURE_BY_NAME['response_rate_pct'], rate, rate_then, compare)}.")
     elif sent:
         out.append(f"Your phone reminded you {sent} times.")
+    if budget := budget_sentence(trend):
+        out.append(budget)
     return out
+
+
+def budget_sentence(trend: TrendData) -> str:
+    """"Your daily budget of 12 reminders was all used on 3 of the 6 days it applied." (empty when
+    no day's budget is known)."""
+    capped = [(d, int(trend.figures[d]["reminder_budget"])) for d in trend.days
+              if trend.figures[d].get("reminder_budget", 0) > 0]
+    if not capped:
+        return ""
+    spent = sum(trend.reminders.get(d, 0) >= cap for d, cap in capped)
+    caps = sorted({cap for _, cap in capped})
+    size = str(caps[0]) if len(caps) == 1 else f"{caps[0]}–{caps[-1]}"
+    return (f"Your daily budget of {size} reminders was all used on {spent} of the {len(capped)} "
+            f"day{'s' if len(capped) != 1 else ''} with reminders on.")
 
 
 def goal_sentences(goals: Goals | None) -> list[str]:

@@ -34,6 +34,13 @@ _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 DayFigures = Callable[[str], tuple[dict[str, float], int]]  # day → (figures, reminders sent)
 
 
+def with_budget(figures: dict[str, float], summary: dict[str, float]) -> dict[str, float]:
+    """The day's reminder budget (``reminder_budget``) alongside its figures, when it was stored."""
+    if "reminder_budget" in summary:
+        figures["reminder_budget"] = float(summary["reminder_budget"])
+    return figures
+
+
 def period(first: str | None, last: str | None, days: int | None, latest: str) -> list[str]:
     """The local days of the report: ``--from``/``--to``, or ``--days`` ending at ``--to`` or the
     latest day with data."""
@@ -136,7 +143,8 @@ def trend_from_store(data_dir: Path, user: str | None, first: str | None, last: 
                                   None if r["response_s"] is None else float(r["response_s"]))
                       for r in store.alerts_on(user, day, tz)]
             figures = day_figures(t, codes, episodes, alerts, True)
-            return with_summary(figures, store.daily_summary(user, day)), len(alerts)
+            return with_budget(with_summary(figures, summary := store.daily_summary(user, day)),
+                               summary), len(alerts)
 
         return assemble(user, tz, span, figures_of, training, True, "embedded store")
     finally:
@@ -246,7 +254,8 @@ def trend_from_replay(folder: Path, first: str | None, last: str | None, days: i
         d_lo, d_hi = day_bounds(day, tz)
         eps = [e for e in episodes if d_lo <= e.start < d_hi]
         sent = [a for a in alerts if d_lo <= a.ts < d_hi]
-        figures = with_summary(day_figures(t[unique], codes[unique], eps, sent, False), stored.get(day, {}))
+        figures = with_budget(with_summary(day_figures(t[unique], codes[unique], eps, sent, False),
+                                           stored.get(day, {})), stored.get(day, {}))
         return figures, int(stored.get(day, {}).get("alerts", len(sent)))
 
     return assemble(user, tz, span, figures_of, training, False, "replay")
