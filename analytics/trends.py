@@ -138,6 +138,19 @@ class GoalDay:
     sitting_bout_max_min: float
     slumped_max_pct: float
     met: bool | None
+    bout_met: bool | None = None  # each goal on its own
+    slumped_met: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalStreak:
+    """Valid days in a row (days with too little wear skipped) meeting one goal, up to the
+    period's end (``current``) and at best since training began."""
+
+    name: str  # "sitting_bout", "slumped" or "both"
+    label: str
+    current: int
+    best: int
 
 
 @dataclass
@@ -150,6 +163,12 @@ class Goals:
     steps: int
     days_to_advance: int
     met_this_week: int
+    streaks: list[GoalStreak] = field(default_factory=list)
+
+    @property
+    def progress_pct(self) -> float:
+        """How far the goals have moved from the start goals to the final ones."""
+        return 100.0 * self.step / self.steps if self.steps else 100.0
 
     def of(self, day: str) -> GoalDay | None:
         return next((g for g in self.days if g.day == day), None)
@@ -321,6 +340,9 @@ def goal_sentences(goals: Goals | None) -> list[str]:
            f"keep every sitting spell under {last.sitting_bout_max_min:.0f} minutes and sit slumped for "
            f"less than {last.slumped_max_pct:.0f} % of your sitting time."]
     out.append(f"You met the day's goal on {len(met)} of the {len(judged)} days you wore the sensors.")
+    if goals.streaks:
+        parts = [f"{s.label}: {_days(s.current)} in a row (best {_days(s.best)})" for s in goals.streaks]
+        out.append("Streaks, counting the days you wore the sensors: " + "; ".join(parts) + ".")
     left = goals.days_to_advance - goals.met_this_week
     if goals.step >= goals.steps:
         out.append("You have reached the final goal: keep it up.")
