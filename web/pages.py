@@ -126,8 +126,8 @@ def patient_rows(reader: StoreReader, wearers: tuple[str, ...], snapshot) -> lis
     for name in wearers:
         trends = reader.trends(name, 7)
         figures = {f.name: f for f in trends.figures}
-        sitting, alerts = figures.get("sitting_min"), figures.get("alerts")
-        response = figures.get("response_rate_300s")
+        sitting, alerts = figures.get("sitting_min"), figures.get("reminders")
+        response = figures.get("response_rate_pct")
         live = snapshot(name)
         posture = live.get("posture")
         rows.append({
