@@ -4,17 +4,20 @@ A real ``AlertPolicy`` (budget of 4 over the waking hours) is fed a simulated da
 forward-head episodes; the budget it reports mid-morning and after the day's last reminder goes
 to the broker the way the daemon sends it (the status payload's ``reminders``, the
 "no more reminders today" notice on the alerts topic), and the page must show the policy's
-numbers: used of budget, when the next one may come, and "out for today" said once. The posture
+numbers: used of budget, when the next one may come, and "out for today" said once; the same for
+the status a real Session (the demo's assembly) publishes after spending a budget of 2. The posture
 duration is measured on the data clock (the latest frame's time), not the browser's clock.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 from browser import publish, wait_for_stream
+from ha_payloads import run_session
 from playwright.sync_api import expect
 from policy_days import forward_head_day
 
@@ -88,4 +91,27 @@ def test_the_posture_duration_runs_on_the_data_clock(tab, web):
     expect(t.page.locator("#posture-since")).to_have_text(expected, timeout=LIVE_S * 1000)
     t.page.reload()  # the server's rendering uses the same clock
     expect(t.page.locator("#posture-since")).to_have_text(expected)
+    assert t.errors == []
+
+
+def test_the_now_page_shows_a_sessions_budget(tab, web):
+    """The status and notice a real Session (the demo's assembly: simulated wearer → monitor →
+    policy) publishes, budget 2: both used, and the day's "no more reminders" said once."""
+    # on a thread of its own: Playwright's sync API keeps an event loop running on this one
+    with ThreadPoolExecutor(1) as pool:
+        published = pool.submit(run_session, 2).result()
+    reminders = published.status["reminders"]
+    assert reminders["used"] == reminders["budget"] == 2 and reminders["exhausted"]
+    assert len(published.notices) == 1
+    t = tab()
+    t.sign_in("ann", "/w/ann/now")
+    wait_for_stream(t)
+    publish(web, "alerts", published.notices[0])
+    publish(web, "status", published.status, retain=True)
+    expect(t.page.locator("#budget-use")).to_have_text("Reminders today: 2 of 2 used", timeout=LIVE_S * 1000)
+    resumes = hhmm(reminders["resumes_ms"] / 1000)
+    assert resumes == hhmm(published.notices[0]["resumes_ms"] / 1000) == "08:00"
+    said = f"No more reminders today. They start again at {resumes}."
+    expect(t.page.locator("#budget-out")).to_have_text(said)
+    expect(t.page.get_by_text("No more reminders today")).to_have_count(1)
     assert t.errors == []
