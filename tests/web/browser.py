@@ -24,6 +24,7 @@ CHROMIUM = os.environ.get("POSTUREWATCH_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
+STREAM_OPEN_MS = 30_000  # how long a loaded machine may take to open a page's event stream
 
 
 def launch(playwright):
@@ -67,9 +68,9 @@ def publish(web, subtopic: str, payload: dict, retain: bool = False) -> None:
 def wait_for_stream(t: Tab) -> None:
     """Until the page's event stream is open and has delivered its first state: the 2 s promise
     is about a change on the broker reaching an open page, not about how long a loaded machine
-    takes to open the stream (that wait is event-driven, with Playwright's default timeout)."""
-    expect(t.page.locator("#live-state")).to_contain_text("Live")
-    expect(t.page.locator("body")).to_have_attribute("data-stream", "open")
+    takes to open the stream (that wait is event-driven, with a generous timeout)."""
+    expect(t.page.locator("#live-state")).to_contain_text("Live", timeout=STREAM_OPEN_MS)
+    expect(t.page.locator("body")).to_have_attribute("data-stream", "open", timeout=STREAM_OPEN_MS)
 
 
 # the function itself, without the file's leading comment line
