@@ -69,9 +69,11 @@ class DailyBudget:
         if allowed is None:
             return BudgetState(day, ts, 0, used, None, None, None, False)
         exhausted = used >= cap
+        resumes = self._waking_start(settings, date.fromisoformat(day) + timedelta(days=1))
         return BudgetState(
             day, ts, cap, used, allowed, max(0, cap - used),
             None if exhausted else self._next_allowance(settings, ts, used, allowed), exhausted,
+            resumes if exhausted else None,
         )
 
     def forget_before(self, day: str) -> None:

@@ -51,7 +51,8 @@ class FinishedDay:
 
     def values(self) -> dict[str, float]:
         """The numeric day summary as stored (InfluxDB ``daily_summary``, the embedded store)."""
-        values: dict[str, float] = {"alerts": float(self.alerts.alerts)}
+        values: dict[str, float] = {"alerts": float(self.alerts.alerts),
+                                    "reminder_budget": float(self.alerts.budget)}
         for kind, n in self.alerts.by_kind.items():
             values[f"alerts_{kind}"] = float(n)
         for reason, n in self.alerts.suppressed.items():

@@ -14,9 +14,10 @@ reminder is ever about an episode that had already ended when it was sent. A res
 only when the episode ends after the reminder.
 
 The daily budget is spread over the waking hours (``budget.DailyBudget``); when the day's last
-reminder goes out, one ``BudgetExhausted`` notice says so (``take_notices``). A kind whose
-reminders are ignored in a row has its cooldown multiplied per ignored reminder (up to a
-maximum); acting on one resets it to the base cooldown.
+reminder goes out, one ``BudgetExhausted`` notice says so (``take_notices``). Reminders the
+wearer keeps ignoring in one context (kind × block of the local clock) are spaced out there,
+acted-on ones are not (``escalation.ContextEscalation``); the cooldown is always measured from
+the kind's last reminder, whatever its context.
 
 Time only ever comes in as arguments (event timestamps, ``now``), so a replay of the same
 events gives the same alerts with the same ids.
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from posturewatch.alerts.budget import DailyBudget
+from posturewatch.alerts.escalation import ContextEscalation
 from posturewatch.alerts.records import (
     Alert,
     AlertDaySummary,
@@ -92,7 +94,7 @@ class AlertPolicy:
         self._last_alert_ts: dict[str, float] = {}
         self._budget = DailyBudget()
         self._ending: dict[str, list[tuple[float, float]]] = {}
-        self._ignored_in_a_row: Counter[str] = Counter()
+        self._escalation = ContextEscalation()
         self._unjudged: list[FollowUp] = []
         self._notices: list[BudgetExhausted] = []
         # reminders whose episode turned out to have ended before them (should stay 0)
@@ -212,18 +214,19 @@ class AlertPolicy:
         notices, self._notices = self._notices, []
         return notices
 
-    def cooldown_s(self, kind: str) -> float:
-        """The kind's cooldown now: its base, stretched per reminder ignored in a row."""
-        base = self.settings.for_kind(kind).cooldown_s
-        esc = self.settings.escalation
-        streak = self._ignored_in_a_row[kind]
-        if not esc.enabled or not streak or base <= 0:
-            return base
-        return min(max(base, esc.max_cooldown_s), base * esc.factor**streak)
+    def context(self, kind: str, ts: float) -> str:
+        """The escalation context of a reminder of ``kind`` at ``ts`` ("forward_head@10:00")."""
+        return self._escalation.context(self.settings, kind, ts)
+
+    def cooldown_s(self, kind: str, now: float | None = None) -> float:
+        """The kind's cooldown at ``now``, stretched for ``now``'s context (None: the context of
+        the kind's last reminder)."""
+        at = now if now is not None else self._last_alert_ts.get(kind)
+        return self._escalation.cooldown_s(self.settings, kind, at)
 
     def ignored_in_a_row(self) -> dict[str, int]:
-        """Per kind, how many of its latest reminders in a row the wearer did not act on."""
-        return {k: n for k, n in self._ignored_in_a_row.items() if n}
+        """Per context, how many of its latest reminders in a row the wearer did not act on."""
+        return {k: n for k, n in self._escalation.streaks.items() if n}
 
     def daily_summary(self, day: date | str) -> AlertDaySummary:
         """Alerts, suppressions and response rates of one local calendar day."""
@@ -238,6 +241,7 @@ class AlertPolicy:
             suppressed=dict(Counter(s.reason for s in self._suppressions if self._day(s.ts) == key)),
             broke_within=broke,
             response_rate={w: (broke[w] / len(todays) if todays else 0.0) for w in windows},
+            budget=self.settings.daily_cap,
         )
 
     # ---- internals ----------------------------------------------------------------------
@@ -358,7 +362,7 @@ class AlertPolicy:
             return budget
         cfg = settings.for_kind(kind)
         last = self._last_alert_ts.get(kind)
-        if last is not None and now - last < self.cooldown_s(kind):
+        if last is not None and now - last < self.cooldown_s(kind, now):
             return "cooldown"
         if cfg.postures and label not in cfg.postures:
             return "posture"
@@ -371,19 +375,16 @@ class AlertPolicy:
             self._judge(follow_up)
 
     def _judge(self, follow_up: FollowUp) -> None:
-        """Once per reminder: acted on (resets the kind's streak) or ignored (extends it)."""
+        """Once per reminder: acted on (resets its context's streak) or ignored (extends it)."""
         if follow_up not in self._unjudged:
             return
         self._unjudged.remove(follow_up)
         self.changes += 1
         if follow_up.feedback or follow_up.ended_before:
             return  # neither acted on nor ignored: nothing the wearer could respond to
-        kind = follow_up.alert.kind
         response = follow_up.response_s
-        if response is not None and response <= self.settings.escalation.ignored_after_s:
-            self._ignored_in_a_row[kind] = 0
-        else:
-            self._ignored_in_a_row[kind] += 1
+        acted = response is not None and response <= self.settings.escalation.ignored_after_s
+        self._escalation.judged(self.settings, follow_up.alert.kind, follow_up.alert.ts, acted)
 
     def _count(self, suppression: Suppression) -> None:
         self.changes += 1

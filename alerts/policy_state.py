@@ -61,7 +61,7 @@ def snapshot(policy: AlertPolicy) -> dict:
         "last_alert_ts": dict(policy._last_alert_ts),
         "budget_used": dict(policy._budget._used),
         "budget_said": sorted(policy._budget._said),
-        "ignored_in_a_row": {k: n for k, n in policy._ignored_in_a_row.items() if n},
+        "ignored_in_a_row": policy.ignored_in_a_row(),  # per context (alerts/escalation.py)
         "suppressions": [[s.ts, s.kind, s.alert_id, s.reason] for s in policy._suppressions],
         "suppressed": dict(policy.suppressed),
         "sent_after_end": policy.sent_after_end,
@@ -107,7 +107,7 @@ def restore(policy: AlertPolicy, state: dict) -> None:
     policy._open, policy._carried, policy._alias = {}, carried, {}
     policy._resumed_at = None
     policy._follow_ups, policy._unjudged, policy._suppressions = follow_ups, unjudged, suppressions
-    policy._last_alert_ts, policy._ignored_in_a_row, policy.suppressed = last, ignored, suppressed
+    policy._last_alert_ts, policy._escalation.streaks, policy.suppressed = last, ignored, suppressed
     policy._budget._used, policy._budget._said = used, said
     policy._snooze_until = snooze
     policy._snooze_kinds = None if kinds is None else frozenset(kinds)

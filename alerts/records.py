@@ -67,7 +67,7 @@ class AlertDaySummary:
     seconds of it; ``response_rate[w]`` is that over ``alerts`` (0.0 on a day without alerts).
     ``suppressed`` counts hold-backs by reason: "ending" (the episode had stopped), "quiet_hours",
     "snoozed", "budget_paced" (ahead of the day's spread), "daily_cap" (budget spent),
-    "cooldown", "posture", "disabled".
+    "cooldown", "posture", "disabled". ``budget`` is the day's reminder budget (0: no cap).
     """
 
     day: str
@@ -76,6 +76,7 @@ class AlertDaySummary:
     suppressed: dict[str, int] = field(default_factory=dict)
     broke_within: dict[float, int] = field(default_factory=dict)
     response_rate: dict[float, float] = field(default_factory=dict)
+    budget: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,8 @@ class BudgetState:
     ``ts`` (budget × elapsed waking share + the burst allowance, at most the budget);
     ``next_allowance_ts`` is when one more becomes allowed (``ts`` itself when one is allowed
     now, None when the day's budget is spent). ``budget`` 0 means no cap: then ``remaining``
-    and ``next_allowance_ts`` are None and the budget never runs out.
+    and ``next_allowance_ts`` are None and the budget never runs out. ``resumes_ts`` (a spent
+    budget only) is when reminders start again: the next day's waking hours.
     """
 
     day: str
@@ -97,6 +99,7 @@ class BudgetState:
     remaining: int | None
     next_allowance_ts: float | None
     exhausted: bool
+    resumes_ts: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,9 @@ escalation.ignored_after_s       300            a reminder not acted on within t
 escalation.factor                2.0            each ignored reminder in a row multiplies the
                                                 kind's cooldown by this …
 escalation.max_cooldown_s        7200           … up to this; one acted on resets it to base
+escalation.context_block_min     120            escalation is per context: the kind and the local
+                                                clock block of this many minutes (from midnight)
+                                                the reminder falls in; 1440 = per kind only
 training.enabled                 false          goals that rise week by week (alerts.training)
 training.start_date              ""             ISO date the training began ("" = not started)
 training.sitting_bout_start_min  60.0           week-1 goal: sitting bouts at most this long …
@@ -140,8 +143,12 @@ class Escalation:
     ignored_after_s: float = 300.0
     factor: float = 2.0
     max_cooldown_s: float = 7200.0
+    context_block_min: float = 120.0
 
     def validate(self, where: str) -> None:
+        block = self.context_block_min
+        if not (math.isfinite(block) and 1 <= block <= 1440):
+            raise SettingsError(f"{where}.context_block_min must be within 1…1440 minutes, got {block}")
         for name in ("ignored_after_s", "max_cooldown_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

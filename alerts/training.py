@@ -5,12 +5,17 @@ helped by a 45-minute / 20 % target on day one. Training mode starts from easier
 one step towards the final goals after every week in which the goal of that week was met on
 enough days; a week that was missed keeps the step. ``training_goal`` computes today's goal from
 the start date and the per-week progress, so the same history always gives the same goal.
+
+``streak`` counts, for one goal, the valid days in a row on which it was met, now and at best.
+A valid day is one worn long enough to judge; a day without enough wear neither breaks nor
+extends a streak (taking the sensors off for a day is not a lapse), a day that missed the goal
+ends it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -91,3 +96,22 @@ def training_goal(
         settings.slumped_goal_pct - settings.slumped_start_pct
     )
     return TrainingGoal(week, step, steps, round(bout, 1), round(slumped, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Streak:
+    """Valid days in a row meeting a goal: ``current`` up to the last day, ``best`` ever."""
+
+    current: int = 0
+    best: int = 0
+
+
+def streak(days_met: Iterable[bool | None]) -> Streak:
+    """The streak of one goal over days in order: True met, False missed, None not valid."""
+    current = best = 0
+    for met in days_met:
+        if met is None:
+            continue
+        current = current + 1 if met else 0
+        best = max(best, current)
+    return Streak(current, best)

@@ -225,7 +225,7 @@ def distributions_figure(stats: DayStats) -> Figure:
 
 def page_figure(data: DayData, stats: DayStats, headline: str) -> Figure:
     """Everything on one page, for the PNG: headline facts, then the three charts."""
-    facts = headline_facts(stats)
+    facts = headline_facts(stats, data.tz)
     with plt.rc_context(STYLE):
         fig = plt.figure(figsize=(10, 11.6), layout="constrained")
         grid = fig.add_gridspec(4, 3, height_ratios=[0.55 + 0.22 * len(facts), 3.0, 2.4, 2.4])

@@ -92,7 +92,27 @@ def _sent_note(data: DayData, s: DayStats) -> str:
     kinds = ", ".join(f"{n} {KIND_NAMES.get(k, k).lower()}" for k, n in sorted(s.alerts_by_kind.items()))
     capped = int(data.summary.get("suppressed_daily_cap", 0))
     note = kinds or "none today"
+    if s.budget is not None:
+        return note
     return f"{note}; {capped} more held back by the daily limit" if capped else note
+
+
+def _budget_tiles(data: DayData, s: DayStats) -> list[str]:
+    """The reminder budget's use: used of the day's budget, when it ran out, what was held back."""
+    b = s.budget
+    if b is None or not b.budget:
+        return []
+    zone = ZoneInfo(data.tz)
+    value = f"all used by {_clock(b.spent_at, zone)}" if b.spent_at is not None else f"{b.left} left"
+    held = []
+    if b.held_paced:
+        held.append(f"{b.held_paced} held back to spread them over the day")
+    if b.held_spent:
+        held.append(f"{b.held_spent} more held back after that")
+    if b.held_paced is None:
+        held.append("the day is still running")
+    note = f"{b.used} of {b.budget} sent" + ("; " + "; ".join(held) if held else "")
+    return [_tile("Reminder budget", value, note)]
 
 
 def _summary(data: DayData, s: DayStats) -> str:
@@ -114,7 +134,9 @@ def _summary(data: DayData, s: DayStats) -> str:
               f"from {_clock(longest.start, zone)}" if longest else "no sitting"),
         _tile("Bouts over 30 min", str(s.long_bouts), f"of {len(s.bouts)} sitting bouts"),
         _tile("Breaks from sitting", str(len(s.breaks)), breaks_note),
-        _tile("Reminders sent", str(s.alerts_total), _sent_note(data, s)),
+        _tile("Reminders sent", str(s.alerts_total) if s.budget is None or not s.budget.budget
+              else f"{s.alerts_total} of {s.budget.budget}", _sent_note(data, s)),
+        *_budget_tiles(data, s),
         _tile("Reminders acted on", *responses),
         _tile("Slump before head-forward", chain_value,
               f"forward-head episodes with a pelvic tilt ≤ {s.chain_minutes:.0f} min before"),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -64,6 +66,7 @@ class DayData:
     summary: dict[str, float] = field(default_factory=dict)
     responses_known: bool = True
     source: str = ""
+    reminder_budget: int | None = None  # the day's cap (0: none; None: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,24 @@ class ChainLink:
         return math.nan if self.tilt is None else self.forward_head.start - self.tilt.start
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetUse:
+    """How the day's reminder budget was used: ``used`` of ``budget`` sent; ``spent_at`` the time
+    of the reminder that used the last of it (None while some is left); ``held_paced``/
+    ``held_spent`` the reminders held back for the spread over the day and after the budget was
+    spent (None when the day's summary is not written yet, i.e. the day is still running)."""
+
+    budget: int
+    used: int
+    spent_at: float | None
+    held_paced: int | None
+    held_spent: int | None
+
+    @property
+    def left(self) -> int:
+        return max(0, self.budget - self.used)
+
+
 @dataclass
 class DayStats:
     first: float
@@ -113,6 +134,7 @@ class DayStats:
     response_rate: float | None
     chain: list[ChainLink]
     chain_minutes: float
+    budget: BudgetUse | None = None
 
     @property
     def sitting_s(self) -> float:
@@ -141,7 +163,7 @@ def hm(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min"
 
 
-def headline_facts(s: DayStats) -> list[str]:
+def headline_facts(s: DayStats, tz: str = "UTC") -> list[str]:
     """The day in two sentences (the PNG's header; the HTML has the full summary box)."""
     share = s.sitting_s / s.monitored_s * 100 if s.monitored_s else 0.0
     longest = s.longest_bout
@@ -153,9 +175,40 @@ def headline_facts(s: DayStats) -> list[str]:
     episodes = ", ".join(f"{names.get(k, k)} {n}" for k, n in s.episodes_by_kind.items())
     acted = "n/a" if s.response_rate is None else f"{s.response_rate * 100:.0f} %"
     second = f"Episodes: {episodes}"
-    third = (f"Reminders {s.alerts_total}, acted on {acted}"
+    sent = budget_words(s.budget, tz) if s.budget is not None else f"Reminders {s.alerts_total}"
+    third = (f"{sent}, acted on {acted}"
              f" · head forward after a pelvic tilt: {s.chained} of {len(s.chain)}")
     return [first, second, third]
+
+
+def budget_words(b: BudgetUse, tz: str = "UTC") -> str:
+    """"Reminders 12 of 12 (all used by 20:44; 5 more held back)" — the budget's use in words."""
+    if not b.budget:
+        return f"Reminders {b.used} (no daily limit)"
+    held = [f"{n} held back to spread them over the day" for n in (b.held_paced,) if n] + \
+           [f"{n} more held back after that" for n in (b.held_spent,) if n]
+    if b.spent_at is not None:
+        at = datetime.fromtimestamp(b.spent_at, ZoneInfo(tz)).strftime("%H:%M")
+        state = f"all used by {at}"
+    else:
+        state = f"{b.left} left"
+    return f"Reminders {b.used} of {b.budget} ({'; '.join([state, *held])})"
+
+
+def budget_use(data: DayData) -> BudgetUse | None:
+    """The day's reminder budget from the store's alerts and day summary (None: cap not known)."""
+    stored = data.summary.get("reminder_budget")
+    budget = int(stored) if stored is not None and math.isfinite(stored) else data.reminder_budget
+    if budget is None:
+        return None
+    sent = sorted(a.ts for a in data.alerts)
+    spent_at = sent[budget - 1] if budget and len(sent) >= budget else None
+    finished = bool(data.summary)  # the day's summary holds its hold-backs
+
+    def held(reason: str) -> int | None:
+        return int(data.summary.get(f"suppressed_{reason}", 0)) if finished else None
+
+    return BudgetUse(budget, len(sent), spent_at, held("budget_paced"), held("daily_cap"))
 
 
 def _dense(data: DayData) -> tuple[float, np.ndarray]:
@@ -262,4 +315,5 @@ def day_stats(data: DayData, chain_minutes: float = 15.0) -> DayStats:
         response_rate=rate,
         chain=kinetic_chain(data.episodes, chain_minutes),
         chain_minutes=chain_minutes,
+        budget=budget_use(data),
     )

@@ -138,6 +138,19 @@ class GoalDay:
     sitting_bout_max_min: float
     slumped_max_pct: float
     met: bool | None
+    bout_met: bool | None = None  # each goal on its own
+    slumped_met: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalStreak:
+    """Valid days in a row (days with too little wear skipped) meeting one goal, up to the
+    period's end (``current``) and at best since training began."""
+
+    name: str  # "sitting_bout", "slumped" or "both"
+    label: str
+    current: int
+    best: int
 
 
 @dataclass
@@ -150,6 +163,12 @@ class Goals:
     steps: int
     days_to_advance: int
     met_this_week: int
+    streaks: list[GoalStreak] = field(default_factory=list)
+
+    @property
+    def progress_pct(self) -> float:
+        """How far the goals have moved from the start goals to the final ones."""
+        return 100.0 * self.step / self.steps if self.steps else 100.0
 
     def of(self, day: str) -> GoalDay | None:
         return next((g for g in self.days if g.day == day), None)
@@ -292,7 +311,23 @@ def habit_sentences(trend: TrendData) -> list[str]:
                    f"{_change(FIGURE_BY_NAME['response_rate_pct'], rate, rate_then, compare)}.")
     elif sent:
         out.append(f"Your phone reminded you {sent} times.")
+    if budget := budget_sentence(trend):
+        out.append(budget)
     return out
+
+
+def budget_sentence(trend: TrendData) -> str:
+    """"Your daily budget of 12 reminders was all used on 3 of the 6 days it applied." (empty when
+    no day's budget is known)."""
+    capped = [(d, int(trend.figures[d]["reminder_budget"])) for d in trend.days
+              if trend.figures[d].get("reminder_budget", 0) > 0]
+    if not capped:
+        return ""
+    spent = sum(trend.reminders.get(d, 0) >= cap for d, cap in capped)
+    caps = sorted({cap for _, cap in capped})
+    size = str(caps[0]) if len(caps) == 1 else f"{caps[0]}–{caps[-1]}"
+    return (f"Your daily budget of {size} reminders was all used on {spent} of the {len(capped)} "
+            f"day{'s' if len(capped) != 1 else ''} with reminders on.")
 
 
 def goal_sentences(goals: Goals | None) -> list[str]:
@@ -305,6 +340,9 @@ def goal_sentences(goals: Goals | None) -> list[str]:
            f"keep every sitting spell under {last.sitting_bout_max_min:.0f} minutes and sit slumped for "
            f"less than {last.slumped_max_pct:.0f} % of your sitting time."]
     out.append(f"You met the day's goal on {len(met)} of the {len(judged)} days you wore the sensors.")
+    if goals.streaks:
+        parts = [f"{s.label}: {_days(s.current)} in a row (best {_days(s.best)})" for s in goals.streaks]
+        out.append("Streaks, counting the days you wore the sensors: " + "; ".join(parts) + ".")
     left = goals.days_to_advance - goals.met_this_week
     if goals.step >= goals.steps:
         out.append("You have reached the final goal: keep it up.")

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             out = args.out or args.replay
         else:
             data_dir, user = _store_folder(args, cfg, user, loaded)
-            data = load_store(data_dir, user, args.day, tz)
+            data = load_store(data_dir, user, args.day, tz, cfg.alerts.daily_cap)
             out = args.out or data_dir / "reports"
         progress(0.4, "drawing")
         files = write_report(data, out, args.chain_minutes)

@@ -62,8 +62,11 @@ def _latest_ts(path: Path, user: str) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
 
-def load_store(data_dir: Path, user: str | None, day: str | None, tz: str = "UTC") -> DayData:
-    """One user's day from ``data_dir/store.db``; user and day default to the only user / latest day."""
+def load_store(data_dir: Path, user: str | None, day: str | None, tz: str = "UTC",
+               reminder_budget: int | None = None) -> DayData:
+    """One user's day from ``data_dir/store.db``; user and day default to the only user / latest day.
+    ``reminder_budget``: the configured daily cap, for a day whose stored summary does not say it
+    (the running day)."""
     path = Path(data_dir) / STORE_FILE
     if not path.exists():
         raise ReportDataError(f"no embedded store at {path} (run `posturewatch demo` or pass --replay)")
@@ -98,7 +101,8 @@ def load_store(data_dir: Path, user: str | None, day: str | None, tz: str = "UTC
     finally:
         store.close()
     return DayData(user, day, tz, seconds.t.astype(np.int64), seconds.posture.astype(np.int8),
-                   dict(seconds.angles), episodes, alerts, summary, True, f"embedded store {path}")
+                   dict(seconds.angles), episodes, alerts, summary, True, f"embedded store {path}",
+                   reminder_budget)
 
 
 def _opt(value) -> float | None:

@@ -22,16 +22,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from posturewatch.alerts.training import TrainingSettings, training_goal
+from posturewatch.alerts.training import TrainingSettings, streak, training_goal
 from posturewatch.analytics.records import Posture
 from posturewatch.analytics.report_stats import ReportAlert, ReportEpisode
-from posturewatch.analytics.trends import MIN_WEAR_MIN, GoalDay, Goals, TrendData, day_figures, with_summary
+from posturewatch.analytics.trends import (
+    MIN_WEAR_MIN,
+    GoalDay,
+    Goals,
+    GoalStreak,
+    TrendData,
+    day_figures,
+    with_summary,
+)
 from posturewatch.app.report_data import LoadReport, ReportDataError, _float, _rows, local_day
 from posturewatch.runtime.paths import STORE_FILE
 from posturewatch.store.sqlite import SqliteStore, day_bounds
 
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 DayFigures = Callable[[str], tuple[dict[str, float], int]]  # day → (figures, reminders sent)
+
+
+def with_budget(figures: dict[str, float], summary: dict[str, float]) -> dict[str, float]:
+    """The day's reminder budget (``reminder_budget``) alongside its figures, when it was stored."""
+    if "reminder_budget" in summary:
+        figures["reminder_budget"] = float(summary["reminder_budget"])
+    return figures
 
 
 def period(first: str | None, last: str | None, days: int | None, latest: str) -> list[str]:
@@ -60,11 +75,16 @@ def assemble(user: str, tz: str, days: list[str], figures_of: DayFigures, traini
     return trend
 
 
-def _met(figures: dict[str, float], bout_max: float, slumped_max: float) -> bool | None:
+def _met(figures: dict[str, float], bout_max: float, slumped_max: float) -> tuple[bool, bool] | None:
+    """(sitting spells kept under the goal, slumping kept under it); None: too little wear."""
     if figures.get("wear_min", 0.0) < MIN_WEAR_MIN or "longest_bout_min" not in figures:
         return None
     slumped = figures.get("slumped_pct", 0.0)
-    return figures["longest_bout_min"] <= bout_max and slumped <= slumped_max
+    return figures["longest_bout_min"] <= bout_max, slumped <= slumped_max
+
+
+STREAK_LABELS = (("sitting_bout", "sitting spells under the goal"), ("slumped", "slumping under the goal"),
+                 ("both", "the whole day's goal"))
 
 
 def follow_goals(settings: TrainingSettings, days: list[str], known: dict[str, dict[str, float]],
@@ -77,6 +97,7 @@ def follow_goals(settings: TrainingSettings, days: list[str], known: dict[str, d
         return None
     met_per_week: list[int] = []
     shown: list[GoalDay] = []
+    history: dict[str, list[bool | None]] = {name: [] for name, _ in STREAK_LABELS}
     goal = None
     for i in range((end - start).days + 1):
         day = start + timedelta(days=i)
@@ -85,16 +106,23 @@ def follow_goals(settings: TrainingSettings, days: list[str], known: dict[str, d
             continue
         iso = day.isoformat()
         figures = known[iso] if iso in known else figures_of(iso)[0]
-        met = _met(figures, goal.sitting_bout_max_min, goal.slumped_max_pct)
+        each = _met(figures, goal.sitting_bout_max_min, goal.slumped_max_pct)
+        bout_met, slumped_met = each if each is not None else (None, None)
+        met = None if each is None else all(each)
+        for name, value in zip(history, (bout_met, slumped_met, met), strict=True):
+            history[name].append(value)
         while len(met_per_week) <= goal.week:
             met_per_week.append(0)
         met_per_week[goal.week] += bool(met)
         if iso in known:
-            shown.append(GoalDay(iso, goal.week, goal.sitting_bout_max_min, goal.slumped_max_pct, met))
+            shown.append(GoalDay(iso, goal.week, goal.sitting_bout_max_min, goal.slumped_max_pct, met,
+                                 bout_met, slumped_met))
     if goal is None:
         return None
+    streaks = [GoalStreak(name, label, (s := streak(history[name])).current, s.best)
+               for name, label in STREAK_LABELS]
     return Goals(shown, goal.week, goal.step, goal.steps, settings.days_to_advance,
-                 met_per_week[goal.week] if met_per_week else 0)
+                 met_per_week[goal.week] if met_per_week else 0, streaks)
 
 
 # ---- embedded store --------------------------------------------------------------------------
@@ -136,7 +164,8 @@ def trend_from_store(data_dir: Path, user: str | None, first: str | None, last: 
                                   None if r["response_s"] is None else float(r["response_s"]))
                       for r in store.alerts_on(user, day, tz)]
             figures = day_figures(t, codes, episodes, alerts, True)
-            return with_summary(figures, store.daily_summary(user, day)), len(alerts)
+            return with_budget(with_summary(figures, summary := store.daily_summary(user, day)),
+                               summary), len(alerts)
 
         return assemble(user, tz, span, figures_of, training, True, "embedded store")
     finally:
@@ -246,7 +275,8 @@ def trend_from_replay(folder: Path, first: str | None, last: str | None, days: i
         d_lo, d_hi = day_bounds(day, tz)
         eps = [e for e in episodes if d_lo <= e.start < d_hi]
         sent = [a for a in alerts if d_lo <= a.ts < d_hi]
-        figures = with_summary(day_figures(t[unique], codes[unique], eps, sent, False), stored.get(day, {}))
+        figures = with_budget(with_summary(day_figures(t[unique], codes[unique], eps, sent, False),
+                                           stored.get(day, {})), stored.get(day, {}))
         return figures, int(stored.get(day, {}).get("alerts", len(sent)))
 
     return assemble(user, tz, span, figures_of, training, False, "replay")

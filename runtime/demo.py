@@ -271,7 +271,8 @@ class DemoRun:
         from posturewatch.app.report_data import ReportDataError, load_store
 
         try:
-            data = load_store(paths.root, self.config.user, result.day, self.config.alerts.timezone)
+            data = load_store(paths.root, self.config.user, result.day, self.config.alerts.timezone,
+                              self.config.alerts.daily_cap)
         except ReportDataError as exc:
             self.view.message(f"no report: {exc}")
             return

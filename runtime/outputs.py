@@ -169,8 +169,10 @@ class LiveOutputs:
         status = session.status()
         sensors = {loc: {k: s.get(k) for k in STATUS_KEYS} for loc, s in status["sensors"].items()}
         extra = {k: v for k, v in status.items() if k != "sensors"}
+        reminders = extra.get("reminders") or {}
+        # a reminder sent changes the budget the Now page shows: publish it then, not at the interval
         signature = (tuple((loc, s["state"], s["battery_pct"] is None) for loc, s in sensors.items()),
-                     extra.get("mqtt"))
+                     extra.get("mqtt"), reminders.get("day"), reminders.get("used"))
         now = session.source.clock()
         due = now - self._status_sent_at >= self.config.outputs.status_interval_s
         if not (force or due or signature != self._status_signature):

@@ -32,6 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from posturewatch.alerts.monitor import Monitor, MonitorStep
+from posturewatch.alerts.mqtt.payloads import reminders_status
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.ingest.align import ClockModel
 from posturewatch.ingest.mounting import Calibration, from_pose
@@ -269,9 +270,7 @@ class Session:
             sensors[location] = {**s, "late_samples": int(late.get(f"{location}_late_samples", 0))}
         status: dict[str, object] = {"sensors": sensors, **self.outputs.state()}
         if self.budget is not None:
-            b = self.budget
-            status["reminders"] = {"day": b.day, "budget": b.budget, "used": b.used,
-                                   "remaining": b.remaining, "exhausted": b.exhausted}
+            status["reminders"] = reminders_status(self.budget)
         return status
 
     # ------------------------------------------------------------------ calibration command

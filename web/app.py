@@ -249,9 +249,15 @@ class WebApp:
         user = request.path_params["user"]
         self.require(request, user)
         trends = await run_in_threadpool(self.reader.trends, user, self._days(request))
-        return JSONResponse({"days": trends.days, "figures": [
-            {"name": f.name, "label": f.label, "values": f.values, "this_week": f.this_week,
-             "last_week": f.last_week} for f in trends.figures]})
+        goals = trends.goals
+        return JSONResponse({"days": trends.days, "worn_days": trends.with_data, "figures": [
+            {"name": f.name, "label": f.label, "unit": f.spec.unit, "values": f.values,
+             "this_week": f.this_week, "last_week": f.last_week} for f in trends.figures],
+            "goals": None if goals is None else {
+                "week": goals.week, "step": goals.step, "steps": goals.steps,
+                "progress_pct": goals.progress_pct, "met_this_week": goals.met_this_week,
+                "streaks": [{"name": s.name, "label": s.label, "current": s.current, "best": s.best}
+                            for s in goals.streaks]}})
 
     async def events(self, request: Request) -> Response:
         user = request.path_params["user"]

@@ -47,6 +47,7 @@ class WearerLive:
     ended: deque = field(default_factory=lambda: deque(maxlen=200))  # ids seen ending
     alerts: deque = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
     snooze: dict | None = None
+    budget_notice: dict | None = None  # the day's "no more reminders today", kept apart from alerts
 
     def apply(self, kind: str, payload: dict) -> None:
         if kind == "status":
@@ -62,6 +63,8 @@ class WearerLive:
                 self.ended.append(episode_id)
             elif episode_id:
                 self.episodes[episode_id] = payload
+        elif kind == "alerts" and payload.get("type") == "budget_exhausted":
+            self.budget_notice = payload
         elif kind == "alerts":
             if all(a.get("id") != payload.get("id") for a in self.alerts):
                 self.alerts.appendleft(payload)
@@ -79,11 +82,16 @@ class WearerLive:
             result = self.snooze.get("result") or {}
             snooze = {"ok": bool(self.snooze.get("ok")), "error": self.snooze.get("error"),
                       "until_ms": result.get("snoozed_until_ms"), "ts_ms": _ms(self.snooze)}
+        reminders = status.get("reminders") if isinstance(status.get("reminders"), dict) else None
+        notice = self.budget_notice
         return {
             "online": status.get("state") == "online" if status else None,
             "status_ms": _ms(status),
             "posture": posture.get("posture"),
             "posture_since_ms": _ms(posture, "since_ms"),
+            # the data clock: the time of the latest frame (a demo runs faster than the wall clock)
+            "data_ms": max((m for m in (_ms(posture), _ms(self.angles or {})) if m is not None),
+                           default=None),
             "sitting_today_min": posture.get("sitting_today_min"),
             "angles": {k: v for k, v in angles.items() if isinstance(v, int | float) or v is None},
             "angles_ms": _ms(self.angles or {}),
@@ -96,7 +104,20 @@ class WearerLive:
             "alerts": [{"id": a.get("id"), "kind": a.get("kind"), "title": a.get("title"),
                         "message": a.get("message"), "ts_ms": _ms(a)} for a in self.alerts],
             "snooze": snooze,
+            "reminders": _reminders(reminders, notice),
         }
+
+
+def _reminders(reminders: dict | None, notice: dict | None) -> dict | None:
+    """The status payload's reminder budget, plus the day's "out for today" notice if one came."""
+    if reminders is None:
+        return None
+    keys = ("day", "budget", "used", "allowed_now", "remaining", "next_allowance_ms", "exhausted",
+            "resumes_ms")
+    out: dict[str, object] = {k: reminders.get(k) for k in keys}
+    if out["exhausted"] and out["resumes_ms"] is None and notice and notice.get("day") == out["day"]:
+        out["resumes_ms"] = _ms(notice, "resumes_ms")
+    return out
 
 
 class LiveFeed:

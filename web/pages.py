@@ -6,7 +6,6 @@ rendering here is what a page shows before its script runs (and without it).
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -32,9 +31,38 @@ class Clock:
         return "" if ts is None else datetime.fromtimestamp(ts, self.zone).strftime("%H:%M")
 
 
+def budget_texts(reminders: dict | None, clock: Clock) -> tuple[str, str]:
+    """(the budget's use, "out for today" or "") for the Now page; app.js words them the same."""
+    if not reminders or reminders.get("used") is None:
+        return "", ""
+    used, budget = int(reminders["used"]), int(reminders.get("budget") or 0)
+    if not budget:
+        return f"Reminders today: {used} (no daily limit)", ""
+    text = f"Reminders today: {used} of {budget} used"
+    if reminders.get("exhausted"):
+        resumes = reminders.get("resumes_ms")
+        again = f" They start again at {clock(resumes / 1000)}." if resumes else ""
+        return text, f"No more reminders today.{again}"
+    allowed, next_ms = reminders.get("allowed_now"), reminders.get("next_allowance_ms")
+    if allowed is not None and used < int(allowed):
+        return f"{text} · the next one can come now", ""
+    if next_ms:
+        return f"{text} · the next one not before {clock(next_ms / 1000)}", ""
+    return text, ""
+
+
+def since_text(snapshot: dict, clock: Clock) -> str:
+    """"since 09:12 (25 min)": the duration on the data clock (the latest frame's time)."""
+    since, now = snapshot.get("posture_since_ms"), snapshot.get("data_ms")
+    if not since:
+        return ""
+    lasted = f" ({hm(max(0.0, now - since) / 1000)})" if now else ""
+    return f"since {clock(since / 1000)}{lasted}"
+
+
 def now_view(snapshot: dict, tz: str) -> dict:
     clock = Clock(tz)
-    since = snapshot.get("posture_since_ms")
+    budget_use, budget_out = budget_texts(snapshot.get("reminders"), clock)
     posture = snapshot.get("posture")
     snooze = snapshot.get("snooze") or {}
     snooze_text = ""
@@ -46,7 +74,7 @@ def now_view(snapshot: dict, tz: str) -> dict:
     return {
         "raw": snapshot,
         "posture_text": POSTURE_NAMES.get(posture, posture) if posture else "No data yet",
-        "since_text": (f"since {clock(since / 1000)} ({hm(time.time() - since / 1000)})" if since else ""),
+        "since_text": since_text(snapshot, clock),
         "live_text": LIVE_NAMES.get(str(snapshot.get("live")), str(snapshot.get("live"))),
         "angle_rows": [{"label": label, "value": "–" if angles[k] is None else f"{round(angles[k])}°"}
                        for k, label in MAIN_ANGLES.items() if k in angles],
@@ -58,6 +86,8 @@ def now_view(snapshot: dict, tz: str) -> dict:
                         + ("" if s.get("battery_pct") is None else f", battery {round(s['battery_pct'])} %")
                         for s in snapshot.get("sensors", [])],
         "snooze_text": snooze_text,
+        "budget_use": budget_use,
+        "budget_out": budget_out,
     }
 
 
@@ -74,7 +104,7 @@ def day_view(data: DayData, stats: DayStats, today: str) -> dict:
     return {
         "heading": "Today" if data.day == today else f"Day {data.day}",
         "day": data.day,
-        "facts": headline_facts(stats),
+        "facts": headline_facts(stats, data.tz),
         "timeline": svg.timeline(data, stats),
         "legend": svg.legend(),
         "bouts": [{"start": clock(b.start), "end": clock(b.end), "length": hm(b.duration_s)}
@@ -96,8 +126,8 @@ def patient_rows(reader: StoreReader, wearers: tuple[str, ...], snapshot) -> lis
     for name in wearers:
         trends = reader.trends(name, 7)
         figures = {f.name: f for f in trends.figures}
-        sitting, alerts = figures.get("sitting_min"), figures.get("alerts")
-        response = figures.get("response_rate_300s")
+        sitting, alerts = figures.get("sitting_min"), figures.get("reminders")
+        response = figures.get("response_rate_pct")
         live = snapshot(name)
         posture = live.get("posture")
         rows.append({

@@ -109,7 +109,7 @@ def build(config: Config, settings: WebSettings | None = None, *, stores_root: P
     return WebApp(
         accounts or Accounts(accounts_path(settings)),
         LiveFeed(mqtt, config.outputs.prefix),
-        StoreReader(store_locator(config, stores_root), config.alerts.timezone),
+        StoreReader(store_locator(config, stores_root), config.alerts.timezone, config.alerts.training),
         secret=secret, base_path=settings.base_path,
         secure_cookies=settings.secure_cookies or settings.certfile is not None,
         session_days=settings.session_days,

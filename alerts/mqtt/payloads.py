@@ -220,6 +220,18 @@ def budget_payload(state: BudgetState) -> dict[str, object]:
     }
 
 
+def reminders_status(state: BudgetState) -> dict[str, object]:
+    """The status payload's ``reminders``: the day's budget for a status line, Home Assistant and
+    the web app's Now page (used of budget, how many the spread allows by now, when the next one
+    may go out, and, once the budget is spent, when reminders start again)."""
+    next_ts, resumes = state.next_allowance_ts, state.resumes_ts
+    return {"day": state.day, "budget": state.budget, "used": state.used,
+            "allowed_now": state.allowed_now, "remaining": state.remaining,
+            "next_allowance_ms": None if next_ts is None else round(next_ts * 1000),
+            "exhausted": state.exhausted,
+            "resumes_ms": None if resumes is None else round(resumes * 1000)}
+
+
 def budget_exhausted_payload(notice: BudgetExhausted) -> dict[str, object]:
     """The once-a-day "no more reminders today" notice; its id makes a redelivery recognisable."""
     return {

@@ -1,15 +1,18 @@
-"""Escalation: a kind ignored in a row gets a longer cooldown; acting on one resets it."""
+"""Escalation in its per-kind mode (one context a day): a kind ignored in a row gets a longer
+cooldown; acting on one resets it. Per-context escalation: test_alert_context_escalation.py."""
 
 from __future__ import annotations
 
 from posturewatch.alerts.policy import AlertPolicy
+from posturewatch.alerts.settings import AlertSettings
 from posturewatch.analytics.records import Episode, EpisodeEvent
 
 NOON = 1709553600.0  # 2024-03-04 12:00 UTC
+PER_KIND = AlertSettings.from_mapping({"escalation": {"context_block_min": 1440}})
 
 
 def test_ignored_reminders_double_the_cooldown_up_to_the_maximum():
-    policy = AlertPolicy()
+    policy = AlertPolicy(PER_KIND)
     assert policy.cooldown_s("posterior_tilt") == 900.0
     for streak in range(1, 5):
         t0 = NOON + 8000 * (streak - 1)
@@ -24,7 +27,7 @@ def test_ignored_reminders_double_the_cooldown_up_to_the_maximum():
 
 
 def test_acting_on_a_reminder_resets_the_spacing_to_base():
-    policy = AlertPolicy()
+    policy = AlertPolicy(PER_KIND)
     for i in range(2):
         t0 = NOON + 8000 * i
         policy.on_events([EpisodeEvent("start", Episode("posterior_tilt", t0, t0 + 60), t0 + 60)],
@@ -47,7 +50,7 @@ def test_acting_on_a_reminder_resets_the_spacing_to_base():
 
 
 def test_a_spaced_out_kind_is_held_for_the_longer_cooldown():
-    policy = AlertPolicy()
+    policy = AlertPolicy(PER_KIND)
     t0 = NOON
     policy.on_events([EpisodeEvent("start", Episode("posterior_tilt", t0, t0 + 60), t0 + 60)], "sitting")
     policy.tick(t0 + 400, "sitting")  # ignored: cooldown now 1800 s

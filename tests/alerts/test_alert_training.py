@@ -36,3 +36,14 @@ def test_the_final_goals_are_reached_and_kept():
     assert (goal.sitting_bout_max_min, goal.slumped_max_pct) == (45.0, 20.0)
     single = TrainingSettings(enabled=True, start_date=START.isoformat(), weeks=1)
     assert training_goal(single, START).sitting_bout_max_min == 45.0
+
+
+def test_streaks_count_valid_days_in_a_row_and_remember_the_best():
+    from posturewatch.alerts.training import Streak, streak
+
+    assert streak([]) == Streak(0, 0)
+    assert streak([True, True, False, True]) == Streak(1, 2)
+    # a day without enough wear (None) neither breaks nor extends the streak
+    assert streak([True, None, True, None, None, True]) == Streak(3, 3)
+    assert streak([True, True, True, False, None]) == Streak(0, 3)
+    assert streak([False, True, True, True, True, False, True, True]) == Streak(2, 4)

@@ -65,7 +65,8 @@ def office_day() -> dict[str, Run]:
         "base": monitor(),
         # the same policy, but never told where episodes stopped: how it used to be driven
         "blind": monitor(),
-        "ignored": monitor(escalation={"enabled": True, "ignored_after_s": 1.0}),
+        # per kind (one context a day): every reminder of the day stretches the next one's wait
+        "ignored": monitor(escalation={"enabled": True, "ignored_after_s": 1.0, "context_block_min": 1440}),
         "acted": monitor(escalation={"enabled": True, "ignored_after_s": 86400.0}),
     }
     runs["blind"].monitor.policy.episodes_ending = lambda stops: None

@@ -13,13 +13,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from playwright.sync_api import expect
 from servers import require_binary
 from web_env import PASSWORDS
+
+from posturewatch.alerts.mqtt.payloads import encode
 
 CHROMIUM = os.environ.get("POSTUREWATCH_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
+STREAM_OPEN_MS = 30_000  # how long a loaded machine may take to open a page's event stream
 
 
 def launch(playwright):
@@ -48,6 +53,24 @@ class Tab:
 
     def close(self) -> None:
         self.context.close()
+
+
+def publish(web, subtopic: str, payload: dict, retain: bool = False) -> None:
+    """One message on ann's topics of the running app's broker, delivered (PUBACK) on return."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.connect(web.broker.host, web.broker.port)
+    client.loop_start()
+    client.publish(f"{web.prefix}/ann/{subtopic}", encode(payload), qos=1, retain=retain).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def wait_for_stream(t: Tab) -> None:
+    """Until the page's event stream is open and has delivered its first state: the 2 s promise
+    is about a change on the broker reaching an open page, not about how long a loaded machine
+    takes to open the stream (that wait is event-driven, with a generous timeout)."""
+    expect(t.page.locator("#live-state")).to_contain_text("Live", timeout=STREAM_OPEN_MS)
+    expect(t.page.locator("body")).to_have_attribute("data-stream", "open", timeout=STREAM_OPEN_MS)
 
 
 # the function itself, without the file's leading comment line

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import Tab, launch
+from playwright.sync_api import sync_playwright
 from web_env import Web, simulate_into, start
 
 
@@ -22,3 +24,24 @@ def web(tmp_path_factory: pytest.TempPathFactory, stores: Path, mosquitto) -> It
     running = start(tmp_path_factory.mktemp("web"), stores, mosquitto)
     yield running
     running.server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tab(browser, web):
+    tabs: list[Tab] = []
+
+    def make(**options) -> Tab:
+        tabs.append(Tab(browser, web, **options))
+        return tabs[-1]
+
+    yield make
+    for t in tabs:
+        t.close()

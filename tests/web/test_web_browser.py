@@ -16,16 +16,15 @@ import os
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from browser import ACCESSIBILITY_CHECK, Tab, launch
-from playwright.sync_api import expect, sync_playwright
+from browser import ACCESSIBILITY_CHECK, publish, wait_for_stream
+from playwright.sync_api import expect
 from servers import MqttCollector, wait_until
 from web_env import OPEN_EPISODE
 
 from posturewatch.alerts.mqtt.commands import CommandService
 from posturewatch.alerts.mqtt.link import MqttSettings
-from posturewatch.alerts.mqtt.payloads import Topics, alert_payload, encode, posture_payload, status_payload
+from posturewatch.alerts.mqtt.payloads import Topics, alert_payload, posture_payload, status_payload
 from posturewatch.alerts.mqtt.service import UserMqttService
 from posturewatch.alerts.policy import AlertPolicy
 from posturewatch.alerts.records import Alert
@@ -49,36 +48,6 @@ NOTIFY_HOOK = """
   };
 })();
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def tab(browser, web):
-    tabs: list[Tab] = []
-
-    def make(**options) -> Tab:
-        tabs.append(Tab(browser, web, **options))
-        return tabs[-1]
-
-    yield make
-    for t in tabs:
-        t.close()
-
-
-def publish(web, subtopic: str, payload: dict, retain: bool = False) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.connect(web.broker.host, web.broker.port)
-    client.loop_start()
-    client.publish(f"{web.prefix}/ann/{subtopic}", encode(payload), qos=1, retain=retain).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 def an_alert(now: float, n: int) -> Alert:
@@ -128,7 +97,7 @@ def test_login_is_required_and_every_page_loads_cleanly(tab, web, shots):
 def test_a_published_posture_and_alert_show_on_the_now_page_within_2_s(tab, web, shots):
     t = tab()
     t.sign_in("ann", "/w/ann/now")
-    expect(t.page.locator("#live-state")).to_contain_text("Live")
+    wait_for_stream(t)
     now = time.time()
     publish(web, "status", status_payload(now, True, {"pelvis": {"state": "connected", "battery_pct": 81},
                                                       "thigh": {"state": "reconnecting", "battery_pct": 12}}),
@@ -213,7 +182,7 @@ def test_permission_flow_then_a_new_alert_is_a_notification(tab, web):
     button.click()
     expect(button).to_be_hidden()
     expect(t.page.locator("#notify-state")).to_contain_text("appear as notifications")
-    expect(t.page.locator("#live-state")).to_contain_text("Live")
+    wait_for_stream(t)
     assert t.page.evaluate("window.__notified") == []  # nothing for the reminders already listed
     publish(web, "alerts", alert_payload(an_alert(time.time(), 2)))
     t.page.wait_for_function("window.__notified.length > 0", timeout=10_000)

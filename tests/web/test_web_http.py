@@ -4,17 +4,21 @@ cookie flags, the base path, and the Today/Trends numbers against the store they
 from __future__ import annotations
 
 import contextlib
+import html
+import math
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 import pytest
-from web_env import HISTORY_DAYS, PASSWORDS, start, today
+from web_env import PASSWORDS, start, today
 
+from posturewatch.alerts.training import TrainingSettings
 from posturewatch.analytics.report_stats import day_stats, hm
+from posturewatch.app import cli
 from posturewatch.app.report_data import load_store
-from posturewatch.store.sqlite import SqliteStore
+from posturewatch.app.trends_data import trend_from_store
 
 
 def client(web) -> httpx.Client:
@@ -117,26 +121,54 @@ def test_login_cannot_redirect_to_another_site(web):
         assert r.headers["location"] == "/"
 
 
-def test_trends_are_the_stores_daily_summaries(web):
-    store = SqliteStore(web.stores / "ann" / "store.db")
+def _rows(page: str, heading: str) -> list[list[str]]:
+    """The cells of the table under ``heading`` (header row first), tags stripped."""
+    table = page[page.index(heading):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    cells = [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S) for row in rows]
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in row] for row in cells]
+
+
+def test_the_trends_page_shows_the_trends_reports_figures(web, tmp_path):
+    """Same store, same days: the page's day-by-day table and its JSON equal the trends report's
+    daily table (rendered by `posturewatch report --from --to`) and its TrendData."""
     end = today()
-    rows = store.daily_summaries("ann", (end - timedelta(days=27)).isoformat(), end.isoformat())
-    store.close()
+    first = (end - timedelta(days=27)).isoformat()
+    trend = trend_from_store(web.stores / "ann", "ann", first, end.isoformat(), None, "UTC",
+                             TrainingSettings())
     with login(web, "ann") as c:
         data = c.get("/api/w/ann/trends", params={"days": 28}).json()
+        page = c.get("/w/ann/trends", params={"days": 28}).text
         assert c.get("/api/w/ann/trends", params={"days": 5}).status_code == 400
-    assert len(data["days"]) == 28 and data["days"][-1] == end.isoformat()
+    assert data["days"] == trend.days and len(trend.days) == 28 and trend.days[-1] == end.isoformat()
     figures = {f["name"]: f for f in data["figures"]}
-    assert {"sitting_min", "monitored_min", "alerts", "response_rate_300s"} <= set(figures)
+    present = [f.name for f in trend.present()]
+    assert [f["name"] for f in data["figures"]][:len(present)] == present and len(present) >= 6
+    for name in present:
+        expected = [trend.figures[d].get(name) for d in trend.days]
+        assert figures[name]["values"] == [None if v is None or math.isnan(v) else v for v in expected], name
+    assert figures["reminders"]["values"] == [float(trend.reminders[d]) for d in trend.days]
+    assert data["worn_days"] == len(trend.worn_days()) < 28  # the gap days do not count
+    worn = trend.worn_days()
     sitting = figures["sitting_min"]
-    assert sitting["values"] == [rows.get(d, {}).get("sitting_min") for d in data["days"]]
-    assert sum(v is not None for v in sitting["values"]) == len(rows) < 28  # the gap days stay empty
-    week = [rows[d]["sitting_min"] for d in data["days"][-7:] if d in rows]
-    before = [rows[d]["sitting_min"] for d in data["days"][-14:-7] if d in rows]
-    assert sitting["this_week"] == pytest.approx(sum(week) / len(week))
-    assert sitting["last_week"] == pytest.approx(sum(before) / len(before))
-    assert figures["response_rate_300s"]["label"] == "Acted on within 5 min"
-    assert HISTORY_DAYS >= 28
+    assert sitting["this_week"] == pytest.approx(trend.average("sitting_min", {d: trend.figures[d] for d in
+                                                                              trend.days[-7:]}))
+    assert any(d not in worn for d in trend.days[-14:])  # a gap inside the compared weeks
+    # the report's own table, rendered from the same store
+    out = tmp_path / "report"
+    assert cli.main(["report", "--data-dir", str(web.stores / "ann"), "--user", "ann", "--from", first,
+                     "--to", end.isoformat(), "--tz", "UTC", "--out", str(out)]) == 0
+    report = _rows(next(out.glob("*.html")).read_text(), "<table class=days>")
+    shown = _rows(page, 'id="days-h"')
+    labels = [f.label for f in trend.present()]
+    assert report[0] == ["Day", *labels] and shown[0] == ["Day", *labels, "Reminders sent"]
+    by_day = {row[0]: row[1:1 + len(labels)] for row in shown[1:]}
+    assert len(report) - 1 == len(by_day) == 28
+    for day, row in zip(trend.days, report[1:], strict=True):
+        assert row[0].removesuffix(" ✓") == date.fromisoformat(day).strftime("%a %-d %b")
+        # the report's table leaves the unit of a rate to its column head
+        assert row[1:] == [cell.removesuffix(" an hour") for cell in by_day[day]], day
 
 
 def test_today_page_shows_the_reports_numbers(web):

@@ -22,7 +22,7 @@ from posturewatch.alerts.mqtt.link import MqttSettings
 from posturewatch.app import cli
 from posturewatch.runtime.config import ConfigError, WebSettings, from_mapping
 from posturewatch.web.accounts import AccountError, Accounts
-from posturewatch.web.data import figure_label, format_change, format_figure
+from posturewatch.web.data import format_change
 from posturewatch.web.live import LiveFeed
 
 ACL = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "acl"
@@ -115,17 +115,11 @@ def test_bad_live_messages_are_counted_and_dropped():
     assert feed.snapshot("ann")["episodes"] == [] and feed.snapshot("bob")["posture"] is None
 
 
-def test_figures_are_labelled_by_name_and_unit():
-    assert figure_label("sitting_min") == "Sitting"
-    assert figure_label("response_rate_180s") == "Acted on within 3 min"
-    assert figure_label("suppressed_quiet_hours") == "Reminders held back: quiet hours"
-    assert figure_label("steps_walked") == "Steps walked"  # a figure added later still shows
-    assert format_figure("sitting_min", 95.0) == "1 h 35 min"
-    assert format_figure("response_rate_300s", 0.816) == "82 %"
-    assert format_figure("lying_s", None) == "–"
-    assert format_change("sitting_min", 100.0, 90.0) == "+10 min"
-    assert format_change("response_rate_300s", 0.5, 0.6) == "−10 points"
-    assert format_change("alerts", 3.0, 3.0) == "±0"
+def test_week_over_week_changes_are_worded_in_the_figures_unit():
+    assert format_change("min", 100.0, 90.0) == "+10 min"
+    assert format_change("pct", 50.0, 60.0) == "−10 points"
+    assert format_change("count", 3.0, 3.0) == "±0"
+    assert format_change("per_h", 2.5, None) == "–"
 
 
 def test_the_acl_gives_the_web_login_every_wearers_view_and_snooze_only(mosquitto_factory, tmp_path):

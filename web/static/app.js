@@ -42,8 +42,11 @@
   function render(state) {
     const text = (id, value) => { const n = document.getElementById(id); if (n) n.textContent = value; };
     text("posture", state.posture ? (POSTURES[state.posture] || state.posture) : "No data yet");
-    text("posture-since", state.posture_since_ms
-      ? `since ${clock(state.posture_since_ms)} (${minutes(Date.now() - state.posture_since_ms)})` : "");
+    // durations on the data clock (the latest frame's time): a demo runs faster than the wall clock
+    const since = state.posture_since_ms;
+    text("posture-since", since
+      ? `since ${clock(since)}${state.data_ms ? ` (${minutes(state.data_ms - since)})` : ""}` : "");
+    budget(state.reminders, text);
     const offline = state.online === false ? " · the wearer's device is offline" : "";
     text("live-state", (LIVE[state.live] || state.live) + offline);
     const angles = document.getElementById("angles");
@@ -73,6 +76,23 @@
       text("snooze-state", s.ok ? (s.until_ms ? `Reminders paused until ${clock(s.until_ms)}` : "Reminders on")
         : `Pause refused: ${s.error || "unknown reason"}`);
     }
+  }
+
+  // the same words as web/pages.py: budget_texts
+  function budget(r, text) {
+    const out = document.getElementById("budget-out");
+    if (!r || r.used == null) { text("budget-use", ""); if (out) out.hidden = true; return; }
+    let use = r.budget ? `Reminders today: ${r.used} of ${r.budget} used` : `Reminders today: ${r.used} (no daily limit)`;
+    let said = "";
+    if (r.budget && r.exhausted) {
+      said = "No more reminders today." + (r.resumes_ms ? ` They start again at ${clock(r.resumes_ms)}.` : "");
+    } else if (r.budget && r.allowed_now != null && r.used < r.allowed_now) {
+      use += " · the next one can come now";
+    } else if (r.budget && r.next_allowance_ms) {
+      use += ` · the next one not before ${clock(r.next_allowance_ms)}`;
+    }
+    text("budget-use", use);
+    if (out) { out.textContent = said; out.hidden = !said; }
   }
 
   function notify(alert) {
@@ -128,7 +148,12 @@
   function liveUpdates() {
     const banner = document.getElementById("offline");
     const source = new EventSource(`${base}/api/w/${encodeURIComponent(wearer)}/events`);
-    source.addEventListener("state", (ev) => { banner.hidden = true; render(JSON.parse(ev.data)); });
+    source.addEventListener("state", (ev) => {
+      banner.hidden = true;
+      render(JSON.parse(ev.data));
+      // the stream is up and has delivered (what a test waits for before it measures the 2 s)
+      document.body.dataset.stream = "open";
+    });
     source.addEventListener("alert", (ev) => notify(JSON.parse(ev.data)));
     source.addEventListener("error", () => { banner.hidden = navigator.onLine; });
   }
