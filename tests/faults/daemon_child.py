@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     session = run_virtual(run, epoch=args.epoch)
     print(json.dumps({"frames": session.frames_out, "alerts": session.alerts_out,
                       "restored": session.policy_restored,
-                      "policy_saves_failed": session.outputs.policy_saver.failures}), flush=True)
+                      "policy_saves_failed": session.outputs.policy_saver.failures,
+                      **session.source.now.stats()}), flush=True)
     return 0
 
 
