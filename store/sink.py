@@ -19,11 +19,14 @@ reaches another worker, or this one after a restart, is still stored once becaus
 identity is its series and timestamp, which the copy shares. A malformed message is logged and counted by
 reason, and acknowledged (it can never be stored); one the database rejects as malformed likewise.
 
-One gap is the broker's: Mosquitto 2.0 does not restore *shared* subscriptions from its
-persistence file when it restarts (measured with 2.0.11), so what wearers publish after a broker
-restart and before the first worker has subscribed again has no subscriber and is dropped. A
-single worker with ``group=""`` uses a plain persistent subscription instead, which the broker
-does restore; it cannot be shared.
+Mosquitto 2.0 does not restore *shared* subscriptions from its persistence file when it
+restarts (measured with 2.0.11): the worker subscribes again on every connection, but what
+wearers publish before the first worker has done so has no subscriber and would be dropped.
+Wearers' daemons with ``[mqtt] wait_for_sink`` therefore hold their outbox on each connection
+until a sink answers their probe (``alerts.mqtt.sinkgate``): a worker subscribes to the probes
+with the same shared subscription as the data and answers each on the wearer's
+``…/sink/ready``. A single worker with ``group=""`` uses a plain persistent subscription, which
+the broker does restore; it cannot be shared.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from collections import Counter, OrderedDict
 from dataclasses import replace
 
 from posturewatch.alerts.mqtt.link import Delivery, MqttLink, MqttSettings
-from posturewatch.alerts.mqtt.payloads import split_topic
+from posturewatch.alerts.mqtt.payloads import SINK_PROBE, SINK_READY, split_topic
 from posturewatch.store.from_mqtt import DATA_TOPICS, BadPayload, lines_for
 from posturewatch.store.influx import InfluxSettings, InfluxWriter, WriteError
 
@@ -55,7 +58,7 @@ def shared_filters(group: str, prefix: str) -> tuple[str, ...]:
     """The shared-subscription topic filters a sink of ``group`` subscribes to; with no group,
     plain filters (one worker alone: no sharing, but see ``SinkWorker``)."""
     share = f"$share/{group}/" if group else ""
-    return tuple(f"{share}{prefix}/+/{kind}" for kind in DATA_TOPICS)
+    return tuple(f"{share}{prefix}/+/{kind}" for kind in (*DATA_TOPICS, SINK_PROBE))
 
 
 class _Abandoned(Exception):
@@ -101,6 +104,7 @@ class SinkWorker:
         self.acked = 0
         self.written_messages = 0
         self.write_retries = 0
+        self.probes_answered = 0
         self.duplicates = 0  # copies of an event this worker had stored already (skipped)
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._inbox: queue.Queue[Delivery] = queue.Queue()
@@ -187,6 +191,7 @@ class SinkWorker:
             "pending": self._unfinished,
             "write_retries": self.write_retries,
             "duplicates": self.duplicates,
+            "probes_answered": self.probes_answered,
         }
 
     # ---- writer thread ------------------------------------------------------------------
@@ -231,6 +236,10 @@ class SinkWorker:
         parsed: list[tuple[Delivery, list[str]]] = []
         fresh: dict[tuple[str, str, str], None] = {}
         for delivery in batch:
+            if delivery.topic.endswith("/" + SINK_PROBE):
+                self._answer_probe(delivery)
+                parsed.append((delivery, []))
+                continue
             lines, key = self._lines(delivery)
             if key is not None and lines:
                 if key in self._seen or key in fresh:
@@ -252,6 +261,20 @@ class SinkWorker:
         for delivery, _ in parsed:
             if self.link.ack(delivery):
                 self.acked += 1
+
+    def _answer_probe(self, delivery: Delivery) -> None:
+        """Tell a wearer's daemon that this group is subscribed on this broker (its token back)."""
+        try:
+            user, _ = split_topic(delivery.topic, self.prefix)
+        except ValueError:
+            self.bad["bad_topic"] += 1
+            return
+        if len(delivery.payload) > 200:
+            self.bad["bad_probe"] += 1
+            log.warning("sink: ignored an oversized probe on %s", delivery.topic)
+            return
+        self.link.publish_raw(f"{self.prefix}/{user}/{SINK_READY}", delivery.payload, qos=0)
+        self.probes_answered += 1
 
     def _remember(self, keys: dict[tuple[str, str, str], None]) -> None:
         """Note the event ids just stored; the oldest are forgotten past ``SEEN_IDS``."""

@@ -17,13 +17,11 @@ deduplication here, so a second write would show), and the wearer's alert list i
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 
 import pytest
-from faultkit import duplicates, scale
+from faultkit import duplicates, scale, sigkill
 from servers import MosquittoServer, MqttCollector, wait_until
 
 from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
@@ -40,12 +38,6 @@ T0 = 1767600000.0
 PERSIST = "autosave_interval 1\nautosave_on_changes true\n"
 
 pytestmark = pytest.mark.slow
-
-
-def sigkill(server: MosquittoServer) -> None:
-    os.kill(server.pid, signal.SIGKILL)
-    server._proc.wait(10)
-    server.stop()  # reaps the dead process and waits for the port to be free
 
 
 def alert(i: int) -> bytes:
