@@ -14,12 +14,13 @@ one lost is printed, not asserted (it is the broker's behaviour this works aroun
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
 import pytest
-from faultkit import scale, sigkill
-from servers import MosquittoServer, wait_until
+from faultkit import alert_ids, run_daemon, scale, sigkill, summary
+from servers import MosquittoServer, MqttCollector, wait_until
 
 from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
 from posturewatch.alerts.mqtt.payloads import Topics, alert_payload, encode
@@ -129,3 +130,25 @@ def test_broker_restart_with_a_sink_group_loses_and_doubles_nothing(tmp_path, vi
     assert sorted(got) == expected
     assert gated.gate.opened >= 2  # at the start, and again after the restart
     assert all(s.stats["bad"] == s.stats["rejected"] == 0 for s in sinks)
+
+
+def test_a_daemon_waiting_for_its_sink_delivers_every_alert_through_it(tmp_path, mosquitto, victoria):
+    """The same gate in the daemon itself (``[mqtt] wait_for_sink``), end to end."""
+    user = "gatedaemon"
+    sink = SinkWorker(MqttSettings(host=mosquitto.host, port=mosquitto.port, client_id="sink-gd-0"),
+                      InfluxSettings(url=victoria.url, timeout_s=2), group="gatedaemon")
+    try:
+        assert sink.start(wait_s=10)
+        with MqttCollector(mosquitto.host, mosquitto.port, [f"posturewatch/{user}/alerts"]) as phone:
+            result = summary(run_daemon(mosquitto.port, tmp_path, user, 0, 600.0, "--wait-for-sink"))
+            wait_until(lambda: sink.received["alerts"] >= result["alerts"] and sink.wait_idle(0.1), 30,
+                       "the alerts at the sink")
+            ids = alert_ids(phone, user)
+    finally:
+        sink.stop()
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        local = sorted(r[0] for r in db.execute("SELECT id FROM alerts"))
+    central = stored(victoria, user)
+    print(f"daemon: {result}; phone {len(ids)} alerts, database {len(central)}")
+    assert result["gate_opened"] >= 1 and result["alerts"] >= 1
+    assert sorted(ids) == local and len(central) == len(set(central)) == len(local)
