@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 
 from posturewatch.accounts.mosquitto_files import CLINICIAN_TOPICS, DISCOVERY_PREFIX
 from posturewatch.accounts.registry import Account, AccountError
+from posturewatch.alerts.mqtt.payloads import SINK_PROBE, SINK_READY
 from posturewatch.store.from_mqtt import DATA_TOPICS
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
@@ -38,9 +39,10 @@ def role_acls(account: Account, prefix: str) -> list[dict]:
         status = f"{DISCOVERY_PREFIX}/status"
         out += [acl("subscribeLiteral", status), acl("publishClientReceive", status)]
     elif account.role == "sink":
-        for kind in DATA_TOPICS:
+        for kind in (*DATA_TOPICS, SINK_PROBE):
             out += [acl("subscribeLiteral", f"$share/{account.group}/{prefix}/+/{kind}"),
                     acl("publishClientReceive", f"{prefix}/+/{kind}")]
+        out += [acl("publishClientSend", f"{prefix}/+/{SINK_READY}")]
     elif account.role == "clinician":
         for wearer in account.wearers:
             out += [acl("subscribePattern", f"{prefix}/{wearer}/+")]

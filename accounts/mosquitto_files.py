@@ -8,8 +8,9 @@ What each role may do (``<p>`` is the topic prefix):
 
 * wearer ``w``: read and write ``<p>/w/#`` and its own Home Assistant discovery node
   ``homeassistant/+/posturewatch_w/#``; read Home Assistant's birth message ``homeassistant/status``.
-* sink: read ``<p>/+/{angles,episodes,alerts,status}``, which its shared subscription
-  ``$share/<group>/<p>/+/…`` delivers; write nothing. (Mosquitto's ACL file checks what a client
+* sink: read ``<p>/+/{angles,episodes,alerts,status}`` and the daemons' probes ``<p>/+/sink/probe``,
+  which its shared subscription ``$share/<group>/<p>/+/…`` delivers; write only the answers to
+  probes, ``<p>/+/sink/ready``. (Mosquitto's ACL file checks what a client
   may *receive*, not the filter it subscribes with; the dynamic-security plugin can pin the
   filter to ``$share/<group>/…`` too, see deploy/README.md.)
 * clinician: read ``<p>/w/{status,posture,angles,episodes,alerts,daily}`` of each assigned
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from posturewatch.accounts.registry import Account, AccountError, Registry, write_atomically
+from posturewatch.alerts.mqtt.payloads import SINK_PROBE, SINK_READY
 from posturewatch.store.from_mqtt import DATA_TOPICS
 
 CLINICIAN_TOPICS = ("status", "posture", "angles", "episodes", "alerts", "daily")
@@ -45,7 +47,8 @@ def acl_lines(account: Account, prefix: str) -> list[str]:
         ]
     elif account.role == "sink":
         lines.append(f"# joins $share/{account.group}/{prefix}/+/<kind>")
-        lines += [f"topic read {prefix}/+/{kind}" for kind in DATA_TOPICS]
+        lines += [f"topic read {prefix}/+/{kind}" for kind in (*DATA_TOPICS, SINK_PROBE)]
+        lines.append(f"topic write {prefix}/+/{SINK_READY}")
     elif account.role == "clinician":
         lines += [f"topic read {prefix}/{w}/{kind}" for w in account.wearers for kind in CLINICIAN_TOPICS]
     return lines

@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"sink {client_id}: received {s['received']} messages, wrote {s['written']} "
         f"({s['written_lines']} lines), acknowledged {s['acked']}, {s['bad']} bad ({dict(worker.bad)}), "
-        f"{s['rejected']} rejected by the database, {s['pending']} left for redelivery",
+        f"{s['rejected']} rejected by the database, {s['duplicates']} copies of stored events "
+        f"skipped, {s['pending']} left for redelivery",
         file=sys.stderr,
     )
     if leave.is_set():

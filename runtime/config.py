@@ -91,6 +91,9 @@ class OutputOptions:
     home_assistant: bool = True
     discovery_prefix: str = "homeassistant"
     status_interval_s: float = 30.0
+    # central deployments: after each (re)connect, publish from the outbox only once a sink
+    # worker answered (a restarted broker has lost the sinks' shared subscriptions)
+    wait_for_sink: bool = False
 
 
 @dataclass(frozen=True)

@@ -108,8 +108,10 @@ class LiveOutputs:
             self.service = UserMqttService(s.mqtt, self.topics, self.commands, clock=session.source.clock,
                                            home_assistant=self.config.outputs.home_assistant,
                                            discovery_prefix=self.config.outputs.discovery_prefix,
-                                           dispatch=session.dispatch)
-            self.mqtt_pump = MqttPump(self.outbox, self.service.link, window=s.pump_window)
+                                           dispatch=session.dispatch,
+                                           wait_for_sink=self.config.outputs.wait_for_sink)
+            self.mqtt_pump = MqttPump(self.outbox, self.service.link, window=s.pump_window,
+                                      gate=self.service.gate)
             self.pumps.append(self.mqtt_pump)
         if s.influx is not None:
             writer = InfluxWriter(s.influx)

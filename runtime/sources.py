@@ -2,8 +2,11 @@
 
 ``BleSource`` runs the BLE daemon (one reconnecting link per configured sensor) on the session's
 loop and yields the host-time blocks it gathers once a second; frames end ``LATENCY_S`` behind
-the clock so every sensor's samples are in. ``SimulatedSource`` streams the synthetic wearer at
-``speed`` × real time on a simulated clock (the demo): every timestamp it produces is sim time.
+the clock so every sensor's samples are in. Host time is the wall clock read once when streaming
+starts and carried on by the loop's monotonic clock (``ingest.hostclock.SteadyClock``), so a
+step of the wall clock never stamps samples over ones already analysed. ``SimulatedSource``
+streams the synthetic wearer at ``speed`` × real time on a simulated clock (the demo): every
+timestamp it produces is sim time.
 The recorded-file source lives with the replay (``runtime.replay``), next to its pre-passes.
 """
 
@@ -17,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from posturewatch.ingest.ble.client import BleBackend
 from posturewatch.ingest.ble.config import DaemonConfig
 from posturewatch.ingest.ble.daemon import BleDaemon
+from posturewatch.ingest.hostclock import SteadyClock
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.records import SensorBlock
 from posturewatch.runtime.config import Config
@@ -35,10 +39,10 @@ class BleSource:
     def __init__(self, config: DaemonConfig, backend: BleBackend, *, now: Callable[[], float] = time.time,
                  **ble_options) -> None:
         self.backend = backend
-        self.now = now
+        self.now = SteadyClock(now)  # anchored to the loop's monotonic clock when streaming starts
         self._queue: asyncio.Queue[list[SensorBlock]] = asyncio.Queue()
         ble_options.setdefault("flush_interval_s", FLUSH_S)
-        self.ble = BleDaemon(config, backend, self._queue.put_nowait, now=now, **ble_options)
+        self.ble = BleDaemon(config, backend, self._queue.put_nowait, now=self.now, **ble_options)
 
     def clock(self) -> float:
         return self.now()
@@ -51,6 +55,7 @@ class BleSource:
 
     async def chunks(self, stop: asyncio.Event) -> AsyncIterator[Chunk]:
         await self.backend.check_adapter()
+        self.now.bind(asyncio.get_running_loop().time)
         runner = asyncio.create_task(self.ble.run(stop=stop), name="ble")
         try:
             while not (runner.done() and self._queue.empty()):

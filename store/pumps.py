@@ -2,7 +2,9 @@
 
 ``InfluxPump`` writes batches and retries transient failures with exponential backoff;
 ``MqttPump`` keeps a window of QoS 1 publishes in flight and acks each outbox item on its
-PUBACK. Both run as daemon threads, wake when something is put, and stop on ``stop()``.
+PUBACK; with a gate (``alerts.mqtt.sinkgate``) it publishes on a new connection only once the gate
+opened, and counts only acknowledgements of what it published on that connection. Both run as
+daemon threads, wake when something is put, and stop on ``stop()``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,20 @@ class PublishLink(Protocol):
     def publish_raw(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None: ...
 
     def add_ack_listener(self, listener: Callable[[int], None]) -> None: ...
+
+
+class Gate(Protocol):
+    """What ``MqttPump`` needs from a gate (``alerts.mqtt.sinkgate.SinkGate`` has it)."""
+
+    @property
+    def is_open(self) -> bool: ...
+
+    @property
+    def epoch(self) -> int: ...
+
+    def poll(self) -> None: ...
+
+    def add_open_listener(self, listener: Callable[[], None]) -> None: ...
 
 
 class _Pump(threading.Thread):
@@ -131,38 +147,68 @@ class MqttPump(_Pump):
     """Drains the ``mqtt`` channel (meta: topic, qos, retain) through a ``PublishLink``."""
 
     def __init__(
-        self, outbox: Outbox, link: PublishLink, *, channel: str = "mqtt", window: int = 20
+        self, outbox: Outbox, link: PublishLink, *, channel: str = "mqtt", window: int = 20,
+        gate: Gate | None = None,
     ) -> None:
         super().__init__(outbox, channel, "mqtt-pump")
         self.link = link
         self.window = window
+        self.gate = gate
         self.published = 0
-        self._inflight: dict[int, int] = {}  # mid -> outbox seq; touched by this thread only
-        self._acks: collections.deque[int] = collections.deque()
+        self.resends = 0  # items published again after a reconnect (gated: the broker may have lost them)
+        self._inflight: dict[int, tuple[int, int]] = {}  # mid -> (outbox seq, connection); this thread only
+        self._acks: collections.deque[tuple[int, int]] = collections.deque()
         self._sent_upto = 0
+        self._epoch = -1
         link.add_ack_listener(self._on_ack)
+        if gate is not None:
+            gate.add_open_listener(self._wake.set)
 
     def _on_ack(self, mid: int) -> None:
         # called on the MQTT network thread, possibly while it holds its own locks:
         # hand over and return, never take a lock here
-        self._acks.append(mid)
+        self._acks.append((mid, self.gate.epoch if self.gate is not None else 0))
         self._wake.set()
 
     def _settle_acks(self) -> None:
         # an ack can arrive before its publish call returned, but this thread records the mid
-        # before it settles, so a mid unknown here is not ours (e.g. a direct publish): drop it
+        # before it settles, so a mid unknown here is not ours (e.g. a direct publish): drop it.
+        # Gated, an ack on a later connection than the publish is paho's resend on reconnect,
+        # which may have reached no sink: the item is published again once the gate opens.
         done = []
         while self._acks:
-            seq = self._inflight.pop(self._acks.popleft(), None)
-            if seq is not None:
-                done.append(seq)
+            mid, epoch = self._acks.popleft()
+            entry = self._inflight.pop(mid, None)
+            if entry is not None and entry[1] == epoch:
+                done.append(entry[0])
         if done:
             self.outbox.ack(done)
 
+    def _gated(self) -> bool:
+        """True while the gate holds the outbox (a new connection without a sink's answer yet)."""
+        if self.gate is None:
+            return False
+        if self.gate.epoch != self._epoch and self.link.connected:
+            # a new connection: all unacknowledged items go again, from the oldest
+            self.resends += len(self._inflight)
+            self._inflight.clear()
+            self._sent_upto = 0
+            self._epoch = self.gate.epoch
+        if self.gate.is_open:
+            return False
+        self.gate.poll()
+        return True
+
     def run(self) -> None:
+        epoch = 0
         while not self._stop_event.is_set():
             self._wake.clear()
             self._settle_acks()
+            if self._gated():
+                self._wake.wait(0.25)
+                continue
+            if self.gate is not None:
+                epoch = self._epoch
             room = self.window - len(self._inflight)
             if not self.link.connected or room <= 0:
                 self._wake.wait(0.5)
@@ -178,7 +224,7 @@ class MqttPump(_Pump):
                 )
                 if mid is None:
                     break  # not accepted (link down): try again from here later
-                self._inflight[mid] = item.seq
+                self._inflight[mid] = (item.seq, epoch)
                 self._sent_upto = item.seq
                 self.published += 1
             self._settle_acks()

@@ -9,14 +9,24 @@ with the broker, which sends them again when a worker with the same client id co
 are idempotent (a point's identity is its series and timestamp), so a message written and then
 redelivered overwrites itself instead of doubling. While the database is unreachable the batch is
 retried with backoff and nothing is acknowledged; the broker stops sending once the Receive
-Maximum of unacknowledged messages is reached. A malformed message is logged and counted by
+Maximum of unacknowledged messages is reached.
+
+Events (alerts, finished episodes) are stored exactly once. QoS 1 is at-least-once: after a
+broker restart or a reconnect the same alert comes again under the same id (the publisher's
+resend, or the broker's redelivery of what was not acknowledged). A worker remembers the ids it
+stored (the last ``SEEN_IDS``), skips a copy of one and counts it in ``duplicates``; a copy that
+reaches another worker, or this one after a restart, is still stored once because a point's
+identity is its series and timestamp, which the copy shares. A malformed message is logged and counted by
 reason, and acknowledged (it can never be stored); one the database rejects as malformed likewise.
 
-One gap is the broker's: Mosquitto 2.0 does not restore *shared* subscriptions from its
-persistence file when it restarts (measured with 2.0.11), so what wearers publish after a broker
-restart and before the first worker has subscribed again has no subscriber and is dropped. A
-single worker with ``group=""`` uses a plain persistent subscription instead, which the broker
-does restore; it cannot be shared.
+Mosquitto 2.0 does not restore *shared* subscriptions from its persistence file when it
+restarts (measured with 2.0.11): the worker subscribes again on every connection, but what
+wearers publish before the first worker has done so has no subscriber and would be dropped.
+Wearers' daemons with ``[mqtt] wait_for_sink`` therefore hold their outbox on each connection
+until a sink answers their probe (``alerts.mqtt.sinkgate``): a worker subscribes to the probes
+with the same shared subscription as the data and answers each on the wearer's
+``…/sink/ready``. A single worker with ``group=""`` uses a plain persistent subscription, which
+the broker does restore; it cannot be shared.
 """
 
 from __future__ import annotations
@@ -25,17 +35,18 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import replace
 
 from posturewatch.alerts.mqtt.link import Delivery, MqttLink, MqttSettings
-from posturewatch.alerts.mqtt.payloads import split_topic
+from posturewatch.alerts.mqtt.payloads import SINK_PROBE, SINK_READY, split_topic
 from posturewatch.store.from_mqtt import DATA_TOPICS, BadPayload, lines_for
 from posturewatch.store.influx import InfluxSettings, InfluxWriter, WriteError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "posturewatch-sink"
+SEEN_IDS = 200_000  # event ids a worker remembers to skip redelivered copies (about 20 MB)
 
 
 def worker_client_id(shard: str, worker: int) -> str:
@@ -47,7 +58,7 @@ def shared_filters(group: str, prefix: str) -> tuple[str, ...]:
     """The shared-subscription topic filters a sink of ``group`` subscribes to; with no group,
     plain filters (one worker alone: no sharing, but see ``SinkWorker``)."""
     share = f"$share/{group}/" if group else ""
-    return tuple(f"{share}{prefix}/+/{kind}" for kind in DATA_TOPICS)
+    return tuple(f"{share}{prefix}/+/{kind}" for kind in (*DATA_TOPICS, SINK_PROBE))
 
 
 class _Abandoned(Exception):
@@ -93,6 +104,9 @@ class SinkWorker:
         self.acked = 0
         self.written_messages = 0
         self.write_retries = 0
+        self.probes_answered = 0
+        self.duplicates = 0  # copies of an event this worker had stored already (skipped)
+        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._inbox: queue.Queue[Delivery] = queue.Queue()
         self._unfinished = 0  # delivered and not yet stored + acknowledged (or dropped as bad)
         self._count_lock = threading.Lock()
@@ -176,6 +190,8 @@ class SinkWorker:
             "rejected": self.rejected,
             "pending": self._unfinished,
             "write_retries": self.write_retries,
+            "duplicates": self.duplicates,
+            "probes_answered": self.probes_answered,
         }
 
     # ---- writer thread ------------------------------------------------------------------
@@ -217,7 +233,22 @@ class SinkWorker:
         return batch
 
     def _store(self, batch: list[Delivery]) -> None:
-        parsed = [(d, self._lines(d)) for d in batch]
+        parsed: list[tuple[Delivery, list[str]]] = []
+        fresh: dict[tuple[str, str, str], None] = {}
+        for delivery in batch:
+            if delivery.topic.endswith("/" + SINK_PROBE):
+                self._answer_probe(delivery)
+                parsed.append((delivery, []))
+                continue
+            lines, key = self._lines(delivery)
+            if key is not None and lines:
+                if key in self._seen or key in fresh:
+                    self.duplicates += 1  # stored already: acknowledge, write nothing
+                    log.info("sink: %s %s received again; stored once", key[1], key[2])
+                    lines = []
+                else:
+                    fresh[key] = None
+            parsed.append((delivery, lines))
         if not self._write([line for _, lines in parsed for line in lines]):
             # the database refused the batch as malformed: find the culprit(s) message by message
             for delivery, lines in parsed:
@@ -226,24 +257,46 @@ class SinkWorker:
                     log.error("sink: database rejected the message on %s: %r",
                               delivery.topic, delivery.payload[:200])
         self.written_messages += sum(1 for _, lines in parsed if lines)
+        self._remember(fresh)
         for delivery, _ in parsed:
             if self.link.ack(delivery):
                 self.acked += 1
 
-    def _lines(self, delivery: Delivery) -> list[str]:
+    def _answer_probe(self, delivery: Delivery) -> None:
+        """Tell a wearer's daemon that this group is subscribed on this broker (its token back)."""
+        try:
+            user, _ = split_topic(delivery.topic, self.prefix)
+        except ValueError:
+            self.bad["bad_topic"] += 1
+            return
+        if len(delivery.payload) > 200:
+            self.bad["bad_probe"] += 1
+            log.warning("sink: ignored an oversized probe on %s", delivery.topic)
+            return
+        self.link.publish_raw(f"{self.prefix}/{user}/{SINK_READY}", delivery.payload, qos=0)
+        self.probes_answered += 1
+
+    def _remember(self, keys: dict[tuple[str, str, str], None]) -> None:
+        """Note the event ids just stored; the oldest are forgotten past ``SEEN_IDS``."""
+        self._seen.update(keys)
+        while len(self._seen) > SEEN_IDS:
+            self._seen.popitem(last=False)
+
+    def _lines(self, delivery: Delivery) -> tuple[list[str], tuple[str, str, str] | None]:
+        """The message's lines and, for an event, its identity (user, kind, id)."""
         try:
             user, kind = split_topic(delivery.topic, self.prefix)
-            lines, _, _ = lines_for(user, kind, delivery.payload)
+            lines, _, record_id = lines_for(user, kind, delivery.payload)
         except BadPayload as exc:
             self.bad[exc.reason] += 1
             log.warning("sink: dropped message on %s: %s", delivery.topic, exc)
-            return []
+            return [], None
         except ValueError as exc:
             self.bad["bad_topic"] += 1
             log.warning("sink: dropped message on %s: %s", delivery.topic, exc)
-            return []
+            return [], None
         self.received[kind] += 1
-        return lines
+        return lines, None if record_id is None else (user, kind, record_id)
 
     def _write(self, lines: list[str]) -> bool:
         """Write until the database accepts (True) or rejects as malformed (False)."""

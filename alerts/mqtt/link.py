@@ -311,6 +311,10 @@ class MqttLink:
             log.warning("MQTT broker %s reachable again", self.address)
         self._state = "connected"
         self.connects += 1
+        if not self.settings.clean_start and not flags.session_present and self.connects > 1:
+            log.warning("MQTT broker %s had lost this client's session: subscribing anew", self.address)
+        # always subscribe, also to a session the broker kept: Mosquitto 2.0 restores the
+        # session after a restart but not its shared subscriptions
         if self.settings.subscriptions:
             client.subscribe(list(self.settings.subscriptions))
         # listeners (status "online", discovery) run before anyone sees "connected", so

@@ -40,6 +40,11 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 3)
 
 
+# a wearer's daemon asks the central sinks whether they are subscribed, and one answers
+# (``<prefix>/<user>/sink/probe`` and ``…/sink/ready``; see ``alerts.mqtt.sinkgate``)
+SINK_PROBE, SINK_READY = "sink/probe", "sink/ready"
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     """The topic tree of one user under a prefix (default ``posturewatch``)."""
@@ -95,6 +100,16 @@ class Topics:
 
     def raw(self, location: str) -> str:
         return f"{self.base}/raw/{location}"
+
+    @property
+    def sink_probe(self) -> str:
+        """Asks the central sink group whether it is subscribed (see ``alerts.mqtt.sinkgate``)."""
+        return f"{self.base}/{SINK_PROBE}"
+
+    @property
+    def sink_ready(self) -> str:
+        """A sink worker's answer to a probe."""
+        return f"{self.base}/{SINK_READY}"
 
 
 def split_topic(topic: str, prefix: str = "posturewatch") -> tuple[str, str]:

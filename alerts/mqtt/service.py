@@ -21,6 +21,7 @@ from posturewatch.alerts.mqtt.commands import CommandService
 from posturewatch.alerts.mqtt.homeassistant import BIRTH_TOPIC, discovery_configs, is_birth
 from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings, Will
 from posturewatch.alerts.mqtt.payloads import Topics, encode, split_topic, status_payload
+from posturewatch.alerts.mqtt.sinkgate import SinkGate
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,10 @@ class UserMqttService:
         home_assistant: bool = True,
         discovery_prefix: str = "homeassistant",
         dispatch: Callable[[Callable[[], None]], None] | None = None,
+        wait_for_sink: bool = False,
     ) -> None:
+        """``wait_for_sink``: hold the outbox on each new connection until a central sink
+        answers (``gate``; see ``alerts.mqtt.sinkgate``)."""
         self.topics = topics
         self.dispatch = dispatch or (lambda work: work())
         self.extra: dict[str, object] = {}
@@ -52,10 +56,13 @@ class UserMqttService:
         if home_assistant:
             subscriptions.append((BIRTH_TOPIC if discovery_prefix == "homeassistant"
                                   else f"{discovery_prefix}/status", 1))
+        if wait_for_sink:
+            subscriptions.append((topics.sink_ready, 0))
         settings = _with_subscriptions(settings, tuple(subscriptions))
         will = Will(topics.status, encode(status_payload(clock(), online=False)))
         self.link = MqttLink(settings, will=will, on_message=self._on_message)
         self.link.add_connect_listener(self._on_connect)
+        self.gate = SinkGate(self.link, topics) if wait_for_sink else None
 
     def start(self, wait_s: float = 0.0) -> bool:
         return self.link.start(wait_s)
@@ -86,6 +93,9 @@ class UserMqttService:
             self.publish_discovery()
 
     def _on_message(self, topic: str, payload: bytes) -> None:
+        if self.gate is not None and topic == self.topics.sink_ready:
+            self.gate.answer(payload)
+            return
         if self.home_assistant and is_birth(topic, payload, self.discovery_prefix):
             log.info("Home Assistant came online: re-publishing discovery")
             self.publish_discovery()

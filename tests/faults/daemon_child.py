@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill-at", type=float, default=None)
     p.add_argument("--clock-jump", default=None, metavar="S@T")
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--wait-for-sink", action="store_true",
+                   help="[mqtt] wait_for_sink: hold the outbox on each connection until a sink answers")
     p.add_argument("--alerty", action="store_true",
                    help="short limits and cooldowns: many reminders in a short span")
     args = p.parse_args(argv)
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         _calibration(day, cal, args.user)
     config = from_mapping({
         "user": args.user, "sensors": SENSORS, "ble": {"max_backoff_s": 10},
-        "mqtt": {"host": args.mqtt_host, "port": args.mqtt_port, "status_interval_s": 60},
+        "mqtt": {"host": args.mqtt_host, "port": args.mqtt_port, "status_interval_s": 60,
+                 "wait_for_sink": args.wait_for_sink},
         "store": {"dir": str(args.state), "synchronous": "NORMAL"},
         **(ALERTY if args.alerty else {}),
     })
@@ -126,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     session = run_virtual(run, epoch=args.epoch)
     print(json.dumps({"frames": session.frames_out, "alerts": session.alerts_out,
                       "restored": session.policy_restored,
-                      "policy_saves_failed": session.outputs.policy_saver.failures}), flush=True)
+                      "policy_saves_failed": session.outputs.policy_saver.failures,
+                      "gate_opened": gate.opened if (gate := session.outputs.service.gate) else None,
+                      **session.source.now.stats()}), flush=True)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -42,3 +43,10 @@ def duplicates(ids: list[str]) -> dict[str, int]:
 
 def alert_ids(collector, user: str) -> list[str]:
     return [a["id"] for a in collector.json_on(f"posturewatch/{user}/alerts")]
+
+
+def sigkill(server) -> None:
+    """SIGKILL a private server (a crash: no clean shutdown) and wait until its port is free."""
+    os.kill(server.pid, signal.SIGKILL)
+    server._proc.wait(10)
+    server.stop()  # reaps the dead process and waits for the port to be free
