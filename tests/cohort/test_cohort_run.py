@@ -56,7 +56,12 @@ def test_results_equal_plain_replay_and_the_broken_file_is_listed(study, cohort,
     for participant, files in recordings.items():
         plain = tmp_path / participant
         assert cli.main(["replay", *replay_args(files), "--out", str(plain)]) == 0
-        for name in ("angles.csv", "episodes.csv", "alerts.csv"):
+        written = sorted(p.relative_to(plain) for p in plain.rglob("*.csv"))
+        assert {"angles.csv", "episodes.csv", "alerts.csv", "daily.csv"} <= {str(p) for p in written}
+        assert any(p.parts[0] == "days" for p in written)
+        assert sorted(p.relative_to(out / participant) for p in (out / participant).rglob("*.csv")) \
+            == written, participant
+        for name in written:  # the whole recording, daily.csv and every day's files
             assert (out / participant / name).read_bytes() == (plain / name).read_bytes(), (participant, name)
         done = json.loads((out / participant / "done.json").read_text())
         assert {"config_hash", "inputs_hash", "version"} <= set(done)
