@@ -23,9 +23,10 @@ from typing import Any
 
 import dask
 import psutil
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, wait
 
 from posturewatch.cohort.manifest import RecordingSpec
+from posturewatch.cohort.progress import CohortProgress
 from posturewatch.cohort.report import write_report
 from posturewatch.cohort.tables import DAYS, PARTICIPANTS, days_table, participants_table, write_table
 from posturewatch.cohort.task import OLD_PREFIX, TMP_PREFIX, finished, run_recording, stamp
@@ -45,6 +46,7 @@ class CohortOptions:
     memory_limit: int | None = None  # bytes per local worker; None: total / workers, ≤ 4 GiB
     retries: int = 2
     valid_min: float = 600.0
+    connect_timeout: float = 30.0  # seconds to reach ``scheduler`` before giving up
 
 
 @dataclass
@@ -86,9 +88,11 @@ def open_client(options: CohortOptions) -> tuple[Client, LocalCluster | None]:
         logging.getLogger("distributed").setLevel(logging.WARNING)
     if options.scheduler:
         try:
-            return Client(options.scheduler, timeout="30s"), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise CohortError(f"cannot reach the Dask scheduler {options.scheduler}: {exc}") from None
+            return Client(options.scheduler, timeout=options.connect_timeout), None
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CohortError(f"cannot reach the Dask scheduler {options.scheduler} within "
+                              f"{options.connect_timeout:g} s: {why}") from None
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environment()}):
             cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
@@ -107,13 +111,6 @@ def dashboard_of(client: Client) -> str | None:
     return None
 
 
-def _eta(elapsed: float, finished_n: int, remaining: int) -> str:
-    if not finished_n or not remaining:
-        return ""
-    s = elapsed / finished_n * remaining
-    return f", ETA {int(s // 60)}m{int(s % 60):02d}s"
-
-
 def _write_failed(out: Path, failed: list[dict[str, str]]) -> None:
     with (out / FAILED).open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["participant", "error", "inputs"])
@@ -122,9 +119,14 @@ def _write_failed(out: Path, failed: list[dict[str, str]]) -> None:
 
 
 def run_cohort(specs: list[RecordingSpec], out: Path, options: CohortOptions,
-               say: Callable[[str], None] | None = None) -> CohortOutcome:
-    """Replay every recording not yet finished, then write the cohort tables and report."""
+               say: Callable[[str], None] | None = None,
+               status: Callable[[str], None] | None = None) -> CohortOutcome:
+    """Replay every recording not yet finished, then write the cohort tables and report.
+
+    ``say`` gets a line per event (a recording finished or failed, the dashboard); ``status``
+    gets the live progress line about once a second while recordings run."""
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    status = status or (lambda line: None)
     t0 = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(out)
@@ -135,7 +137,7 @@ def run_cohort(specs: list[RecordingSpec], out: Path, options: CohortOptions,
     if outcome.skipped:
         say(f"cohort: {len(outcome.skipped)} of {len(specs)} recordings already finished; skipped")
     if todo:
-        _run_tasks(todo, out, options, stamps, outcome, say)
+        _run_tasks(todo, out, options, stamps, outcome, say, status)
     _write_failed(out, outcome.failed)
     if not outcome.interrupted:
         write_outputs(specs, out, stamps, outcome.failed, options.valid_min)
@@ -145,41 +147,33 @@ def run_cohort(specs: list[RecordingSpec], out: Path, options: CohortOptions,
 
 def _run_tasks(todo: list[RecordingSpec], out: Path, options: CohortOptions,
                stamps: dict[str, dict[str, str]], outcome: CohortOutcome,
-               say: Callable[[str], None]) -> None:
+               say: Callable[[str], None], status: Callable[[str], None]) -> None:
     client, cluster = open_client(options)
-    futures = {}
+    futures: dict[Future, RecordingSpec] = {}
     try:
         outcome.dashboard = dashboard_of(client)
         say(f"cohort: dashboard {outcome.dashboard}" if outcome.dashboard else
             "cohort: no dashboard (install bokeh for one)")
-        t_start = time.monotonic()
+        if options.scheduler and not client.scheduler_info().get("workers"):
+            say(f"cohort: the scheduler {options.scheduler} has no workers yet; the recordings wait "
+                "for them")
+        progress = CohortProgress(len(todo), skipped=len(outcome.skipped))
+        keys = {}
         for spec in todo:
             key = f"cohort-{spec.participant}-{stamps[spec.participant]['config_hash']}"
             fut = client.submit(run_recording, spec, str(out), stamps[spec.participant], key=key,
                                 retries=options.retries, pure=False)
             futures[fut] = spec
-        n_done = n_failed = 0
-        for fut in as_completed(list(futures)):
-            spec = futures[fut]
+            keys[key] = spec.participant
+        pending = set(futures)
+        while pending:
             try:
-                result = fut.result()
-            except Exception as exc:  # retries exhausted: a worker died, or an unexpected error
-                result = {"participant": spec.participant, "status": "failed",
-                          "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
-            outcome.results.append(result)
-            if result["status"] == "done":
-                n_done += 1
-                outcome.done.append(spec.participant)
-                what = f"done in {result['seconds']:.1f} s"
-            else:
-                n_failed += 1
-                outcome.failed.append({"participant": spec.participant, "error": result["error"],
-                                       "inputs": " ".join(str(p) for p in spec.inputs())})
-                what = f"FAILED: {result['error']}"
-            remaining = len(todo) - n_done - n_failed
-            say(f"cohort: {spec.participant} {what} | {n_done} done, {n_failed} failed, "
-                f"{min(remaining, _slots(client))} running, {remaining} left"
-                f"{_eta(time.monotonic() - t_start, n_done + n_failed, remaining)}")
+                finished_now, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                status(progress.status(_running(client, keys)))
+                continue
+            for fut in finished_now:
+                _record(_result_of(fut, futures[fut]), futures[fut], outcome, progress, say)
     except KeyboardInterrupt:
         outcome.interrupted = True
         logging.getLogger("distributed").setLevel(logging.ERROR)  # cancelled tasks are not news
@@ -194,10 +188,34 @@ def _run_tasks(todo: list[RecordingSpec], out: Path, options: CohortOptions,
                 cluster.close()
 
 
-def _slots(client: Client) -> int:
+def _result_of(fut: Future, spec: RecordingSpec) -> dict[str, Any]:
+    try:
+        return fut.result()
+    except Exception as exc:  # retries exhausted: a worker died, or an unexpected error
+        return {"participant": spec.participant, "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+
+
+def _record(result: dict[str, Any], spec: RecordingSpec, outcome: CohortOutcome,
+            progress: CohortProgress, say: Callable[[str], None]) -> None:
+    outcome.results.append(result)
+    ok = result["status"] == "done"
+    progress.record(spec.participant, ok)
+    if ok:
+        outcome.done.append(spec.participant)
+        what = f"done in {result['seconds']:.1f} s"
+    else:
+        outcome.failed.append({"participant": spec.participant, "error": result["error"],
+                               "inputs": " ".join(str(p) for p in spec.inputs())})
+        what = f"FAILED: {result['error']}"
+    say(progress.finished_line(spec.participant, what))
+
+
+def _running(client: Client, keys: dict[str, str]) -> list[str]:
+    """The participants whose tasks a worker is processing now."""
     with contextlib.suppress(Exception):
-        return sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-    return 1
+        return sorted(keys[k] for ks in client.processing().values() for k in ks if k in keys)
+    return []
 
 
 def write_outputs(specs: list[RecordingSpec], out: Path, stamps: dict[str, dict[str, str]],

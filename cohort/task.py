@@ -131,7 +131,7 @@ def run_recording(spec: RecordingSpec, out_root: str, want: dict[str, str]) -> d
         summary = replay_one(spec, tmp, spec.config())
         days = daily_figures(tmp, spec.tz or "UTC")
         seconds = time.perf_counter() - t0
-        done = {**want, "participant": spec.participant, "finished": datetime.now(UTC).isoformat(),
+        done = {**want, **where, "finished": datetime.now(UTC).isoformat(),
                 "seconds": seconds, "summary": summary, "days": days}
         (tmp / DONE).write_text(json.dumps(done, indent=1))
         _publish(tmp, root / spec.participant)
