@@ -68,10 +68,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
+    from posturewatch.cohort.cluster import CohortError, usable_cores
     from posturewatch.cohort.manifest import Defaults, ManifestError, load_specs, parse_override
-    from posturewatch.cohort.runner import CohortError, CohortOptions, run_cohort
+    from posturewatch.cohort.runner import CohortOptions, run_cohort
 
     try:
         overrides = dict(parse_override(item) for item in args.overrides)
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         print(f"posturewatch cohort: --out {args.out} is not a folder", file=sys.stderr)
         return 2
-    options = CohortOptions(workers=args.workers or os.cpu_count() or 1, scheduler=args.scheduler,
+    options = CohortOptions(workers=args.workers or usable_cores(), scheduler=args.scheduler,
                             memory_limit=args.memory_limit, retries=max(0, args.retries),
                             valid_min=args.valid_day_min, connect_timeout=args.connect_timeout)
     line = LiveLine()
