@@ -56,7 +56,7 @@ class CohortProgress:
     def counts(self, now: float | None = None) -> str:
         """``3/10 done, 1 failed (BROKEN), elapsed 1m05s, ETA 2m10s``."""
         now = now if now is not None else time.monotonic()
-        text = f"{self.done}/{self.total} done"
+        text = f"{self.done}/{self.total} done" + (f" (+{self.skipped} before)" if self.skipped else "")
         if self.failed:
             names = ", ".join(self.failed_names[:3]) + (", …" if self.failed > 3 else "")
             text += f", {self.failed} failed ({names})"
