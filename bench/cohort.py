@@ -30,10 +30,10 @@ from pathlib import Path
 
 import dask
 
-from posturewatch.cohort.cluster import usable_cores
+from posturewatch.cohort.cluster import open_client, usable_cores
 from posturewatch.cohort.manifest import Defaults, load_specs
 from posturewatch.cohort.runner import CohortOptions, run_cohort
-from posturewatch.cohort.task import replay_one
+from posturewatch.cohort.task import replay_one, run_recording, stamp
 from posturewatch.simulators.config import WearerConfig
 from posturewatch.simulators.recording import record
 
@@ -105,6 +105,27 @@ def cohort(specs, out: Path, workers: int, settings: dict | None = None) -> Phas
     return phase
 
 
+def paired(specs, work: Path, settings: dict | None = None) -> tuple[float, float]:
+    """CPU seconds of each recording replayed here and, right after, as a task on a warm 1-worker
+    cluster (the task's own process CPU): the same minute's load on both, the cluster's start and
+    close left out. Returns the two sums."""
+    client, cluster = open_client(None, 1, settings=settings)
+    try:
+        here = there = 0.0
+        for spec in specs:
+            out = work / "paired"
+            shutil.rmtree(out, ignore_errors=True)
+            t = _cpu_now()
+            replay_one(spec, out / "plain", spec.config())
+            here += _cpu_now() - t
+            got = client.submit(run_recording, spec, str(out), stamp(spec), pure=False).result()
+            there += got["process_cpu_seconds"]
+        return here, there
+    finally:
+        client.close()
+        cluster.close()
+
+
 def dask_defaults() -> dict[str, object]:
     """Dask's own settings for new workers (what `dask worker` starts with)."""
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
@@ -170,6 +191,15 @@ def main() -> int:
         d = best["1 worker, Dask defaults"]
         print(f"Dask's default worker settings, 1 worker: {d.cpu / n:.2f} s CPU a recording "
               f"({(d.cpu - one.cpu) / one.cpu * 100:+.1f} % vs ours)")
+    with LoadSampler() as load:
+        load.phase = "paired"
+        pairs = {"ours": paired(specs, work)}
+        if args.dask_defaults:
+            pairs["Dask defaults"] = paired(specs, work, dask_defaults())
+    for label, (here, there) in pairs.items():
+        print(f"paired, recording by recording on a warm worker ({label}): plain {here / n:.2f} s CPU, "
+              f"task {there / n:.2f} s CPU a recording ({(there - here) / here * 100:+.1f} %); "
+              f"load {load.text('paired')}")
     for label, p in (("1 worker", one), ("2 workers", two)):
         share = sum(r["process_cpu_seconds"] for r in p.results) / sum(r["seconds"] for r in p.results)
         peaks: dict[str, float] = {}

@@ -51,7 +51,7 @@ def worker_memory_limit(workers: int) -> int:
 def worker_settings(workers: int) -> dict[str, object]:
     """The Dask configuration the local workers start with (see the module docstring)."""
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
-    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    env["MALLOC_TRIM_THRESHOLD_"] = None  # None: the nanny leaves the variable out
     threads = max(1, usable_cores() // max(workers, 1))
     env.update({name: threads for name in THREAD_VARIABLES})
     return {"distributed.nanny.pre-spawn-environ": env,
