@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
     def say(text: str) -> None:
         line.clear()
+        line.text = ""  # out of date after this event; the next status redraws it
         print(text, file=sys.stderr, flush=True)
-        line.redraw()
 
     try:
         with line:
