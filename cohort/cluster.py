@@ -6,12 +6,13 @@ Dask's nannies, which restart a worker that goes over its ``memory_limit``. Its 
 Dask's defaults where those cost this pipeline time (measured with ``bench/cohort.py``):
 
 - no ``MALLOC_TRIM_THRESHOLD_``: a fixed trim threshold turns off glibc's adaptive mmap threshold,
-  so every large numpy temporary is mapped and unmapped again (about 50 % more CPU);
+  so every large numpy temporary is mapped and unmapped again (with the profiler below, 10–30 %
+  more CPU a recording);
 - the numeric libraries' threads (OpenMP, OpenBLAS, MKL, and Arrow's pool, which reads
   ``OMP_NUM_THREADS``) share the cores between the workers: cores // workers each, so two workers
   on two cores never run four busy threads;
 - no statistical profiler: Dask samples every thread's stack every 10 ms by default, taking the
-  GIL from the replay each time;
+  GIL from the replay each time (about 5 % more CPU);
 - the task's modules are imported while the worker starts (``preload``), so the first
   recording's time is the replay's alone.
 """
