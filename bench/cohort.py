@@ -8,8 +8,11 @@ and closing the cluster, the tasks, the cohort tables and report). ``--dask-defa
 1-worker run with Dask's own worker settings, to show what ours save.
 
 The machine is shared, so every phase also reports its CPU seconds (this process plus the worker
-processes, which are its children: free of the other users' load) and the 1-minute load average
-sampled while it ran. No assertions: the figures are for reading.
+processes, which are its children: free of the other users' load), the cores it got (CPU seconds
+per wall second) and the 1-minute load average sampled while it ran. With the kernel's autogroup
+on, every process of one terminal session shares one fair share of the CPU: on a busy machine two
+workers then get what one got, and only the speed-up computed from the tasks' CPU seconds says
+what idle cores would give. No assertions: the figures are for reading.
 
     .venv/bin/python bench/cohort.py [--recordings 6] [--minutes 180] [--rate 25] [--workdir DIR]
 """
@@ -168,13 +171,18 @@ def main() -> int:
                 if name not in best or got.wall < best[name].wall:
                     best[name] = got
 
-    print(f"\n{'':26s} {'wall s':>8s} {'CPU s':>8s} {'CPU s/rec':>9s} {'start':>6s} {'tasks':>6s} "
-          f"{'close':>6s} {'tables':>6s}  load avg during")
+    print(f"\n{'':26s} {'wall s':>8s} {'CPU s':>8s} {'CPU s/rec':>9s} {'cores':>5s} {'start':>6s} "
+          f"{'tasks':>6s} {'close':>6s} {'tables':>6s}  load avg during")
     for name, p in best.items():
         tm = p.timings
         fixed = (f"{tm.get('start', 0):6.1f} {tm.get('tasks', 0):6.1f} {tm.get('close', 0):6.1f} "
                  f"{tm.get('outputs', 0):6.1f}" if tm else " " * 27)
-        print(f"{name:26s} {p.wall:8.1f} {p.cpu:8.1f} {p.cpu / n:9.2f} {fixed}  {load.text(name)}")
+        print(f"{name:26s} {p.wall:8.1f} {p.cpu:8.1f} {p.cpu / n:9.2f} {p.cpu / p.wall:5.2f} {fixed}  "
+              f"{load.text(name)}")
+    print("(cores: CPU seconds per wall second, the share of the machine this run got)")
+    if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
+        print("note: the kernel's autogroup is on: this session's processes share one fair share of "
+              "the CPU, so on a busy machine a second worker gets no more of it than one")
     ref, one, two = best["plain"], best["1 worker"], best["2 workers"]
     print(f"\nspeed-up 2 workers / 1, whole command:       {one.wall / two.wall:5.2f}x")
     print(f"speed-up 2 workers / 1, while tasks ran:     {one.timings['tasks'] / two.timings['tasks']:5.2f}x")
@@ -184,6 +192,12 @@ def main() -> int:
           f"{(one.timings['tasks'] - ref.wall) / ref.wall * 100:+6.1f} % wall")
     print(f"overhead 1 worker vs plain, CPU a recording: {(one.cpu - ref.cpu) / ref.cpu * 100:+6.1f} % "
           f"(the cluster's start, close and the tables included)")
+    per_worker: dict[str, float] = {}
+    for r in two.results:
+        per_worker[r["worker"]] = per_worker.get(r["worker"], 0.0) + r["process_cpu_seconds"]
+    one_tasks = sum(r["process_cpu_seconds"] for r in one.results)
+    print(f"speed-up 2 workers / 1 on idle cores, from the tasks' CPU seconds: "
+          f"{one_tasks / max(per_worker.values()):5.2f}x (1 worker's task CPU / the busier worker's)")
     task_cpu = sum(r["process_cpu_seconds"] for r in one.results)
     print(f"CPU of the tasks alone (worker process, 1 worker): {task_cpu / n:.2f} s a recording "
           f"({(task_cpu - ref.cpu) / ref.cpu * 100:+.1f} % vs plain)")
