@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,7 +198,9 @@ def main() -> int:
         per_worker[r["worker"]] = per_worker.get(r["worker"], 0.0) + r["process_cpu_seconds"]
     one_tasks = sum(r["process_cpu_seconds"] for r in one.results)
     print(f"speed-up 2 workers / 1 on idle cores, from the tasks' CPU seconds: "
-          f"{one_tasks / max(per_worker.values()):5.2f}x (1 worker's task CPU / the busier worker's)")
+          f"{one_tasks / max(per_worker.values()):5.2f}x (1 worker's task CPU / the busier worker's; "
+          f"tasks per worker {sorted(Counter(r['worker'] for r in two.results).values())}, CPU a task "
+          f"{one_tasks / n:.2f} s with 1 worker, {sum(per_worker.values()) / n:.2f} s with 2)")
     task_cpu = sum(r["process_cpu_seconds"] for r in one.results)
     print(f"CPU of the tasks alone (worker process, 1 worker): {task_cpu / n:.2f} s a recording "
           f"({(task_cpu - ref.cpu) / ref.cpu * 100:+.1f} % vs plain)")
