@@ -153,7 +153,7 @@ def main() -> int:
     study = make(work, args.recordings, args.minutes, args.rate)
     print(f"{args.recordings} recordings of {args.minutes:g} min at {args.rate:g} Hz "
           f"(made in {time.perf_counter() - t:.0f} s) in {study}; {usable_cores()} usable cores")
-    specs = load_specs(study, Defaults())
+    specs = load_specs(study, Defaults())[: args.recordings]  # a kept --workdir may hold more
     n = len(specs)
 
     runs = {"plain": lambda: plain(specs, work / "plain"),
