@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from posturewatch.app.terminal import LiveLine
 from posturewatch.ingest.timestamps import TIME_UNITS
 
 HELP = "replay a study's recordings on a Dask cluster, resumably, and tabulate them"
@@ -42,6 +43,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     where.add_argument("--scheduler", metavar="tcp://HOST:8786",
                        help="an existing Dask scheduler; its workers must see --out and the inputs "
                             "at the same paths")
+    p.add_argument("--connect-timeout", type=float, default=30.0, metavar="S",
+                   help="seconds to wait for --scheduler to answer before giving up (default 30)")
     p.add_argument("--memory-limit", type=_memory, metavar="SIZE",
                    help="memory per local worker, e.g. 3GiB (default: total RAM / workers, at most 4 GiB)")
     p.add_argument("--retries", type=int, default=2,
@@ -65,10 +68,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
+    from posturewatch.cohort.cluster import CohortError, usable_cores
     from posturewatch.cohort.manifest import Defaults, ManifestError, load_specs, parse_override
-    from posturewatch.cohort.runner import CohortError, CohortOptions, run_cohort
+    from posturewatch.cohort.runner import CohortOptions, run_cohort
 
     try:
         overrides = dict(parse_override(item) for item in args.overrides)
@@ -86,11 +88,21 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         print(f"posturewatch cohort: --out {args.out} is not a folder", file=sys.stderr)
         return 2
-    options = CohortOptions(workers=args.workers or os.cpu_count() or 1, scheduler=args.scheduler,
+    options = CohortOptions(workers=args.workers or usable_cores(), scheduler=args.scheduler,
                             memory_limit=args.memory_limit, retries=max(0, args.retries),
-                            valid_min=args.valid_day_min)
+                            valid_min=args.valid_day_min, connect_timeout=args.connect_timeout)
+    line = LiveLine()
+
+    def say(text: str) -> None:
+        line.clear()
+        line.text = ""  # out of date after this event; the next status redraws it
+        print(text, file=sys.stderr, flush=True)
+
     try:
-        outcome = run_cohort(specs, args.out, options)
+        with line:
+            outcome = run_cohort(specs, args.out, options, say=say, status=line.show)
+            line.clear()
+            line.text = ""  # the finished lines said it all: no stale status line left behind
     except CohortError as exc:
         print(f"posturewatch cohort: {exc}", file=sys.stderr)
         return 2

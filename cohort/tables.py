@@ -52,8 +52,10 @@ def participants_table(days: pa.Table, participants: Sequence[str], valid_min: f
         out["days"].append(int(mine.sum()))
         out["wear_days"].append(int((mine & (monitored > 0)).sum()))
         out["valid_days"].append(int(valid.sum()))
-        for f in FIGURES:
-            out[f"mean_{f}"].append(float(np.nanmean(figures[f][valid])) if valid.any() else None)
+        for f in FIGURES:  # a figure none of the valid days has (NaN on each) has no mean
+            values = np.asarray(figures[f][valid], dtype=float)
+            known = values[np.isfinite(values)]
+            out[f"mean_{f}"].append(float(known.mean()) if known.size else None)
     return pa.table({
         "participant": pa.array(out["participant"], pa.string()),
         **{k: pa.array(out[k], pa.int64()) for k in ("days", "wear_days", "valid_days")},

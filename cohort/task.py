@@ -1,8 +1,9 @@
 """One recording on a worker: replay it into a temporary folder, then publish it atomically.
 
-``replay_one`` is the only place that calls the replay (read → ``run_replay`` →
-``write_results``, exactly what ``posturewatch replay`` runs), so a different replay (e.g. a
-streaming one) is switched here and nowhere else. ``run_recording`` wraps it for the cohort:
+``replay_one`` is the only place that calls the replay, and it calls the streaming replay that
+``posturewatch replay`` runs (``replay_file`` for a combined CSV, ``replay_to_folder`` for
+per-location files), so a participant's week runs in bounded memory on a worker and its files
+are the ones ``replay`` writes. ``run_recording`` wraps it for the cohort:
 the results go into ``<out>/.tmp-<participant>-<random>/`` with a ``done.json`` (the stamp of
 config hash, input hash and posturewatch version that made them, the summary and the per-day
 figures), and the folder is then renamed to ``<out>/<participant>``. A folder with a
@@ -29,14 +30,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from posturewatch.cohort.daily import daily_figures
 from posturewatch.cohort.manifest import RecordingSpec
 from posturewatch.ingest.locationfiles import read_location_files
-from posturewatch.ingest.recording import RecordingError, read_recording
+from posturewatch.ingest.recording import RecordingError
 from posturewatch.runtime.config import Config, ConfigError
-from posturewatch.runtime.replay import run_replay, write_results
+from posturewatch.runtime.replay import replay_file, replay_to_folder
 
 DONE = "done.json"
 TMP_PREFIX = ".tmp-"
@@ -79,26 +78,29 @@ def finished(folder: Path, want: dict[str, str]) -> dict[str, Any] | None:
 
 
 def replay_one(spec: RecordingSpec, out_dir: Path, config: Config) -> dict[str, Any]:
-    """What `posturewatch replay FILES --out OUT_DIR` does; returns a small summary."""
+    """What `posturewatch replay FILES --out OUT_DIR` does; returns a small summary.
+
+    A combined CSV is streamed in two passes (``replay_file``), so a week of samples never sits
+    in a worker's memory; per-location files are read whole by their decoders and streamed from
+    memory (``replay_to_folder``), as ``replay`` does with them."""
     if spec.files:
         rec = read_location_files(spec.files, spec.time_unit, spec.tz, spec.acc_unit,
                                   spec.gyro_unit or "auto")
+        run = replay_to_folder(rec.blocks, out_dir, config, None, spec.align, read=rec.report)
+        del rec  # the decoded blocks are not needed while the summary is written
     else:
-        rec = read_recording(spec.combined, spec.acc_unit, spec.gyro_unit or "rad/s",
-                             time_unit=spec.time_unit, tz=spec.tz)
-    result = run_replay(rec.blocks, config, None, spec.align, read=rec.report)
-    result.notes = rec.report.notes + result.notes
-    if not np.size(result.t):
+        run = replay_file(spec.combined, out_dir, config, spec.acc_unit, spec.gyro_unit or "rad/s",
+                          align=spec.align, time_unit=spec.time_unit, tz=spec.tz)
+    if not run.tally.seconds:
         raise RecordingError("no samples could be analysed")
-    write_results(result, out_dir)
     return {
-        "rows": rec.report.rows,
-        "samples": dict(rec.report.samples),
-        "hours": float(result.t[-1] - result.t[0]) / 3600.0,
-        "episodes": sum(1 for e in result.episodes if e.type == "end"),
-        "alerts": len(result.alerts),
-        "bad": {k: int(v) for k, v in rec.report.bad.items() if v},
-        "notes": list(result.notes),
+        "rows": run.read.rows,
+        "samples": dict(run.read.samples),
+        "hours": run.tally.seconds / 3600.0,
+        "episodes": sum(run.tally.episodes.values()),
+        "alerts": run.tally.alerts,
+        "bad": {k: int(v) for k, v in run.read.bad.items() if v},
+        "notes": list(run.notes),
     }
 
 
@@ -129,7 +131,7 @@ def run_recording(spec: RecordingSpec, out_root: str, want: dict[str, str]) -> d
         summary = replay_one(spec, tmp, spec.config())
         days = daily_figures(tmp, spec.tz or "UTC")
         seconds = time.perf_counter() - t0
-        done = {**want, "participant": spec.participant, "finished": datetime.now(UTC).isoformat(),
+        done = {**want, **where, "finished": datetime.now(UTC).isoformat(),
                 "seconds": seconds, "summary": summary, "days": days}
         (tmp / DONE).write_text(json.dumps(done, indent=1))
         _publish(tmp, root / spec.participant)

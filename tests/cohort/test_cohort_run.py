@@ -7,15 +7,20 @@ interrupted after its first recording continues without redoing it."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import psutil
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from distributed import Client
 from study import make_study, replay_args
 
 from posturewatch.analytics.records import Posture
@@ -39,6 +44,8 @@ def cohort(study, tmp_path_factory):
     out = tmp_path_factory.mktemp("cohort")
     specs = load_specs(root / "manifest.csv", Defaults())
     outcome = run_cohort(specs, out, CohortOptions(workers=2, valid_min=5.0))
+    # a copy as this run left it: a later test reruns a participant in ``out`` with another config
+    shutil.copytree(out, out.with_name("as-run"))
     return out, outcome
 
 
@@ -56,7 +63,12 @@ def test_results_equal_plain_replay_and_the_broken_file_is_listed(study, cohort,
     for participant, files in recordings.items():
         plain = tmp_path / participant
         assert cli.main(["replay", *replay_args(files), "--out", str(plain)]) == 0
-        for name in ("angles.csv", "episodes.csv", "alerts.csv"):
+        written = sorted(p.relative_to(plain) for p in plain.rglob("*.csv"))
+        assert {"angles.csv", "episodes.csv", "alerts.csv", "daily.csv"} <= {str(p) for p in written}
+        assert any(p.parts[0] == "days" for p in written)
+        assert sorted(p.relative_to(out / participant) for p in (out / participant).rglob("*.csv")) \
+            == written, participant
+        for name in written:  # the whole recording, daily.csv and every day's files
             assert (out / participant / name).read_bytes() == (plain / name).read_bytes(), (participant, name)
         done = json.loads((out / participant / "done.json").read_text())
         assert {"config_hash", "inputs_hash", "version"} <= set(done)
@@ -153,3 +165,77 @@ def test_an_interrupted_run_continues_where_it_stopped(tmp_path):
     assert all((out / p / "done.json").read_text() == stamps[p] for p in first)
     assert {p.name for p in out.iterdir() if (p / "done.json").exists()} == set(recordings)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A real scheduler and a 2-process worker started with the `dask` command on loopback, as
+    deploy/README.md tells an operator to; the address to pass to --scheduler."""
+    dask_cmd = str(Path(sys.executable).with_name("dask"))
+    logs = tmp_path_factory.mktemp("dask")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    port = address.rsplit(":", 1)[1]
+    procs = []
+    try:
+        with (logs / "scheduler.log").open("w") as log:
+            procs.append(subprocess.Popen([dask_cmd, "scheduler", "--host", "127.0.0.1", "--port", port,
+                                           "--no-dashboard"], stdout=log, stderr=log))
+        with (logs / "worker.log").open("w") as log:
+            procs.append(subprocess.Popen([dask_cmd, "worker", address, "--host", "127.0.0.1",
+                                           "--nworkers", "2", "--nthreads", "1", "--memory-limit", "1GiB",
+                                           "--no-dashboard"], stdout=log, stderr=log))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGINT)  # the nanny stops its workers on SIGINT/SIGTERM
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_a_cohort_through_a_scheduler_address_equals_the_local_run(study, cohort, dask_cluster,
+                                                                  tmp_path, capsys):
+    root, recordings = study
+    local = cohort[0].with_name("as-run")
+    out = tmp_path / "remote"
+    code = cli.main(["cohort", str(root / "manifest.csv"), "--out", str(out), "--scheduler", dask_cluster,
+                     "--valid-day-min", "5"])
+    err = capsys.readouterr().err
+    assert code == 1, err  # the broken file failed, everything else finished
+    total = len(recordings) + 1
+    finished_lines = [ln for ln in err.splitlines() if re.match(rf"cohort: \[\d/{total}\] ", ln)]
+    assert len(finished_lines) == total, err  # one progress line per recording, n of the total
+    assert f"[{total}/{total}]" in finished_lines[-1] and "1 failed (BROKEN)" in finished_lines[-1]
+    workers = {json.loads((out / p / "done.json").read_text())["worker"] for p in recordings}
+    assert len(workers) == 2, workers  # both of the scheduler's workers took recordings
+    for participant in recordings:
+        mine = sorted(p.relative_to(out / participant) for p in (out / participant).rglob("*.csv"))
+        theirs = sorted(p.relative_to(local / participant) for p in (local / participant).rglob("*.csv"))
+        assert mine == theirs, participant
+        for name in mine:
+            assert (out / participant / name).read_bytes() == (local / participant / name).read_bytes()
+    for table in ("cohort_days.csv", "cohort_participants.csv", "failed.csv"):
+        assert (out / table).read_bytes() == (local / table).read_bytes(), table
+
+
+def test_an_unreachable_scheduler_is_one_line_after_the_timeout(study, tmp_path):
+    root, _ = study
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    cmd = [sys.executable, "-m", "posturewatch.app.cli", "cohort", str(root / "manifest.csv"),
+           "--out", str(tmp_path / "out"), "--scheduler", address, "--connect-timeout", "2"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    assert lines[0].startswith(f"posturewatch cohort: cannot reach the Dask scheduler {address} within 2 s")
