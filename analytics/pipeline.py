@@ -71,7 +71,8 @@ class PipelineSettings:
     def offline(self) -> PipelineSettings:
         """These settings with frames held back until non-wear and nights are sure (a replay)."""
         return replace(self, hold_nonwear_s=self.nonwear.backdate_max_s,
-                       hold_sleep_s=self.sleep.min_night_s + self.sleep.gap_s)
+                       hold_sleep_s=self.sleep.min_night_s + self.sleep.gap_s,
+                       sleep=replace(self.sleep, provisional_s=0.0))  # held frames get final answers
 
     def declared(self, location: str) -> Calibration:
         sup, ant = self.mountings.get(location, (None, None))
