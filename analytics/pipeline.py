@@ -426,6 +426,7 @@ class Pipeline:
         """Non-wear backdated onto held frames, nights found and backdated, then episodes."""
         if held is not None and len(held):
             held.posture[self.nonwear.wearer_off(held.t)] = Posture.NOT_WORN
+            self.nonwear.blank_angles(held.t, held.angles)  # one sensor off: its angles, backdated
             self.nonwear.prune(int(frame_index(held.t[-1:])[0]))
             self.sleep.add(held.t, held.posture)
         held = self._held_sleep.push(held, final) if held is not None else None
