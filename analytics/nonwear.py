@@ -10,7 +10,14 @@ must agree:
 - the wearer is off when every worn sensor has been dead still *at the same time* for
   ``confirm_s`` (breathing on the upper back alone keeps a sleeper "on");
 - one sensor alone is off when it stays dead still for ``confirm_s`` while another sensor shows
-  body motion (a turn in bed, a walk, standing up): a body that moves carries its sensors along.
+  body motion (a turn in bed, a walk, standing up): a body that moves carries its sensors along;
+- or while the others, worn by someone sitting on at a desk, make at least ``shift_events``
+  separate movements (a shift in the chair, a reach, crossing the legs: the 1 s mean specific
+  force of another sensor changes by ``shift_ms2`` within ``shift_lag_s``) that it does not share.
+  Breathing alone moves the upper back far less than that, and a sleeper's turn moves every
+  sensor, so a still sleeper or sitter with a dead-still thigh stays worn. Such a span starts no
+  earlier than the sensor's stillness: a thigh sensor put face up on a seat points the way it did
+  on the seated thigh, so its up direction alone cannot tell the put-down moment.
 
 Once sure, the span is backdated to the put-down moment: the last time the sensor's fused up
 direction was more than ``carry_deg`` from where it rests, which also covers a bag carried while
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posturewatch.ingest.angles import ANGLE_SEGMENTS
 from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, runs
 
 SECOND = FRAME_HZ  # frames per second
@@ -52,6 +60,11 @@ class NonWearSettings:
     body_motion: float = 1.0
     body_motion_s: float = 5.0
     backdate_max_s: float = 1800.0  # how far back the put-down moment is searched
+    # body movements of the other sensors that a dead-still sensor did not share (seated wear)
+    shift_ms2: float = 0.3  # change of the 1 s mean specific force (≈ 1.7° of tilt) …
+    shift_lag_s: float = 3.0  # … within this long
+    shift_events: int = 3  # this many separate movements while it stays dead still …
+    shift_gap_s: float = 10.0  # … each this long after the previous one
 
 
 @dataclass
@@ -77,6 +90,9 @@ class _Track:
         self._pos = self._filled = 0
         self.still_since: int | None = None  # frame from which it has been dead still
         self.body_moved = 0  # frames of body motion on other sensors during that still run
+        self.shifts = 0  # separate movements of the other sensors during that still run
+        self.shifted = np.zeros(0, bool)  # per new frame: this sensor's 1 s mean moved (a shift)
+        self.last_shift = -(1 << 62)  # frame of the last movement of the other sensors seen
         self.picked_up = False  # picked up during the current still window
         self.rest: np.ndarray | None = None  # up direction while off
         self.span: Span | None = None
@@ -107,6 +123,7 @@ class _Track:
         joined_acc = np.concatenate((self.acc, acc))
         joined_ok = np.concatenate((self.ok, ok))
         still = _dead_still(joined_acc, joined_ok, int(s.window_s * SECOND), s)[-len(fr):]
+        self.shifted = _shifted(joined_acc, joined_ok, s)[-len(fr):]
         self.acc, self.ok = joined_acc[-self.keep:], joined_ok[-self.keep:]
         self.smooth_up = _mean_1s(np.concatenate((self.history(SECOND - 1), fr.up)))[-len(fr):]
         self._remember(fr.up)
@@ -131,6 +148,20 @@ def _window_sum(x: np.ndarray, w: int) -> np.ndarray:
     c = np.concatenate((np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)))
     hi = np.arange(1, len(x) + 1)
     return c[hi] - c[np.maximum(hi - w, 0)]
+
+
+def _shifted(acc: np.ndarray, ok: np.ndarray, s: NonWearSettings) -> np.ndarray:
+    """Per frame: has the 1 s mean specific force changed by ``shift_ms2`` within ``shift_lag_s``?"""
+    lag = int(s.shift_lag_s * SECOND)
+    n1 = _window_sum(ok.astype(float), SECOND)
+    full = n1 >= SECOND - 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean1 = _window_sum(acc, SECOND) / n1[:, None]
+    out = np.zeros(len(acc), bool)
+    if len(acc) > lag:
+        change = np.linalg.norm(mean1[lag:] - mean1[:-lag], axis=1)
+        out[lag:] = full[lag:] & full[:-lag] & (change > s.shift_ms2)
+    return out
 
 
 def _dead_still(acc: np.ndarray, ok: np.ndarray, w: int, s: NonWearSettings) -> np.ndarray:
@@ -211,6 +242,17 @@ class NonWearDetector:
                 out |= (k >= sp.k0) & (k < (sp.k1 if sp.k1 is not None else np.iinfo(np.int64).max))
         return out
 
+    def blank_angles(self, t: np.ndarray, angles: dict[str, np.ndarray]) -> None:
+        """Set the angles a sensor off the body was needed for to NaN at frame times ``t``, in
+        place (frames held back get the backdated spans: the first ``confirm_s`` too)."""
+        k = np.floor(np.asarray(t) * FRAME_HZ + 1e-9).astype(np.int64)
+        for loc in {sp.location for sp in self.spans}:
+            off = self.sensor_off(loc, k)
+            if off.any():
+                for name, needs in ANGLE_SEGMENTS.items():
+                    if loc in needs and name in angles:
+                        angles[name] = np.where(off, np.nan, angles[name])
+
     def prune(self, before_k: int) -> None:
         """Forget closed spans that ended before frame ``before_k`` (already emitted)."""
         self.spans = [sp for sp in self.spans if sp.k1 is None or sp.k1 > before_k]
@@ -228,6 +270,7 @@ class NonWearDetector:
         for other, m in moved.items():
             if other != loc:
                 others_moved |= m
+        shift_start = self._shift_starts(loc, k0, n)
         i = 0
         while i < n:
             if track.span is not None:  # off: until picked up
@@ -244,29 +287,50 @@ class NonWearDetector:
             _, lengths, values = runs(still[loc][i:])
             j = i + int(lengths[0])
             if not values[0] or track.picked_up:  # a new off needs a still run begun after the pick-up
-                track.still_since, track.body_moved = None, 0
+                track.still_since, track.body_moved, track.shifts = None, 0, 0
                 track.picked_up = track.picked_up and bool(values[0])
                 i = j
                 continue
             if track.still_since is None:  # the window before the first still frame was still too
-                track.still_since, track.body_moved = k0 + i - w, 0
+                track.still_since, track.body_moved, track.shifts = k0 + i - w, 0, 0
             moved_so_far = track.body_moved + np.cumsum(others_moved[i:j])
-            sure = ((moved_so_far >= s.body_motion_s * SECOND)
-                    & (k0 + np.arange(i, j) >= track.still_since + confirm))
+            shifts_so_far = track.shifts + np.cumsum(shift_start[i:j])
+            long_enough = k0 + np.arange(i, j) >= track.still_since + confirm
+            walked = (moved_so_far >= s.body_motion_s * SECOND) & long_enough
+            sat_on = (shifts_so_far >= s.shift_events) & long_enough
+            sure = walked | sat_on
             if at_all is not None and i <= at_all < j:
                 sure[at_all - i:] = True
             if sure.any():
                 at = i + int(np.argmax(sure))
-                self._go_off(loc, k0 + at)
+                by_shifts = bool(sat_on[at - i]) and not walked[at - i] and at_all != at
+                self._go_off(loc, k0 + at, not_before=track.still_since if by_shifts else None)
                 i = at if track.span is not None else j
                 continue
-            track.body_moved = int(moved_so_far[-1])
+            track.body_moved, track.shifts = int(moved_so_far[-1]), int(shifts_so_far[-1])
             i = j
         return worn
 
-    def _go_off(self, loc: str, k: int) -> None:
+    def _shift_starts(self, loc: str, k0: int, n: int) -> np.ndarray:
+        """Per new frame: does a separate movement of the other worn sensors begin here
+        (``shift_gap_s`` after the previous one)? Sensors already off give no evidence."""
+        track = self.tracks[loc]
+        shifted = np.zeros(n, bool)
+        for other, t in self.tracks.items():
+            if other != loc and t.span is None and len(t.shifted) == n:
+                shifted |= t.shifted
+        frames = k0 + np.flatnonzero(shifted)
+        starts = np.zeros(n, bool)
+        if len(frames):
+            previous = np.concatenate(([track.last_shift], frames[:-1]))
+            begin = frames[frames - previous > self.settings.shift_gap_s * SECOND]
+            starts[begin - k0] = True
+            track.last_shift = int(frames[-1])
+        return starts
+
+    def _go_off(self, loc: str, k: int, not_before: int | None = None) -> None:
         """Mark ``loc`` off from frame ``k``, backdated to its put-down moment (as far as the
-        history reaches)."""
+        history reaches, and not before frame ``not_before``)."""
         track = self.tracks[loc]
         hist = track.history()
         upto = len(hist) - (track.k_end - k)  # history rows before frame k
@@ -278,6 +342,8 @@ class NonWearDetector:
         dev = _angle_deg(_mean_1s(hist[:upto]), track.rest)
         far = np.flatnonzero(dev > self.settings.carry_deg)
         start = k - upto + (int(far[-1]) + 1 if len(far) else 0)
+        if not_before is not None:
+            start = max(start, not_before)
         track.span = Span(loc, start)
         self.spans.append(track.span)
 

@@ -71,7 +71,8 @@ class PipelineSettings:
     def offline(self) -> PipelineSettings:
         """These settings with frames held back until non-wear and nights are sure (a replay)."""
         return replace(self, hold_nonwear_s=self.nonwear.backdate_max_s,
-                       hold_sleep_s=self.sleep.min_night_s + self.sleep.gap_s)
+                       hold_sleep_s=self.sleep.min_night_s + self.sleep.gap_s,
+                       sleep=replace(self.sleep, provisional_s=0.0))  # held frames get final answers
 
     def declared(self, location: str) -> Calibration:
         sup, ant = self.mountings.get(location, (None, None))
@@ -425,6 +426,7 @@ class Pipeline:
         """Non-wear backdated onto held frames, nights found and backdated, then episodes."""
         if held is not None and len(held):
             held.posture[self.nonwear.wearer_off(held.t)] = Posture.NOT_WORN
+            self.nonwear.blank_angles(held.t, held.angles)  # one sensor off: its angles, backdated
             self.nonwear.prune(int(frame_index(held.t[-1:])[0]))
             self.sleep.add(held.t, held.posture)
         held = self._held_sleep.push(held, final) if held is not None else None

@@ -13,6 +13,15 @@ from what is known now. A night is recognised only ``min_night_s`` after lying d
 backdated to the moment of lying down), and a gap is known to be an awakening only ``gap_s``
 after it began; frames asked about earlier get the answer known then (see the pipeline's
 ``hold_s``, which holds frames back until those answers are final).
+
+Live, waiting ``min_night_s`` would leave the first 90 min of every night out of bed. So a cluster
+that began late in the evening or in the small hours (``provisional_from_hour`` until
+``provisional_until_hour``) counts as *provisionally* in bed once it holds ``provisional_s`` of
+lying: frames asked about from then on are in bed. It is confirmed when the cluster becomes a night
+(the night is then backdated to the moment of lying down, as before) and withdrawn when the cluster
+ends first (the wearer got up from the sofa): from then on nothing of it is in bed. Frames held back
+until the answer is final (a replay) never see a provisional answer — ``provisional_s`` 0 turns it
+off, which the pipeline's offline settings do, so backdated times are the same with it or without.
 """
 
 from __future__ import annotations
@@ -37,6 +46,11 @@ class SleepSettings:
     min_return_s: float = 1200.0  # … once it holds this much lying (not a lie-down after getting up)
     evening_hour: float = 18.0
     morning_hour: float = 12.0
+    # live only: lying this long in a cluster begun in the hours below is in bed until the night
+    # is confirmed or the cluster ends without becoming one (0: off, as offline)
+    provisional_s: float = 1200.0
+    provisional_from_hour: float = 21.0
+    provisional_until_hour: float = 4.0
 
 
 @dataclass
@@ -90,7 +104,23 @@ class InBedTracker:
             out |= (t >= night.start) & (t < end)
             for a, b in night.awakenings:
                 out &= ~((t >= a) & (t < b))
+        since = self.provisional_since
+        if since is not None:  # provisional: in bed until the gap after the last lying frame closes
+            out |= (t >= since) & (t < self._cluster[1] + self.settings.gap_s)
         return out
+
+    @property
+    def provisional_since(self) -> float | None:
+        """Start of the open cluster while it is provisionally in bed (not yet a night), else None."""
+        s, c = self.settings, self._cluster
+        if s.provisional_s <= 0 or c is None or self._cluster_night or c[2] < s.provisional_s:
+            return None
+        if self.nights and not self.nights[-1].closed and c[0] - self.nights[-1].end < s.max_awake_s:
+            return None  # may still become the return to an earlier night: that rule decides
+        hour = self._hour(c[0])
+        lo, hi = s.provisional_from_hour, s.provisional_until_hour
+        inside = lo <= hour < hi if lo <= hi else (hour >= lo or hour < hi)  # may wrap midnight
+        return c[0] if inside else None
 
     def collect(self) -> list[Night]:
         """Nights finished since the last call."""
@@ -105,9 +135,12 @@ class InBedTracker:
     def _open_night(self) -> Night | None:
         return self.nights[-1] if self._cluster_night and self.nights else None
 
-    def _in_window(self, ts: float) -> bool:
+    def _hour(self, ts: float) -> float:
         local = datetime.fromtimestamp(ts, self.zone)
-        hour = local.hour + local.minute / 60.0
+        return local.hour + local.minute / 60.0
+
+    def _in_window(self, ts: float) -> bool:
+        hour = self._hour(ts)
         s = self.settings
         return hour >= s.evening_hour or hour < s.morning_hour
 

@@ -51,6 +51,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     wear.add_argument("--nonwear", action="store_true",
                       help="sensors taken off for minutes to hours: on a table, against a chair "
                            "back, on a charger, in a carried bag")
+    wear.add_argument("--seated-off", action="store_true",
+                      help="one sensor taken off and put on the desk or chair while the wearer "
+                           "sits on with the others")
     wear.add_argument("--reattach-flips", action="store_true",
                       help="after being off, a sensor may go back on upside down or inside out")
     wear.add_argument("--short-bouts", action="store_true",
@@ -78,7 +81,7 @@ def build_config(args: argparse.Namespace) -> WearerConfig:
     flips: dict[str, str] = {}
     for item in args.flip:
         flips.update(parse_location_map(item, "--flip"))
-    switches = ("naps", "nonwear", "reattach_flips", "short_bouts", "seated_slip", "breathing")
+    switches = ("naps", "nonwear", "seated_off", "reattach_flips", "short_bouts", "seated_slip", "breathing")
     wear = Wear(**{name: bool(args.real_wear or getattr(args, name)) for name in switches})
     return WearerConfig(
         hours=args.hours, seed=args.seed, start=parse_start(args.start), rate=args.rate,

@@ -37,6 +37,7 @@ from posturewatch.analytics.episodes import EpisodeSettings
 from posturewatch.analytics.nonwear import NonWearSettings
 from posturewatch.analytics.pipeline import PipelineSettings
 from posturewatch.analytics.posture import PostureSettings
+from posturewatch.analytics.sleep import SleepSettings
 from posturewatch.ingest.archive import COMPRESSIONS
 from posturewatch.ingest.ble import config as ble_config
 from posturewatch.ingest.mounting import DEFAULT_MOUNTING, axis_vector
@@ -198,7 +199,7 @@ def _mountings(mapping: dict) -> dict[str, tuple[str | None, str | None]]:
 
 def from_mapping(data: dict[str, Any], path: Path | None = None) -> Config:
     """Build a Config from a parsed TOML mapping."""
-    known = {"user", "mounting", "episodes", "posture", "nonwear", "alerts", *PASS_THROUGH}
+    known = {"user", "mounting", "episodes", "posture", "nonwear", "sleep", "alerts", *PASS_THROUGH}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -210,6 +211,7 @@ def from_mapping(data: dict[str, Any], path: Path | None = None) -> Config:
         episodes=_scalars(EpisodeSettings(), data.get("episodes", {}), "episodes"),
         mountings=_mountings(data.get("mounting", {})),
         nonwear=_scalars(NonWearSettings(), data.get("nonwear", {}), "nonwear"),
+        sleep=_scalars(SleepSettings(), data.get("sleep", {}), "sleep"),
     )
     try:
         alerts = AlertSettings.from_mapping(data.get("alerts", {}))

@@ -78,11 +78,12 @@ class Wear:
     nights: bool = False  # in bed at night: turning, awakenings out of bed, semi-reclined reading
     naps: bool = False  # a daytime nap, flat or semi-reclined
     nonwear: bool = False  # sensors taken off and put down (table, chair, charger, bag)
+    seated_off: bool = False  # one sensor put on the desk or chair while the wearer sits on
     reattach_flips: bool = False  # put back on upside down / inside out after a non-wear period
     short_bouts: bool = False  # 3–10 s bouts of sitting, standing up and lying on a bed
     seated_slip: bool = False  # a sensor slips while seated (besides the walking slip)
     breathing: bool = False  # breathing sways the trunk while worn (never while off the body)
-    acc_bias_drift: float = 0.002  # m/s² per sqrt(hour): accelerometer bias walk with nonwear on
+    acc_bias_drift: float = 0.002  # m/s² per sqrt(hour): accelerometer bias walk with non-wear on
 
     @classmethod
     def everything(cls) -> Wear:

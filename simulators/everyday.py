@@ -15,6 +15,7 @@ from posturewatch.simulators.activities import LIE_HIP, SEAT_HIP, UNROLLED, Chor
 
 PLACEMENTS_ALL = ("table", "chair", "charger", "bag")
 PLACEMENTS_ONE = ("table", "charger")
+PLACEMENTS_SEATED = ("table", "chair")  # one sensor put on the desk or the chair beside
 SIDE_ROLL = (70.0, 85.0)  # degrees of roll lying on a side
 HANDLE_S = 2.0  # taking a sensor off / putting it on takes this long (inside the non-wear span)
 
@@ -211,3 +212,16 @@ def sensors_off(ch: Choreographer, duration: float, placement: str, location: st
     ch.nonwear.append({"location": location, "start": round(start, 3), "end": round(end, 3),
                        "placement": placement})
     stand(ch, ch.u(20, 40))  # the sensors are on again before anything else happens
+
+
+def sensor_off_seated(ch: Choreographer, duration: float, location: str, placement: str) -> None:
+    """Take one sensor off while sitting at the desk and keep sitting (fidgets, shifts, reaches,
+    slumps) with the other sensors on; put it back on before getting up."""
+    if ch.posture != "sitting":
+        ch.sit_down()
+    start = ch.now
+    ch.event("sensors_off", location=location, placement=placement, duration_s=round(duration, 1))
+    ch.desk_sitting(duration)
+    ch.nonwear.append({"location": location, "start": round(start, 3), "end": round(ch.now, 3),
+                       "placement": placement})
+    ch.desk_sitting(ch.u(60, 120))  # on again before anything else happens

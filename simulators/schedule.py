@@ -20,8 +20,10 @@ from posturewatch.simulators.activities import Choreographer
 from posturewatch.simulators.config import Wear
 from posturewatch.simulators.everyday import (
     PLACEMENTS_ONE,
+    PLACEMENTS_SEATED,
     nap,
     night,
+    sensor_off_seated,
     sensors_off,
     short_bout,
 )
@@ -96,8 +98,11 @@ def _break(ch: Choreographer, until: float, wear: Wear | None = None) -> None:
 def _office(ch: Choreographer, end: float, sofa: bool = False, wear: Wear | None = None,
             off_break: bool = False) -> None:
     """Desk sitting bouts alternating with breaks; one lie-down around the middle; with
-    ``off_break`` one break (at ~60 %) takes the sensors off for 10–40 min."""
+    ``off_break`` one break (at ~60 %) takes the sensors off for 10–40 min; with
+    ``wear.seated_off`` one sensor is taken off for 15–35 min while sitting on (at ~25 %)."""
     begin = ch.now
+    seated_at = begin + 0.25 * (end - begin) if wear is not None and wear.seated_off \
+        and end - begin >= 3600 else None
     lie_at = begin + 0.45 * (end - begin) if end - begin >= 2 * 3600 and not sofa else None
     off_at = begin + 0.6 * (end - begin) if off_break and end - begin >= 3600 else None
     ch.walking(ch.u(80, 180))  # arriving
@@ -116,6 +121,14 @@ def _office(ch: Choreographer, end: float, sofa: bool = False, wear: Wear | None
             off_at = None
             placement = str(ch.rng.choice(["table", "chair", "charger", "bag"]))
             sensors_off(ch, min(60.0 * ch.u(10, 40), end - ch.now - 600.0), placement)
+            continue
+        if seated_at is not None and ch.now >= seated_at and end - ch.now > 45 * 60:
+            seated_at = None
+            ch.sit_down()
+            ch.desk_sitting(ch.u(60, 180))
+            sensor_off_seated(ch, 60.0 * ch.u(15, 35), str(ch.rng.choice(["pelvis", "thigh", "thorax"])),
+                              str(ch.rng.choice(PLACEMENTS_SEATED)))
+            _break(ch, end - 10.0, wear)
             continue
         ch.sit_down()
         sit = min(60.0 * _sitting_minutes(ch.rng), end - ch.now - 10.0)
@@ -256,4 +269,4 @@ def plan_script(seed: int, start: float, hours: float,
     return Plan(Motion(ch.tracks, bouts, wander, origin=start, end=max(end, ch.now)),
                 np.array([t for t, _ in ch.labels]),
                 np.array([POSTURE_CODES[name] for _, name in ch.labels], dtype=np.int8),
-                ch.events, start, end)
+                ch.events, start, end, nonwear=ch.nonwear)

@@ -229,7 +229,7 @@ def _real_wear(config: WearerConfig, plan: Plan, specs: dict[str, SensorSpec]) -
                     "from": round(0.5 * (nw["start"] + nw["end"]), 3), "put_back": nw["end"],
                     "flip": flip, "extra_deg": round(extra_deg, 3),
                     "rotation": extra if flip is None else FLIPS[flip] @ extra})
-        if wear.nonwear:
+        if wear.nonwear or wear.seated_off:
             rng = np.random.default_rng([config.seed, 11, index])
             spec.acc_bias = rng.uniform(-0.02, 0.02, 3)
             steps = int(config.duration_s // BIAS_STEP_S) + 3

@@ -109,3 +109,33 @@ def test_night_in_bed_with_an_awakening_and_a_nap_that_is_not():
     assert len(night.awakenings) == 1 and abs(night.awakenings[0][1] - night.awakenings[0][0] - 600) < 1
     assert in_bed[(t >= _local(zone, 2, 24.0)) & (t < _local(zone, 2, 24.05))].all()  # short gap kept
     assert not in_bed[(t > _local(zone, 2, 26.01)) & (t < _local(zone, 2, 26.15))].any()
+
+
+def _shifts(n: int, every_s: float, deg: float) -> np.ndarray:
+    """A tilt that steps by ``deg`` for 5 s every ``every_s`` (shifting in the chair)."""
+    t = np.arange(n) / FRAME_HZ
+    return np.where((t % every_s) < 5.0, deg, 0.0)
+
+
+def test_one_sensor_on_the_desk_while_the_wearer_sits_on():
+    rng = np.random.default_rng(4)
+    n_on, n_off = 3 * 60 * FRAME_HZ, 15 * 60 * FRAME_HZ
+    n = n_on + n_off
+    shift = _shifts(n, 45.0, 4.0)
+    sensors = {"pelvis": 80 + shift, "thigh": 90 + 0.6 * shift,
+               "thorax": np.where(np.arange(n) < n_on, 75 + shift, 0.0)}  # flat on the desk
+    det, k = _run(sensors, rng)
+    off = det.sensor_off("thorax", k)
+    assert off[n_on + 10:].all() and not off[:n_on - 10].any()  # backdated to the put-down
+    assert not det.sensor_off("pelvis", k).any() and not det.sensor_off("thigh", k).any()
+
+
+def test_a_dead_still_thigh_under_a_breathing_trunk_with_one_reach_is_worn():
+    rng = np.random.default_rng(5)
+    n = 30 * 60 * FRAME_HZ
+    t = np.arange(n) / FRAME_HZ
+    breath = np.sin(2 * np.pi * 0.25 * t)
+    reach = np.where((t > 600) & (t < 606), 20.0, 0.0)  # one reach: a single movement
+    sensors = {"thorax": 80 + 0.4 * breath + reach, "pelvis": 80 + 0.08 * breath, "thigh": np.full(n, 90.0)}
+    det, k = _run(sensors, rng)
+    assert not det.sensor_off("thigh", k).any()

@@ -391,8 +391,8 @@ def test_cli_simulates_real_wear_and_rejects_bad_days(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Real wear: naps, nonwear" in proc.stdout
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["wear_on"] == ["naps", "nonwear", "reattach_flips", "short_bouts", "seated_slip",
-                               "breathing"] and meta["days"] == 0
+    assert meta["wear_on"] == ["naps", "nonwear", "seated_off", "reattach_flips", "short_bouts",
+                               "seated_slip", "breathing"] and meta["days"] == 0
     for name in ("truth_in_bed.csv", "truth_steps.csv", "truth_transitions.csv",
                  "truth_nonwear.csv", "truth_slips.csv"):
         assert (out / name).read_text().count("\n") >= 1, name
