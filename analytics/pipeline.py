@@ -15,10 +15,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from posturewatch.analytics.bridge import GapBridge
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
 from posturewatch.analytics.holdback import HeldFrames, HoldBack
 from posturewatch.analytics.nonwear import NonWearDetector, NonWearSettings
-from posturewatch.analytics.posture import PostureFeatures, PostureSettings, classify_frames, clean_bouts
+from posturewatch.analytics.posture import (
+    PostureFeatures,
+    PostureSettings,
+    classify_frames,
+    clean_bouts,
+    sure_lying,
+)
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.analytics.seated import SeatedFromTransitions
 from posturewatch.analytics.sleep import InBedTracker, SleepSettings
@@ -174,11 +181,12 @@ class _Frames:
     acc: dict[str, np.ndarray]
     present: dict[str, np.ndarray]
     quality: np.ndarray  # per frame bitmask of angles undefined by geometry
+    sure: np.ndarray  # lying confirmed by the thigh (short lying bouts are kept)
 
     @classmethod
     def empty(cls) -> _Frames:
         return cls(np.zeros(0), np.zeros(0, np.int8), {a: np.zeros(0) for a in ANGLE_NAMES}, {}, {},
-                   np.zeros(0, np.uint8))
+                   np.zeros(0, np.uint8), np.zeros(0, bool))
 
     def extend(self, more: _Frames) -> None:
         """Append ``more``; a location that joins later has no data for the frames before it."""
@@ -190,6 +198,7 @@ class _Frames:
         self.t = np.concatenate((self.t, more.t))
         self.raw = np.concatenate((self.raw, more.raw))
         self.quality = np.concatenate((self.quality, more.quality))
+        self.sure = np.concatenate((self.sure, more.sure))
         for name in self.angles:
             self.angles[name] = np.concatenate((self.angles[name], more.angles[name]))
         for loc in self.acc:
@@ -200,8 +209,10 @@ class _Frames:
         """Remove and return the first ``count`` frames."""
         head = _Frames(self.t[:count], self.raw[:count], {k: v[:count] for k, v in self.angles.items()},
                        {k: v[:count] for k, v in self.acc.items()},
-                       {k: v[:count] for k, v in self.present.items()}, self.quality[:count])
+                       {k: v[:count] for k, v in self.present.items()}, self.quality[:count],
+                       self.sure[:count])
         self.t, self.raw, self.quality = self.t[count:], self.raw[count:], self.quality[count:]
+        self.sure = self.sure[count:]
         self.angles = {k: v[count:] for k, v in self.angles.items()}
         self.acc = {k: v[count:] for k, v in self.acc.items()}
         self.present = {k: v[count:] for k, v in self.present.items()}
@@ -235,11 +246,14 @@ class Pipeline:
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
+        self._ctx_sure = np.zeros(0, bool)
+        self._bridge = GapBridge()  # short packet losses do not change posture
         self._newest = -np.inf  # the newest sample so far (on the common clock)
         self._pending = _Frames.empty()  # framed, posture not yet final
         # With no calibration given the mountings are learnt live from walking (and standing).
         self.learner = MountingLearner(
             self.calibrations, self.settings.autocal, walking=Posture.WALKING, standing=Posture.STANDING,
+            sitting=Posture.SITTING,
             declared_for=self.settings.declared, still={p: p.label for p in STILL_POSTURES},
         )
 
@@ -355,13 +369,19 @@ class Pipeline:
         k0, n = self.k_next, k_end - self.k_next
         frames, motion = self._frames(k0, k_end)
         frames_worn, motion = _worn_only(frames, motion, self.nonwear.add(frames, motion))
+        for loc, k in self.nonwear.put_back(k0, k_end):  # maybe on the other way round now
+            self.calibration_log += self.learner.put_back(loc, k / FRAME_HZ)
         theta, tilt, roll, undefined = self._segments(frames_worn)
-        raw = classify_frames(PostureFeatures(theta, tilt, roll, motion), self.settings.posture, n)
+        bridged = [{loc: self._bridge.fill(f"{name}:{loc}", v) for loc, v in part.items()}
+                   for name, part in (("theta", theta), ("tilt", tilt), ("roll", roll))]
+        features = PostureFeatures(*bridged, motion, self.learner.sign_free(self.calibrations))
+        raw = classify_frames(features, self.settings.posture, n)
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
         t = (k0 + np.arange(n)) / FRAME_HZ
         self._pending.extend(_Frames(t, raw, segment_angles(theta, n, undefined),
                                      {k: f.acc for k, f in frames.items()},
-                                     {k: f.n > 0 for k, f in frames.items()}, angle_quality(undefined, n)))
+                                     {k: f.n > 0 for k, f in frames.items()}, angle_quality(undefined, n),
+                                     sure_lying(features, self.settings.posture, n)))
         self.k_next = k_end
 
     def _frames(self, k0: int, k1: int) -> tuple[dict[str, SensorFrames], dict[str, np.ndarray]]:
@@ -380,7 +400,8 @@ class Pipeline:
             seg = self.calibrations[loc].to_segment(fr.up)
             theta[loc], tilt[loc], roll[loc] = (sagittal_inclination(seg), tilt_from_vertical(seg),
                                                 lateral_roll(seg))
-            undefined[loc] = sagittal_undefined(seg)
+            # a sensor put back on and not learnt again may be the other way round: no angle
+            undefined[loc] = sagittal_undefined(seg) | (loc in self.learner.unknown)
         return theta, tilt, roll, undefined
 
     def _emit(self, final: bool) -> PipelineOutput:
@@ -452,10 +473,13 @@ class Pipeline:
     def _bouts(self, count: int) -> np.ndarray:
         """Final posture of the first ``count`` pending frames: raw decisions cleaned of short bouts,
         with the emitted frames before and the pending ones after as context."""
-        raw = self._pending.raw
-        labels = clean_bouts(np.concatenate((self._ctx, raw)), self.settings.posture, FRAME_HZ)
+        raw, sure = self._pending.raw, self._pending.sure
+        labels = clean_bouts(np.concatenate((self._ctx, raw)), self.settings.posture, FRAME_HZ,
+                             np.concatenate((self._ctx_sure, sure)))
         posture = labels[len(self._ctx) : len(self._ctx) + count].astype(np.int8)
-        self._ctx = np.concatenate((self._ctx, raw[:count]))[-int(CONTEXT_S * FRAME_HZ) :]
+        keep = int(CONTEXT_S * FRAME_HZ)
+        self._ctx = np.concatenate((self._ctx, raw[:count]))[-keep:]
+        self._ctx_sure = np.concatenate((self._ctx_sure, sure[:count]))[-keep:]
         return posture
 
     def _mountings(self, t: np.ndarray, posture: np.ndarray, acc: Mapping[str, np.ndarray]) -> None:

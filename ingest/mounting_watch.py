@@ -9,8 +9,14 @@ with the one seen walking when its calibration was made, and a sensor that turne
 ``AutoCalSettings.slip_deg`` is re-calibrated by that rotation. While the wearer sits or stands
 still, a slip shows as a step in one sensor alone (see ``slip_step``) and is followed at once.
 
+A sensor put back on after it was off the body may sit the other way round (a phone back in a
+pocket upside down or facing the leg): its mounting is then unknown (``put_back``) until the
+next walk says which way its long axis points up, and for the thigh until the next sitting says
+which way its front faces (up, on a seated thigh). Meanwhile ``sign_free`` names it, so that the
+caller decides posture from what does not depend on the sensor's sign.
+
 It never sees posture classes by name (ingest knows nothing of the classifier): the caller says
-which integer codes mean walking and standing, and which are still postures (with their names).
+which integer codes mean walking, standing and sitting, and which are still postures (with names).
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ log = logging.getLogger(__name__)
 SLIP_WINDOW_S = 30.0  # the end of a walk is compared, so a slip early in a long walk is not diluted
 MIN_SLIP_BOUT_S = 20.0  # shorter walks (and standing bouts) are not evidence
 MIN_WALK_FRAMES = FRAME_HZ * 5  # finite frames of a sensor a walking comparison needs
+UNKNOWN_UP, UNKNOWN_FRONT = "up", "front"  # what is still unknown of a sensor put back on
+# 180° turns of the segment frame (rows: superior, anterior, left): about the anterior axis (the
+# sensor's long axis was put on pointing down) and about the superior axis (its front faces back)
+TURN_ABOUT_ANTERIOR = np.diag([-1.0, 1.0, -1.0])
+TURN_ABOUT_SUPERIOR = np.diag([1.0, -1.0, -1.0])
 
 
 @dataclass
@@ -59,6 +70,7 @@ class MountingLearner:
         *,
         walking: int,
         standing: int,
+        sitting: int | None = None,
         declared_for: Callable[[str], Calibration],
         still: Mapping[int, str] | None = None,
         horizon_s: float = 3600.0,
@@ -66,6 +78,8 @@ class MountingLearner:
         self.declared = dict(calibrations)
         self.s = s or AutoCalSettings()
         self.walking, self.standing = int(walking), int(standing)
+        self.sitting = None if sitting is None else int(sitting)
+        self.unknown: dict[str, str] = {}  # location → UNKNOWN_UP / UNKNOWN_FRONT (put back on)
         self.declared_for = declared_for
         self.horizon = int(horizon_s * FRAME_HZ)
         self.active = not any(c.source != "declared" for c in calibrations.values())
@@ -76,6 +90,23 @@ class MountingLearner:
         self._walk_len = 0  # frames of the current walk
         self.still = {int(k): v for k, v in (still or {}).items()}
         self._steps = _StepBuffer()
+
+    def put_back(self, location: str, ts: float) -> list[tuple[float, str]]:
+        """``location`` was put back on at ``ts`` after being off the body: its mounting is unknown
+        until a walk (and, for the thigh, a sitting) says it again. Returns the log note."""
+        if self.active:  # the first hour's evidence now mixes two mountings
+            self.active = False
+            self._frames.clear()
+        self.unknown[location] = UNKNOWN_UP
+        self._steps._reset()
+        when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return [(float(ts), f"{location}: put back on at {when}; mounting unknown until the next walk")]
+
+    def sign_free(self, calibrations: Mapping[str, Calibration]) -> frozenset[str]:
+        """Locations whose mounting is not known: put back on and not learnt again, or never
+        learnt (a declared guess before the first walk)."""
+        guessed = {loc for loc, c in calibrations.items() if c.source == "declared"}
+        return frozenset(self.unknown) | frozenset(guessed)
 
     def add(self, location: str, frames: SensorFrames) -> None:
         """Frames as they are made (before posture is final): evidence while learning."""
@@ -112,6 +143,9 @@ class MountingLearner:
                 self._end_walk(float(t[a]), current, update)
             if code == self.standing and ln >= MIN_SLIP_BOUT_S * FRAME_HZ:
                 self._learn(float(t[a] + ln / FRAME_HZ), current, update)
+            if code == self.sitting and ln >= MIN_SLIP_BOUT_S * FRAME_HZ and \
+                    self.unknown.get("thigh") == UNKNOWN_FRONT and "thigh" in acc:
+                self._thigh_front(acc["thigh"][a : a + ln], float(t[a] + ln / FRAME_HZ), current, update)
         if self.still:
             for step in self._steps.push(t, posture, acc, self.still, self.s.slip_deg):
                 self._stepped(step, current, update)
@@ -139,7 +173,10 @@ class MountingLearner:
         if self._walk_len >= MIN_SLIP_BOUT_S * FRAME_HZ:
             self._learn(ts, current, update)
             for loc, v in self._walk.items():
-                self._compare(loc, v, ts, current, update)
+                if self.unknown.get(loc) == UNKNOWN_UP:
+                    self._walk_up(loc, v, ts, current, update)
+                elif loc not in self.unknown:
+                    self._compare(loc, v, ts, current, update)
         self._walk_len = 0
         self._walk.clear()
 
@@ -166,6 +203,56 @@ class MountingLearner:
         self._set(loc, cal.rotated(cal.walk_up, up, note), current, update)
         # Learning would keep returning the mounting from before the slip: stop it.
         self.active = False
+
+    def _walk_up(
+        self, loc: str, acc: np.ndarray, ts: float, current: dict[str, Calibration], update: MountingUpdate
+    ) -> None:
+        """A sensor put back on, seen walking: walking keeps every segment near vertical, so its
+        mean up must read superior. If it reads inferior the sensor went on the other way up."""
+        acc = acc[np.isfinite(acc).all(axis=1)]
+        if len(acc) < MIN_WALK_FRAMES:
+            return
+        up = acc.mean(axis=0)
+        up /= np.linalg.norm(up)
+        cal = current.get(loc) or self.declared_for(loc)
+        R = cal.R
+        flipped = float((R @ up)[0]) < 0.0
+        if flipped:
+            R = TURN_ABOUT_ANTERIOR @ R
+        # the walking direction of the old calibration, in the new sensor axes: follow the few
+        # degrees by which the sensor sits differently now
+        before = R.T @ (cal.R @ cal.walk_up) if cal.walk_up is not None else up
+        how = "upside down; turned" if flipped else "the same way up"
+        note = f"{loc}: put back on {how} (seen walking)"
+        new = replace(cal, R=R, notes=cal.notes + (note,)).rotated(before, up, note)
+        update.notes.append((ts, note))
+        self._set(loc, new, current, update)
+        if loc == "thigh" and self.sitting is not None:
+            self.unknown[loc] = UNKNOWN_FRONT  # which way the front faces: the next sitting says
+        else:
+            del self.unknown[loc]
+
+    def _thigh_front(
+        self, acc: np.ndarray, ts: float, current: dict[str, Calibration], update: MountingUpdate
+    ) -> None:
+        """A thigh put back on, seen sitting: a seated thigh's front faces up. If its anterior axis
+        reads down, the sensor faces the other way (inside out)."""
+        acc = acc[np.isfinite(acc).all(axis=1)]
+        if len(acc) < MIN_WALK_FRAMES:
+            return
+        cal = current.get("thigh") or self.declared_for("thigh")
+        g = cal.to_segment(acc.mean(axis=0)[None, :])[0]
+        g /= np.linalg.norm(g)
+        if abs(g[1]) < 0.5:  # rolled far out (cross-legged): no answer yet
+            return
+        del self.unknown["thigh"]
+        if g[1] > 0:
+            update.notes.append((ts, "thigh: put back on facing the same way (seen sitting)"))
+            return
+        note = "thigh: put back on facing the other way (seen sitting); turned"
+        update.notes.append((ts, note))
+        self._set("thigh", replace(cal, R=TURN_ABOUT_SUPERIOR @ cal.R, notes=cal.notes + (note,)),
+                  current, update)
 
     def _stepped(self, step: Step, current: dict[str, Calibration], update: MountingUpdate) -> None:
         """Follow a sensor that slipped while still: rotate its calibration (and the walking
