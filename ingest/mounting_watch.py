@@ -31,7 +31,7 @@ import numpy as np
 from posturewatch.ingest.autocal import AutoCalSettings, autocalibrate
 from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, runs
 from posturewatch.ingest.mounting import Calibration, angle_deg, rotation_between
-from posturewatch.ingest.slip_step import SPAN_S, Step, find_steps, per_second
+from posturewatch.ingest.slip_step import SHARP_LOCATIONS, SPAN_S, Step, find_steps, per_second
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class MountingLearner:
         self.walking, self.standing = int(walking), int(standing)
         self.sitting = None if sitting is None else int(sitting)
         self.unknown: dict[str, str] = {}  # location → UNKNOWN_UP / UNKNOWN_FRONT (put back on)
+        self._sit: list[np.ndarray] = []  # a sitting thigh's specific force, while its front is unknown
         self.declared_for = declared_for
         self.horizon = int(horizon_s * FRAME_HZ)
         self.active = not any(c.source != "declared" for c in calibrations.values())
@@ -143,9 +144,7 @@ class MountingLearner:
                 self._end_walk(float(t[a]), current, update)
             if code == self.standing and ln >= MIN_SLIP_BOUT_S * FRAME_HZ:
                 self._learn(float(t[a] + ln / FRAME_HZ), current, update)
-            if code == self.sitting and ln >= MIN_SLIP_BOUT_S * FRAME_HZ and \
-                    self.unknown.get("thigh") == UNKNOWN_FRONT and "thigh" in acc:
-                self._thigh_front(acc["thigh"][a : a + ln], float(t[a] + ln / FRAME_HZ), current, update)
+            self._sitting(code, acc.get("thigh"), a, ln, float(t[a] + ln / FRAME_HZ), current, update)
         if self.still:
             for step in self._steps.push(t, posture, acc, self.still, self.s.slip_deg):
                 self._stepped(step, current, update)
@@ -223,7 +222,8 @@ class MountingLearner:
         # degrees by which the sensor sits differently now
         before = R.T @ (cal.R @ cal.walk_up) if cal.walk_up is not None else up
         how = "upside down; turned" if flipped else "the same way up"
-        note = f"{loc}: put back on {how} (seen walking)"
+        when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        note = f"{loc}: put back on {how} (seen walking at {when})"
         new = replace(cal, R=R, notes=cal.notes + (note,)).rotated(before, up, note)
         update.notes.append((ts, note))
         self._set(loc, new, current, update)
@@ -231,6 +231,18 @@ class MountingLearner:
             self.unknown[loc] = UNKNOWN_FRONT  # which way the front faces: the next sitting says
         else:
             del self.unknown[loc]
+
+    def _sitting(self, code: int, thigh: np.ndarray | None, a: int, ln: int, ts: float,
+                 current: dict[str, Calibration], update: MountingUpdate) -> None:
+        """Gather a sitting thigh's specific force (across blocks) while its front is unknown;
+        decide once ``MIN_SLIP_BOUT_S`` of it are in."""
+        if code != self.sitting or thigh is None or self.unknown.get("thigh") != UNKNOWN_FRONT:
+            self._sit.clear()
+            return
+        self._sit.append(thigh[a : a + ln])
+        if sum(len(x) for x in self._sit) >= MIN_SLIP_BOUT_S * FRAME_HZ:
+            self._thigh_front(np.concatenate(self._sit), ts, current, update)
+            self._sit.clear()
 
     def _thigh_front(
         self, acc: np.ndarray, ts: float, current: dict[str, Calibration], update: MountingUpdate
@@ -246,10 +258,11 @@ class MountingLearner:
         if abs(g[1]) < 0.5:  # rolled far out (cross-legged): no answer yet
             return
         del self.unknown["thigh"]
+        when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         if g[1] > 0:
-            update.notes.append((ts, "thigh: put back on facing the same way (seen sitting)"))
+            update.notes.append((ts, f"thigh: put back on facing the same way (seen sitting at {when})"))
             return
-        note = "thigh: put back on facing the other way (seen sitting); turned"
+        note = f"thigh: put back on facing the other way (seen sitting at {when}); turned"
         update.notes.append((ts, note))
         self._set("thigh", replace(cal, R=TURN_ABOUT_SUPERIOR @ cal.R, notes=cal.notes + (note,)),
                   current, update)
@@ -316,7 +329,8 @@ class _StepBuffer:
         frames = self.codes[: n * FRAME_HZ].reshape(n, FRAME_HZ)
         same = (frames == frames[:, :1]).all(axis=1) & np.isin(frames[:, 0], list(still))
         code = np.where(same, frames[:, 0], -1)
-        steps = find_steps(seconds, ups, code, slip_deg)
+        frames = {loc: (self.t, _unit_rows(v)) for loc, v in self.acc.items() if loc in SHARP_LOCATIONS}
+        steps = find_steps(seconds, ups, code, slip_deg, frames)
         if steps:  # what came before the step describes the old mounting: look afresh
             self._reset()
         elif n >= SPAN_S:
@@ -324,3 +338,8 @@ class _StepBuffer:
             self.t, self.codes = self.t[done:], self.codes[done:]
             self.acc = {k: v[done:] for k, v in self.acc.items()}
         return steps
+
+
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
