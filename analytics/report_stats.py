@@ -51,7 +51,8 @@ class ReportAlert:
 class DayData:
     """One wearer's local day. ``t`` whole Unix seconds (sorted), ``posture`` codes, ``angles``
     name → degrees (NaN = missing). ``summary`` is the store's daily summary (empty if none);
-    ``responses_known`` is False when the source cannot tell how the wearer responded."""
+    ``responses_known`` is False when the source cannot tell how the wearer responded;
+    ``mountings`` the day's changes to the sensors' mountings (slips followed, sensors put back)."""
 
     user: str
     day: str
@@ -64,6 +65,7 @@ class DayData:
     summary: dict[str, float] = field(default_factory=dict)
     responses_known: bool = True
     source: str = ""
+    mountings: list[tuple[float, str]] = field(default_factory=list)  # (time, note): slips followed…
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,60 +5,35 @@ sitting) with four slips of 9–10° placed by the test through the simulator's 
 pelvis and the thorax each slip once while seated and once while standing. Each must be noticed
 where it happened (the time in the calibration log within 2 s of the truth), no other step may
 be reported, and once corrected (within a bounded time) the segment's angle must be within 3° of
-the truth again, where before the correction it was off by about the slip.
+the truth again, where before the correction it was off by about the slip. The live status says
+how often each sensor slipped and when it was last corrected.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import numpy as np
 import pytest
 
 from posturewatch.analytics.pipeline import Pipeline, PipelineOutput
+from posturewatch.runtime.session import mounting_state
 from posturewatch.simulators.config import WearerConfig
-from posturewatch.simulators.everyday import stand
-from posturewatch.simulators.schedule import plan_script
-from posturewatch.simulators.sensors import build_specs
+from posturewatch.simulators.scripted import STILL_SLIPS_HOURS, still_slips
 from posturewatch.simulators.wearer import simulate
 
 pytestmark = pytest.mark.slow  # 25 min of three sensors (~10 s)
 
-SEED, HOURS, CHUNK_S = 4, 25 / 60, 10.0
+SEED, CHUNK_S = 4, 10.0
 ANGLE = {"pelvis": "pelvic_tilt", "thorax": "trunk_inclination"}
 MAX_CORRECTION_S = 120.0  # the step needs a minute after it to be sure, posture 15 s more
 ERROR_DEG = 3.0
 
 
-def _script(ch) -> None:
-    ch.walking(90.0)  # the mountings are learnt from this walk
-    stand(ch, 40.0)
-    ch.sit_down()
-    ch.event("sat")
-    ch.desk_sitting(560.0)
-    ch.stand_up()
-    ch.event("stood")
-    ch.hold(320.0)  # standing quietly (a queue, a conversation)
-    ch.walking(60.0)
-    ch.sit_down()
-    ch.hold(200.0)
-
-
-def _slips(plan) -> list[tuple[str, float, float]]:
-    sat = next(e["t"] for e in plan.events if e["kind"] == "sat")
-    stood = next(e["t"] for e in plan.events if e["kind"] == "stood")
-    return [("pelvis", sat + 60.0, 10.0), ("thorax", sat + 380.0, -10.0),
-            ("thorax", stood + 90.0, 9.0), ("pelvis", stood + 210.0, -9.0)]
-
-
 @pytest.fixture(scope="module")
 def slipped():
-    config = WearerConfig(hours=HOURS, seed=SEED, rate=25.0).with_realism(slip=False)
-    plan = plan_script(SEED, config.start, HOURS, _script)
-    specs = build_specs(config, plan)
-    slips = _slips(plan)
-    for loc, at, deg in slips:  # a slide about the segment's left axis, like the simulator's own
-        spec = specs[loc]
-        axis = spec.mounting.T @ np.array([0.0, 0.0, 1.0])
-        spec.extra_slips.append({"time": at, "axis": axis, "deg": deg, "context": "test", "until": np.inf})
+    config = WearerConfig(hours=STILL_SLIPS_HOURS, seed=SEED, rate=25.0).with_realism(slip=False)
+    plan, specs, slips = still_slips(config)
     day = simulate(config, plan=plan, specs=specs)
     pipeline = Pipeline()
     outs, edge, cursor = [], config.start + CHUNK_S, dict.fromkeys(day.blocks, 0)
@@ -126,3 +101,15 @@ def test_angles_are_right_again_within_a_bounded_time(slipped):
         assert fixed_at - at <= MAX_CORRECTION_S
         assert after.sum() >= 30
         assert abs(np.nanmedian(err[after])) < ERROR_DEG and abs(residual) < ERROR_DEG / 2
+
+
+def test_the_status_says_which_sensors_slipped_and_when(slipped):
+    _, _, pipeline, slips = slipped
+    state = mounting_state(pipeline)
+    for loc in ("pelvis", "thorax"):
+        last = max(at for where, at, _ in slips if where == loc)
+        assert state[loc]["slips"] == 2 and state[loc]["mounting"] == "known"
+        assert "a step while standing" in state[loc]["mounting_note"]
+        changed = datetime.fromisoformat(state[loc]["mounting_changed"]).timestamp()
+        assert abs(changed - last) <= 2.0
+    assert state["thigh"]["slips"] == 0
