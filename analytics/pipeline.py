@@ -374,7 +374,8 @@ class Pipeline:
         theta, tilt, roll, undefined = self._segments(frames_worn)
         bridged = [{loc: self._bridge.fill(f"{name}:{loc}", v) for loc, v in part.items()}
                    for name, part in (("theta", theta), ("tilt", tilt), ("roll", roll))]
-        features = PostureFeatures(*bridged, motion, self.learner.sign_free(self.calibrations))
+        features = PostureFeatures(*bridged, motion, self.learner.sign_free(),
+                                   self.learner.guessed(self.calibrations))
         raw = classify_frames(features, self.settings.posture, n)
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
         t = (k0 + np.arange(n)) / FRAME_HZ

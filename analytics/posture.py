@@ -78,21 +78,25 @@ class PostureFeatures:
     roll: dict[str, np.ndarray]
     motion: dict[str, np.ndarray]
     sign_free: frozenset[str] = frozenset()
+    # never learnt, only declared: a guess that may be upside down. Tilts and the thigh are taken
+    # sign-free; a pelvis alone keeps its sagittal inclination (there is nothing better to go on)
+    guessed: frozenset[str] = frozenset()
 
     def without_signs(self) -> PostureFeatures:
         """The features a sensor of unknown mounting still gives: how far its long axis is from
         vertical (the tilt folded onto 0–90°: the same upside down) and its motion. Of the
         thigh's sagittal inclination only the size counts (a flip turns θ into −θ or 180° − θ),
         taken as forward, which sitting is; the others' signs decide nothing and are dropped."""
-        if not self.sign_free:
+        folded = self.sign_free | self.guessed
+        if not folded:
             return self
 
         def fold(v: np.ndarray) -> np.ndarray:
             v = np.abs(v)
             return np.minimum(v, 180.0 - v)
-        tilt = {loc: fold(v) if loc in self.sign_free else v for loc, v in self.tilt.items()}
-        theta = {loc: v if loc not in self.sign_free else -fold(v) if loc == "thigh"
-                 else np.full(len(v), np.nan) for loc, v in self.theta.items()}
+        tilt = {loc: fold(v) if loc in folded else v for loc, v in self.tilt.items()}
+        theta = {loc: -fold(v) if loc == "thigh" and loc in folded else
+                 np.full(len(v), np.nan) if loc in self.sign_free else v for loc, v in self.theta.items()}
         return PostureFeatures(theta, tilt, self.roll, self.motion)
 
 

@@ -103,11 +103,14 @@ class MountingLearner:
         when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return [(float(ts), f"{location}: put back on at {when}; mounting unknown until the next walk")]
 
-    def sign_free(self, calibrations: Mapping[str, Calibration]) -> frozenset[str]:
-        """Locations whose mounting is not known: put back on and not learnt again, or never
-        learnt (a declared guess before the first walk)."""
-        guessed = {loc for loc, c in calibrations.items() if c.source == "declared"}
-        return frozenset(self.unknown) | frozenset(guessed)
+    def sign_free(self) -> frozenset[str]:
+        """Locations whose mounting is not known: put back on and not learnt again."""
+        return frozenset(self.unknown)
+
+    @staticmethod
+    def guessed(calibrations: Mapping[str, Calibration]) -> frozenset[str]:
+        """Locations whose mounting was never learnt, only declared (maybe the other way up)."""
+        return frozenset(loc for loc, c in calibrations.items() if c.source == "declared")
 
     def add(self, location: str, frames: SensorFrames) -> None:
         """Frames as they are made (before posture is final): evidence while learning."""

@@ -142,13 +142,14 @@ def find_steps(
         moved = _deg(before, after)
         edge = ((_deg(u[cand + BEFORE_S - 1], before) < EDGE_DEG)
                 & (_deg(u[cand + FIRST_AFTER], after) < EDGE_DEG))
-        calm = np.ones(len(cand), bool)
-        for other, v in up.items():
-            if other != loc:
-                shift = _deg(_medians(v, cand, BEFORE_S)[0], _medians(v, cand + FIRST_AFTER, AFTER_S)[0])
-                calm &= shift < OTHERS_DEG
         steady = (steady_b >= STEADY_SHARE) & (steady_a >= STEADY_SHARE)
-        hit = calm & edge & steady & (moved > slip_deg) & (moved <= MAX_STEP_DEG)
+        hit = edge & steady & (moved > slip_deg) & (moved <= MAX_STEP_DEG)
+        own = np.flatnonzero(hit)  # the other sensors' medians only where this one stepped
+        for other, v in up.items():
+            if other != loc and len(own):
+                c = cand[own]
+                shift = _deg(_medians(v, c, BEFORE_S)[0], _medians(v, c + FIRST_AFTER, AFTER_S)[0])
+                hit[own] &= shift < OTHERS_DEG
         for j in np.flatnonzero(hit).tolist():
             i = int(cand[j])
             if i <= skip_until:
