@@ -1,10 +1,13 @@
 """Benchmark: posture per second on a simulated recording with short bouts (and optionally
 sensors re-worn flipped), scored against truth once each true posture has settled (2 s).
 
-Prints overall and short-bout (3–10 s) agreement and the confusion of the short-bout seconds.
-No assertions.
+Prints overall and short-bout (3–10 s) agreement and the errors by (truth, predicted) seconds.
+``--script short`` / ``--script rewear`` replay the scripted days of ``simulators.scripted``
+(packed with short bouts; the second puts the sensors back on, some the other way round) instead
+of a seeded day. No assertions.
 
     .venv/bin/python bench/short_bouts.py [--hours 3] [--seed 21] [--flips] [--days N]
+    .venv/bin/python bench/short_bouts.py --script rewear --seed 3 [--rounds 4]
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from posturewatch.analytics.pipeline import Pipeline, PipelineOutput, PipelineSe
 from posturewatch.analytics.records import Posture
 from posturewatch.analytics.scoring import per_second_majority, score_settled
 from posturewatch.simulators.config import Wear, WearerConfig
-from posturewatch.simulators.wearer import compute_truth, iter_blocks, prepare
+from posturewatch.simulators.scripted import short_bouts_plan
+from posturewatch.simulators.wearer import compute_truth, iter_blocks, prepare, simulate
 
 
 def run(config: WearerConfig, settings: PipelineSettings | None = None,
@@ -34,6 +38,23 @@ def run(config: WearerConfig, settings: PipelineSettings | None = None,
     return out, pipe
 
 
+def run_scripted(config: WearerConfig, rounds: int, rewear: bool) -> tuple[PipelineOutput, Pipeline, object]:
+    """A scripted day through a live pipeline, in 10 s chunks; also returns the day's truth."""
+    day = simulate(config, plan=short_bouts_plan(config.seed, config.start, config.hours, rounds, rewear))
+    pipe = Pipeline()
+    out = PipelineOutput.empty()
+    edge, cursor = config.start + 10.0, dict.fromkeys(day.blocks, 0)
+    while edge < config.end + 10.0:
+        chunk = []
+        for loc, block in day.blocks.items():
+            j = int(np.searchsorted(block.t, edge))
+            chunk.append(block.slice(cursor[loc], j))
+            cursor[loc] = j
+        out = PipelineOutput.joined(out, pipe.push([c for c in chunk if len(c)], until=edge))
+        edge += 10.0
+    return PipelineOutput.joined(out, pipe.close()), pipe, day.truth
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=3.0)
@@ -41,14 +62,21 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--rate", type=float, default=25.0)
     ap.add_argument("--flips", action="store_true", help="sensors taken off and put back flipped")
+    ap.add_argument("--script", choices=("day", "short", "rewear"), default="day")
+    ap.add_argument("--rounds", type=int, default=6, help="rounds of short bouts in a scripted day")
     args = ap.parse_args()
-    wear = Wear(short_bouts=True, nonwear=args.flips, reattach_flips=args.flips)
-    config = WearerConfig(hours=args.hours, days=args.days, seed=args.seed, rate=args.rate, wear=wear)
+    flips = args.flips or args.script == "rewear"
+    wear = Wear(short_bouts=True, nonwear=flips, reattach_flips=flips)
     t0 = time.perf_counter()
-    out, pipe = run(config)
+    if args.script == "day":
+        config = WearerConfig(hours=args.hours, days=args.days, seed=args.seed, rate=args.rate, wear=wear)
+        out, pipe = run(config)
+        truth = compute_truth(config, prepare(config)[0])
+    else:
+        minutes = args.rounds * 4.2 * (2.5 if flips else 1) + (20 if flips else 5)
+        config = WearerConfig(hours=minutes / 60, seed=args.seed, rate=args.rate, wear=wear)
+        out, pipe, truth = run_scripted(config, args.rounds, flips)
     took = time.perf_counter() - t0
-    plan, _ = prepare(config)
-    truth = compute_truth(config, plan)
     sec, pred = per_second_majority(out.t, out.posture)
     s = score_settled(sec, pred, truth.t_1hz, truth.posture_1hz, skip=(Posture.NOT_WORN,))
     print(f"{config.hours:g} h, {took:.1f} s: overall {s.overall:.4f} over {s.seconds} s; short bouts "
