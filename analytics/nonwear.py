@@ -234,6 +234,10 @@ class NonWearDetector:
             off = o if off is None else off & o
         return np.zeros(len(k), bool) if off is None else off
 
+    def put_back(self, k0: int, k1: int) -> list[tuple[str, int]]:
+        """(location, frame) of each sensor picked up again within frames ``[k0, k1)``."""
+        return [(sp.location, sp.k1) for sp in self.spans if sp.k1 is not None and k0 <= sp.k1 < k1]
+
     def sensor_off(self, location: str, k: np.ndarray) -> np.ndarray:
         """Whether ``location`` was off at frames ``k``."""
         out = np.zeros(len(k), bool)

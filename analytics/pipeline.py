@@ -15,10 +15,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from posturewatch.analytics.bridge import GapBridge
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
 from posturewatch.analytics.holdback import HeldFrames, HoldBack
 from posturewatch.analytics.nonwear import NonWearDetector, NonWearSettings
-from posturewatch.analytics.posture import PostureFeatures, PostureSettings, classify_frames, clean_bouts
+from posturewatch.analytics.pipeline_state import PendingFrames, SensorState, worn_only
+from posturewatch.analytics.posture import (
+    PostureFeatures,
+    PostureSettings,
+    classify_frames,
+    clean_bouts,
+    sure_lying,
+)
 from posturewatch.analytics.records import EpisodeEvent, Posture
 from posturewatch.analytics.seated import SeatedFromTransitions
 from posturewatch.analytics.sleep import InBedTracker, SleepSettings
@@ -39,17 +47,13 @@ from posturewatch.ingest.frames import (
     FRAME_S,
     SensorFrames,
     frame_index,
-    reduce_to_frames,
-    rolling_motion,
 )
-from posturewatch.ingest.fusion import GravityTracker
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.mounting_watch import MountingLearner
 from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
 
 POSTURE_DELAY_S = 15.0
 CONTEXT_S = 30.0
-MOTION_WINDOW_FRAMES = 2 * FRAME_HZ
 STILL_POSTURES = (Posture.SITTING, Posture.STANDING)  # where a slipped sensor shows as a step
 
 
@@ -121,94 +125,6 @@ class PipelineOutput:
         return len(self.t)
 
 
-class _Sensor:
-    """Per-location state: fusion filter, samples not yet framed, a tail of frames for motion."""
-
-    def __init__(self, location: str) -> None:
-        self.location = location
-        self.tracker: GravityTracker | None = None
-        self.t = np.zeros(0)
-        self.up = np.zeros((0, 3))
-        self.acc = np.zeros((0, 3))
-        self.tail: SensorFrames | None = None
-        self.waiting: list[SensorBlock] = []
-
-    def add(self, block: SensorBlock) -> None:
-        """Fuse a block into up directions (the filter starts once the sample rate is known)."""
-        if self.tracker is None:  # need a few samples to know the rate
-            self.waiting.append(block)
-            t = np.concatenate([b.t for b in self.waiting])
-            steps = np.diff(t)
-            steps = steps[steps > 0]
-            if len(steps) < 7:
-                return
-            rate = 1.0 / float(np.median(steps))
-            self.tracker = GravityTracker(rate)
-            blocks, self.waiting = self.waiting, []
-        else:
-            blocks = [block]
-        for b in blocks:
-            up = self.tracker.update(b.t, b.acc, b.gyr)
-            self.t = np.concatenate((self.t, b.t))
-            self.up = np.concatenate((self.up, up))
-            self.acc = np.concatenate((self.acc, b.acc))
-
-    def frames(self, k0: int, k1: int) -> tuple[SensorFrames, np.ndarray]:
-        """Frames ``[k0, k1)`` and their trailing motion; consumed samples are dropped."""
-        fr = reduce_to_frames(self.t, self.up, self.acc, k0, k1)
-        cut = np.searchsorted(self.t, k1 / FRAME_HZ - 1e-9)
-        self.t, self.up, self.acc = self.t[cut:], self.up[cut:], self.acc[cut:]
-        joined = self.tail.concat(fr) if self.tail is not None and self.tail.k1 == k0 else fr
-        motion = rolling_motion(joined, MOTION_WINDOW_FRAMES)[len(joined) - len(fr) :]
-        self.tail = joined.slice(-MOTION_WINDOW_FRAMES, len(joined))
-        return fr, motion
-
-
-@dataclass
-class _Frames:
-    """Consecutive frames on the analysis clock: times, raw posture codes, angles, and per
-    location the mean specific force and whether the sensor had data."""
-
-    t: np.ndarray
-    raw: np.ndarray
-    angles: dict[str, np.ndarray]
-    acc: dict[str, np.ndarray]
-    present: dict[str, np.ndarray]
-    quality: np.ndarray  # per frame bitmask of angles undefined by geometry
-
-    @classmethod
-    def empty(cls) -> _Frames:
-        return cls(np.zeros(0), np.zeros(0, np.int8), {a: np.zeros(0) for a in ANGLE_NAMES}, {}, {},
-                   np.zeros(0, np.uint8))
-
-    def extend(self, more: _Frames) -> None:
-        """Append ``more``; a location that joins later has no data for the frames before it."""
-        before = len(self.t)
-        for loc in more.acc:
-            if loc not in self.acc:
-                self.acc[loc] = np.full((before, 3), np.nan)
-                self.present[loc] = np.zeros(before, bool)
-        self.t = np.concatenate((self.t, more.t))
-        self.raw = np.concatenate((self.raw, more.raw))
-        self.quality = np.concatenate((self.quality, more.quality))
-        for name in self.angles:
-            self.angles[name] = np.concatenate((self.angles[name], more.angles[name]))
-        for loc in self.acc:
-            self.acc[loc] = np.concatenate((self.acc[loc], more.acc[loc]))
-            self.present[loc] = np.concatenate((self.present[loc], more.present[loc]))
-
-    def take(self, count: int) -> _Frames:
-        """Remove and return the first ``count`` frames."""
-        head = _Frames(self.t[:count], self.raw[:count], {k: v[:count] for k, v in self.angles.items()},
-                       {k: v[:count] for k, v in self.acc.items()},
-                       {k: v[:count] for k, v in self.present.items()}, self.quality[:count])
-        self.t, self.raw, self.quality = self.t[count:], self.raw[count:], self.quality[count:]
-        self.angles = {k: v[count:] for k, v in self.angles.items()}
-        self.acc = {k: v[count:] for k, v in self.acc.items()}
-        self.present = {k: v[count:] for k, v in self.present.items()}
-        return head
-
-
 class Pipeline:
     """Stateful analysis of one wearer's sensors; push blocks in time order, read final frames."""
 
@@ -221,7 +137,7 @@ class Pipeline:
         self.settings = settings or PipelineSettings()
         self.calibrations: dict[str, Calibration] = dict(calibrations or {})
         self.clocks = dict(clocks or {})
-        self.sensors: dict[str, _Sensor] = {}
+        self.sensors: dict[str, SensorState] = {}
         self.k_next: int | None = None
         self.detectors = EpisodeDetectors(self.settings.episodes)
         self.steps = StepCounter()
@@ -236,11 +152,14 @@ class Pipeline:
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
+        self._ctx_sure = np.zeros(0, bool)
+        self._bridge = GapBridge()  # short packet losses do not change posture
         self._newest = -np.inf  # the newest sample so far (on the common clock)
-        self._pending = _Frames.empty()  # framed, posture not yet final
+        self._pending = PendingFrames.empty()  # framed, posture not yet final
         # With no calibration given the mountings are learnt live from walking (and standing).
         self.learner = MountingLearner(
             self.calibrations, self.settings.autocal, walking=Posture.WALKING, standing=Posture.STANDING,
+            sitting=Posture.SITTING,
             declared_for=self.settings.declared, still={p: p.label for p in STILL_POSTURES},
         )
 
@@ -340,11 +259,11 @@ class Pipeline:
             self.k_next = int(frame_index(t[:1])[0])
         return SensorBlock(block.location, t, block.acc, block.gyr, block.mag)
 
-    def _sensor(self, location: str) -> _Sensor:
+    def _sensor(self, location: str) -> SensorState:
         """The location's fusion state; a new location starts from its declared mounting."""
         sensor = self.sensors.get(location)
         if sensor is None:
-            sensor = self.sensors[location] = _Sensor(location)
+            sensor = self.sensors[location] = SensorState(location)
             if location not in self.calibrations:
                 self.calibrations[location] = self.settings.declared(location)
         return sensor
@@ -355,14 +274,21 @@ class Pipeline:
             return
         k0, n = self.k_next, k_end - self.k_next
         frames, motion = self._frames(k0, k_end)
-        frames_worn, motion = _worn_only(frames, motion, self.nonwear.add(frames, motion))
+        frames_worn, motion = worn_only(frames, motion, self.nonwear.add(frames, motion))
+        for loc, k in self.nonwear.put_back(k0, k_end):  # maybe on the other way round now
+            self.calibration_log += self.learner.put_back(loc, k / FRAME_HZ)
         theta, tilt, roll, undefined = self._segments(frames_worn)
-        raw = classify_frames(PostureFeatures(theta, tilt, roll, motion), self.settings.posture, n)
+        bridged = [{loc: self._bridge.fill(f"{name}:{loc}", v) for loc, v in part.items()}
+                   for name, part in (("theta", theta), ("tilt", tilt), ("roll", roll))]
+        features = PostureFeatures(*bridged, motion, self.learner.sign_free(),
+                                   self.learner.guessed(self.calibrations))
+        raw = classify_frames(features, self.settings.posture, n)
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
         t = (k0 + np.arange(n)) / FRAME_HZ
-        self._pending.extend(_Frames(t, raw, segment_angles(theta, n, undefined),
+        self._pending.extend(PendingFrames(t, raw, segment_angles(theta, n, undefined),
                                      {k: f.acc for k, f in frames.items()},
-                                     {k: f.n > 0 for k, f in frames.items()}, angle_quality(undefined, n)))
+                                     {k: f.n > 0 for k, f in frames.items()}, angle_quality(undefined, n),
+                                     sure_lying(features, self.settings.posture, n)))
         self.k_next = k_end
 
     def _frames(self, k0: int, k1: int) -> tuple[dict[str, SensorFrames], dict[str, np.ndarray]]:
@@ -381,7 +307,8 @@ class Pipeline:
             seg = self.calibrations[loc].to_segment(fr.up)
             theta[loc], tilt[loc], roll[loc] = (sagittal_inclination(seg), tilt_from_vertical(seg),
                                                 lateral_roll(seg))
-            undefined[loc] = sagittal_undefined(seg)
+            # a sensor put back on and not learnt again may be the other way round: no angle
+            undefined[loc] = sagittal_undefined(seg) | (loc in self.learner.unknown)
         return theta, tilt, roll, undefined
 
     def _emit(self, final: bool) -> PipelineOutput:
@@ -402,7 +329,7 @@ class Pipeline:
                                                   done.quality), final)
         return self._wear_and_bed(held, final)
 
-    def _seated(self, done: _Frames, posture: np.ndarray) -> np.ndarray:
+    def _seated(self, done: PendingFrames, posture: np.ndarray) -> np.ndarray:
         """Without a thigh, sitting vs standing follows the pelvis' postural transitions."""
         if "pelvis" not in done.acc or ("thigh" in done.present and done.present["thigh"].any()):
             return posture
@@ -411,7 +338,7 @@ class Pipeline:
         return self.seated.push(done.t, posture, done.angles["pelvic_tilt"], force[0],
                                 ahead.t, ahead.angles["pelvic_tilt"], force[1])
 
-    def _activity(self, done: _Frames, posture: np.ndarray) -> tuple[np.ndarray, list[Transition]]:
+    def _activity(self, done: PendingFrames, posture: np.ndarray) -> tuple[np.ndarray, list[Transition]]:
         """Steps and sit-to-stand transitions among final frames; pending ones are look-ahead."""
         ahead = self._pending
         thigh, pelvis = "thigh_inclination", "pelvic_tilt"
@@ -454,10 +381,13 @@ class Pipeline:
     def _bouts(self, count: int) -> np.ndarray:
         """Final posture of the first ``count`` pending frames: raw decisions cleaned of short bouts,
         with the emitted frames before and the pending ones after as context."""
-        raw = self._pending.raw
-        labels = clean_bouts(np.concatenate((self._ctx, raw)), self.settings.posture, FRAME_HZ)
+        raw, sure = self._pending.raw, self._pending.sure
+        labels = clean_bouts(np.concatenate((self._ctx, raw)), self.settings.posture, FRAME_HZ,
+                             np.concatenate((self._ctx_sure, sure)))
         posture = labels[len(self._ctx) : len(self._ctx) + count].astype(np.int8)
-        self._ctx = np.concatenate((self._ctx, raw[:count]))[-int(CONTEXT_S * FRAME_HZ) :]
+        keep = int(CONTEXT_S * FRAME_HZ)
+        self._ctx = np.concatenate((self._ctx, raw[:count]))[-keep:]
+        self._ctx_sure = np.concatenate((self._ctx_sure, sure[:count]))[-keep:]
         return posture
 
     def _mountings(self, t: np.ndarray, posture: np.ndarray, acc: Mapping[str, np.ndarray]) -> None:
@@ -467,20 +397,3 @@ class Pipeline:
         self.calibration_log += update.notes
         for loc in update.slipped:
             self.counters[f"{loc}_slips"] += 1
-
-
-def _worn_only(frames: Mapping[str, SensorFrames], motion: Mapping[str, np.ndarray],
-               worn: Mapping[str, np.ndarray]) -> tuple[dict[str, SensorFrames], dict[str, np.ndarray]]:
-    """Frames and motion for classification: a sensor known to be off the body says nothing about
-    posture (when every sensor is off they are kept; the wearer is then marked not worn)."""
-    if all(w.all() for w in worn.values()) or not any(w.any() for w in worn.values()):
-        return dict(frames), dict(motion)
-    out, out_motion = {}, {}
-    for loc, fr in frames.items():
-        off = ~worn.get(loc, np.ones(len(fr), bool))
-        out_motion[loc] = np.where(off, np.nan, motion[loc]) if loc in motion else None
-        if off.any():
-            fr = SensorFrames(fr.k0, np.where(off, 0, fr.n), np.where(off[:, None], np.nan, fr.up),
-                              fr.acc, fr.mag_sum, fr.mag_sq)
-        out[loc] = fr
-    return out, {k: v for k, v in out_motion.items() if v is not None}

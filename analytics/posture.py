@@ -20,7 +20,7 @@ from posturewatch.analytics.records import Posture
 from posturewatch.ingest.angles import SAGITTAL_LIMIT_DEG
 from posturewatch.ingest.frames import runs
 
-__all__ = ["PostureFeatures", "PostureSettings", "classify_frames", "clean_bouts", "runs"]
+__all__ = ["PostureFeatures", "PostureSettings", "classify_frames", "clean_bouts", "runs", "sure_lying"]
 
 
 @dataclass(frozen=True)
@@ -47,25 +47,57 @@ class PostureSettings:
     walk_motion: dict[str, float] = field(
         default_factory=lambda: {"thigh": 1.6, "pelvis": 0.9, "thorax": 0.9, "head": 0.9}
     )
+    # Shortest bouts kept; shorter runs are absorbed into a neighbour. Lying from the trunk alone
+    # needs 10 s (a standing forward bend tips the trunk as far for a few seconds); lying that the
+    # thigh confirms (far from vertical, as it never is in a standing bend) is kept from
+    # ``min_sure_lying_s``, so that lying on a bed for a few seconds is seen. Sitting and standing
+    # are told by the thigh at once; under 1.5 s is the middle of a transition.
     min_bout_s: dict[Posture, float] = field(
         default_factory=lambda: {
             Posture.LYING: 10.0,
             Posture.WALKING: 3.0,
-            Posture.SITTING: 3.0,
-            Posture.STANDING: 2.0,
+            Posture.SITTING: 1.5,
+            Posture.STANDING: 1.5,
             Posture.UNKNOWN: 1.0,
         }
     )
+    min_sure_lying_s: float = 1.5
+    sure_trunk_tilt: float = 75.0
 
 
 @dataclass(slots=True)
 class PostureFeatures:
-    """Per-frame inputs: per location ``tilt``/``theta``/``roll`` (deg) and ``motion`` (m/s²)."""
+    """Per-frame inputs: per location ``tilt``/``theta``/``roll`` (deg) and ``motion`` (m/s²).
+
+    ``sign_free`` names the sensors whose mounting is not known (put back on since the last walk,
+    maybe the other way round): for them only what does not depend on the sensor's sign counts.
+    """
 
     theta: dict[str, np.ndarray]
     tilt: dict[str, np.ndarray]
     roll: dict[str, np.ndarray]
     motion: dict[str, np.ndarray]
+    sign_free: frozenset[str] = frozenset()
+    # never learnt, only declared: a guess that may be upside down. Tilts and the thigh are taken
+    # sign-free; a pelvis alone keeps its sagittal inclination (there is nothing better to go on)
+    guessed: frozenset[str] = frozenset()
+
+    def without_signs(self) -> PostureFeatures:
+        """The features a sensor of unknown mounting still gives: how far its long axis is from
+        vertical (the tilt folded onto 0–90°: the same upside down) and its motion. Of the
+        thigh's sagittal inclination only the size counts (a flip turns θ into −θ or 180° − θ),
+        taken as forward, which sitting is; the others' signs decide nothing and are dropped."""
+        folded = self.sign_free | self.guessed
+        if not folded:
+            return self
+
+        def fold(v: np.ndarray) -> np.ndarray:
+            v = np.abs(v)
+            return np.minimum(v, 180.0 - v)
+        tilt = {loc: fold(v) if loc in folded else v for loc, v in self.tilt.items()}
+        theta = {loc: -fold(v) if loc == "thigh" and loc in folded else
+                 np.full(len(v), np.nan) if loc in self.sign_free else v for loc, v in self.theta.items()}
+        return PostureFeatures(theta, tilt, self.roll, self.motion)
 
 
 def _nanmean_stack(arrays: list[np.ndarray], n: int) -> np.ndarray:
@@ -93,7 +125,12 @@ def _defined_thetas(f: PostureFeatures) -> dict[str, np.ndarray]:
 
 
 def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarray:
-    """Raw posture code per frame, before bout cleaning."""
+    """Raw posture code per frame, before bout cleaning.
+
+    Sensors in ``f.sign_free`` decide by their folded tilt alone: a thigh far from vertical says
+    seated, near vertical standing; a trunk far from vertical (with the thigh) says lying.
+    """
+    f = f.without_signs()
     trunk = [f.tilt[loc] for loc in ("thorax", "pelvis") if loc in f.tilt]
     trunk_tilt = _nanmean_stack(trunk, n)
     thigh_tilt = f.tilt.get("thigh", np.full(n, np.nan))
@@ -143,14 +180,34 @@ def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarra
     return out
 
 
-def clean_bouts(labels: np.ndarray, s: PostureSettings, frame_hz: float) -> np.ndarray:
-    """Absorb runs shorter than their class's minimum into the longer neighbouring run."""
+def sure_lying(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarray:
+    """Frames where lying is beyond doubt: the thigh's long axis far from vertical (either way),
+    or without a thigh reading, pelvis and thorax both near horizontal (a standing bend from the
+    hips tips the pelvis 55–65°, never that far)."""
+    def folded(loc: str) -> np.ndarray:
+        tilt = f.tilt.get(loc, np.full(n, np.nan))
+        return np.minimum(tilt, 180.0 - tilt)
+    thigh = folded("thigh")
+    with np.errstate(invalid="ignore"):
+        flat_trunk = (folded("pelvis") >= s.sure_trunk_tilt) & (folded("thorax") >= s.sure_trunk_tilt)
+        return (thigh >= s.lying_thigh_tilt) | (~np.isfinite(thigh) & flat_trunk)
+
+
+def clean_bouts(labels: np.ndarray, s: PostureSettings, frame_hz: float,
+                sure: np.ndarray | None = None) -> np.ndarray:
+    """Absorb runs shorter than their class's minimum into the longer neighbouring run; a lying
+    run ``sure`` (thigh-confirmed) in most of its frames (packets get lost) has the shorter
+    ``min_sure_lying_s``."""
     out = labels.copy()
+    sure_c = None if sure is None else np.concatenate(([0], np.cumsum(sure, dtype=np.int64)))
     for _ in range(20):
         starts, lengths, values = runs(out)
         if len(starts) <= 1:
             break
         min_len = np.array([s.min_bout_s.get(Posture(v), 1.0) * frame_hz for v in values])
+        if sure_c is not None:
+            confirmed = 2 * (sure_c[starts + lengths] - sure_c[starts]) >= lengths
+            min_len[confirmed & (values == Posture.LYING)] = s.min_sure_lying_s * frame_hz
         short = lengths < min_len
         if not short.any():
             break

@@ -288,6 +288,15 @@ def source_words(source: str) -> str:
     return "recorded data"
 
 
+def _mountings(data: DayData) -> str:
+    if not data.mountings:
+        return '<p class="note">No sensor slipped or was put back on this day.</p>'
+    zone = ZoneInfo(data.tz)
+    rows = "".join(f"<tr><td>{datetime.fromtimestamp(ts, zone).strftime('%H:%M:%S')}</td>"
+                   f"<td>{_e(note)}</td></tr>" for ts, note in sorted(data.mountings))
+    return f"<table><thead><tr><th>Time</th><th>What happened</th></tr></thead><tbody>{rows}</tbody></table>"
+
+
 def render_html(data: DayData, stats: DayStats, images: dict[str, str]) -> str:
     """The page; ``images`` maps ``timeline``, ``bouts``, ``distributions`` to data URIs."""
     date_text = datetime.fromisoformat(data.day).strftime("%A %-d %B %Y")
@@ -345,6 +354,11 @@ for long sitting). "Most extreme" is the furthest the angle went during it.</p>
 back flattens, the upper back rounds and the head drifts forward. This counts how often a
 head-forward episode followed a pelvis-tilted-back one.</p>
 {_chain(data, stats)}
+
+<h2>Your sensors</h2>
+<p class="lead">When a sensor slips or goes back on differently, its angles are corrected from
+that moment on; here is when that happened.</p>
+{_mountings(data)}
 
 <footer>Made by posturewatch from {_e(source_words(data.source))}. This report describes habits;
 it is not a diagnosis. Talk to your physiotherapist about what the numbers mean for you.</footer>

@@ -53,7 +53,8 @@ class ReportAlert:
 class DayData:
     """One wearer's local day. ``t`` whole Unix seconds (sorted), ``posture`` codes, ``angles``
     name → degrees (NaN = missing). ``summary`` is the store's daily summary (empty if none);
-    ``responses_known`` is False when the source cannot tell how the wearer responded."""
+    ``responses_known`` is False when the source cannot tell how the wearer responded;
+    ``mountings`` the day's changes to the sensors' mountings (slips followed, sensors put back)."""
 
     user: str
     day: str
@@ -67,6 +68,7 @@ class DayData:
     responses_known: bool = True
     source: str = ""
     reminder_budget: int | None = None  # the day's cap (0: none; None: not known)
+    mountings: list[tuple[float, str]] = field(default_factory=list)  # (time, note): slips followed…
 
 
 @dataclass(frozen=True, slots=True)

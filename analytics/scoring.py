@@ -86,3 +86,53 @@ def score_episodes(
     recall = found / len(tru) if tru else float("nan")
     med = float(np.median(errors)) if errors else float("nan")
     return EpisodeScore(kind, len(tru), len(det), precision, recall, med)
+
+
+@dataclass(frozen=True)
+class SettledScore:
+    """Per-second agreement once a posture has settled: ``overall`` over every scored second,
+    ``short`` over the seconds of true bouts ``short_s[0]``–``short_s[1]`` s long."""
+
+    overall: float
+    seconds: int
+    short: float
+    short_seconds: int
+    short_bouts: int
+
+
+def per_second_majority(t: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole seconds and the majority code of the frames in each (ties to the lower code)."""
+    sec = np.floor(np.asarray(t) + 1e-6).astype(np.int64)
+    codes = np.asarray(codes, np.int64)
+    uniq, first = np.unique(sec, return_index=True)
+    width = int(codes.max()) + 1 if len(codes) else 1
+    votes = np.zeros((len(uniq), width), np.int64)
+    np.add.at(votes, (np.searchsorted(uniq, sec), codes), 1)
+    return uniq, votes.argmax(axis=1)
+
+
+def score_settled(
+    t_pred: np.ndarray, pred: np.ndarray, t_true: np.ndarray, true: np.ndarray,
+    settle_s: int = 2, short_s: tuple[float, float] = (3.0, 10.0), skip: Sequence[int] = (),
+) -> SettledScore:
+    """Agreement of per-second codes, leaving out only the first ``settle_s`` seconds after each
+    true change (and seconds whose true code is in ``skip``, e.g. not worn). Short bouts are the
+    true runs of ``short_s`` seconds (inclusive) between two other postures."""
+    tp = np.round(np.asarray(t_pred)).astype(np.int64)
+    tt = np.round(np.asarray(t_true)).astype(np.int64)
+    true = np.asarray(true)
+    have = np.isin(tt, tp)
+    got = np.asarray(pred)[np.searchsorted(tp, tt).clip(0, max(len(tp) - 1, 0))]
+    starts = np.flatnonzero(np.concatenate(([True], true[1:] != true[:-1])))
+    lengths = np.diff(np.append(starts, len(true)))
+    since = np.arange(len(true)) - np.repeat(starts, lengths)
+    settled = since >= np.where(np.repeat(starts, lengths) == 0, 0, settle_s)
+    scored = have & settled & ~np.isin(true, list(skip))
+    inner = (starts > 0) & (starts + lengths < len(true))
+    short_run = inner & (lengths >= short_s[0]) & (lengths <= short_s[1])
+    in_short = np.repeat(short_run, lengths) & scored
+    ok = got == true
+    n_short = int(in_short.sum())
+    return SettledScore(float(ok[scored].mean()) if scored.any() else float("nan"), int(scored.sum()),
+                        float(ok[in_short].mean()) if n_short else float("nan"), n_short,
+                        int(short_run.sum()))

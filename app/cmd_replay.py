@@ -115,5 +115,5 @@ def run(args: argparse.Namespace) -> int:
         return 2
     progress.done()
     print(_summary(result))
-    print(f"wrote {args.out}/angles.csv, episodes.csv, alerts.csv, daily.csv and days/<day>/")
+    print(f"wrote {args.out}/angles.csv, episodes.csv, alerts.csv, mountings.csv, daily.csv and days/<day>/")
     return 0 if result.tally.seconds else 1

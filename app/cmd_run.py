@@ -49,7 +49,10 @@ def status_line(status: dict) -> str:
     for location, s in status["sensors"].items():
         rate = f"{s['rate_hz']:.0f}Hz" if s.get("rate_hz") else "-"
         battery = f" {s['battery_pct']:.0f}%" if s.get("battery_pct") is not None else ""
-        parts.append(f"{location}:{s['state']} {rate} loss {s.get('loss_pct', 0.0):.1f}%{battery}")
+        mounting = " mounting unknown" if s.get("mounting") == "unknown" else ""
+        slips = f" slipped {s['slips']}×" if s.get("slips") else ""
+        parts.append(f"{location}:{s['state']} {rate} loss {s.get('loss_pct', 0.0):.1f}%{battery}"
+                     f"{mounting}{slips}")
     if status.get("mqtt", "off") != "off":
         parts.append(f"mqtt {status['mqtt']}")
     parts.append(f"outbox {status.get('outbox', 0)}")
@@ -134,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
               f"lost {s['lost']} ({s['loss_pct']:.2f}%) dup {s['duplicates']} gaps {s['gaps']} "
               f"bad {s['bad_packets']} connections {s['connections']} "
               f"battery {s['battery_pct'] if s['battery_pct'] is not None else '?'}"
-              + (f" last error: {s['last_error']}" if s["last_error"] else ""))
+              + (f" last error: {s['last_error']}" if s["last_error"] else "")
+              + (f"; mounting {s['mounting']}, {s['slips']} slips, last change {s['mounting_changed']}: "
+                 f"{s['mounting_note']}" if s.get("mounting_note") else ""))
     ble = session.source.ble
     print(f"{ble.samples_out} samples delivered, {session.frames_out} frames analysed, "
           f"{session.alerts_out} alerts, sink errors {ble.sink_errors}")

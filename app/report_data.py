@@ -217,6 +217,14 @@ def _load_replay_files(folder: Path, shown: Path, day: str | None, tz: str, user
             continue
         if lo <= alert.ts < hi:
             alerts.append(alert)
+    mountings = []
+    if (folder / "mountings.csv").exists():  # older replays have none
+        for line, row in _rows(folder / "mountings.csv", ("timestamp", "note")):
+            ts = _float(row["timestamp"])
+            if not math.isfinite(ts):
+                report.bad("mountings.csv", line, "no timestamp")
+            elif lo <= ts < hi:
+                mountings.append((ts, row["note"]))
     angles = {a: matrix[inside, i] for i, a in enumerate(ANGLE_NAMES)}
     return DayData(user, day, tz, t[inside], posture[inside], angles, episodes, alerts, {},
-                   responses_known=False, source=f"replay {shown}")
+                   responses_known=False, source=f"replay {shown}", mountings=mountings)

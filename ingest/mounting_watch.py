@@ -9,8 +9,14 @@ with the one seen walking when its calibration was made, and a sensor that turne
 ``AutoCalSettings.slip_deg`` is re-calibrated by that rotation. While the wearer sits or stands
 still, a slip shows as a step in one sensor alone (see ``slip_step``) and is followed at once.
 
+A sensor put back on after it was off the body may sit the other way round (a phone back in a
+pocket upside down or facing the leg): its mounting is then unknown (``put_back``) until the
+next walk says which way its long axis points up, and for the thigh until the next sitting says
+which way its front faces (up, on a seated thigh). Meanwhile ``sign_free`` names it, so that the
+caller decides posture from what does not depend on the sensor's sign.
+
 It never sees posture classes by name (ingest knows nothing of the classifier): the caller says
-which integer codes mean walking and standing, and which are still postures (with their names).
+which integer codes mean walking, standing and sitting, and which are still postures (with names).
 """
 
 from __future__ import annotations
@@ -25,13 +31,18 @@ import numpy as np
 from posturewatch.ingest.autocal import AutoCalSettings, autocalibrate
 from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, runs
 from posturewatch.ingest.mounting import Calibration, angle_deg, rotation_between
-from posturewatch.ingest.slip_step import SPAN_S, Step, find_steps, per_second
+from posturewatch.ingest.slip_step import SHARP_LOCATIONS, SPAN_S, Step, find_steps, per_second
 
 log = logging.getLogger(__name__)
 
 SLIP_WINDOW_S = 30.0  # the end of a walk is compared, so a slip early in a long walk is not diluted
 MIN_SLIP_BOUT_S = 20.0  # shorter walks (and standing bouts) are not evidence
 MIN_WALK_FRAMES = FRAME_HZ * 5  # finite frames of a sensor a walking comparison needs
+UNKNOWN_UP, UNKNOWN_FRONT = "up", "front"  # what is still unknown of a sensor put back on
+# 180° turns of the segment frame (rows: superior, anterior, left): about the anterior axis (the
+# sensor's long axis was put on pointing down) and about the superior axis (its front faces back)
+TURN_ABOUT_ANTERIOR = np.diag([-1.0, 1.0, -1.0])
+TURN_ABOUT_SUPERIOR = np.diag([1.0, -1.0, -1.0])
 
 
 @dataclass
@@ -59,6 +70,7 @@ class MountingLearner:
         *,
         walking: int,
         standing: int,
+        sitting: int | None = None,
         declared_for: Callable[[str], Calibration],
         still: Mapping[int, str] | None = None,
         horizon_s: float = 3600.0,
@@ -66,6 +78,9 @@ class MountingLearner:
         self.declared = dict(calibrations)
         self.s = s or AutoCalSettings()
         self.walking, self.standing = int(walking), int(standing)
+        self.sitting = None if sitting is None else int(sitting)
+        self.unknown: dict[str, str] = {}  # location → UNKNOWN_UP / UNKNOWN_FRONT (put back on)
+        self._sit: list[np.ndarray] = []  # a sitting thigh's specific force, while its front is unknown
         self.declared_for = declared_for
         self.horizon = int(horizon_s * FRAME_HZ)
         self.active = not any(c.source != "declared" for c in calibrations.values())
@@ -76,6 +91,26 @@ class MountingLearner:
         self._walk_len = 0  # frames of the current walk
         self.still = {int(k): v for k, v in (still or {}).items()}
         self._steps = _StepBuffer()
+
+    def put_back(self, location: str, ts: float) -> list[tuple[float, str]]:
+        """``location`` was put back on at ``ts`` after being off the body: its mounting is unknown
+        until a walk (and, for the thigh, a sitting) says it again. Returns the log note."""
+        if self.active:  # the first hour's evidence now mixes two mountings
+            self.active = False
+            self._frames.clear()
+        self.unknown[location] = UNKNOWN_UP
+        self._steps._reset()
+        when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return [(float(ts), f"{location}: put back on at {when}; mounting unknown until the next walk")]
+
+    def sign_free(self) -> frozenset[str]:
+        """Locations whose mounting is not known: put back on and not learnt again."""
+        return frozenset(self.unknown)
+
+    @staticmethod
+    def guessed(calibrations: Mapping[str, Calibration]) -> frozenset[str]:
+        """Locations whose mounting was never learnt, only declared (maybe the other way up)."""
+        return frozenset(loc for loc, c in calibrations.items() if c.source == "declared")
 
     def add(self, location: str, frames: SensorFrames) -> None:
         """Frames as they are made (before posture is final): evidence while learning."""
@@ -112,6 +147,7 @@ class MountingLearner:
                 self._end_walk(float(t[a]), current, update)
             if code == self.standing and ln >= MIN_SLIP_BOUT_S * FRAME_HZ:
                 self._learn(float(t[a] + ln / FRAME_HZ), current, update)
+            self._sitting(code, acc.get("thigh"), a, ln, float(t[a] + ln / FRAME_HZ), current, update)
         if self.still:
             for step in self._steps.push(t, posture, acc, self.still, self.s.slip_deg):
                 self._stepped(step, current, update)
@@ -139,7 +175,10 @@ class MountingLearner:
         if self._walk_len >= MIN_SLIP_BOUT_S * FRAME_HZ:
             self._learn(ts, current, update)
             for loc, v in self._walk.items():
-                self._compare(loc, v, ts, current, update)
+                if self.unknown.get(loc) == UNKNOWN_UP:
+                    self._walk_up(loc, v, ts, current, update)
+                elif loc not in self.unknown:
+                    self._compare(loc, v, ts, current, update)
         self._walk_len = 0
         self._walk.clear()
 
@@ -166,6 +205,70 @@ class MountingLearner:
         self._set(loc, cal.rotated(cal.walk_up, up, note), current, update)
         # Learning would keep returning the mounting from before the slip: stop it.
         self.active = False
+
+    def _walk_up(
+        self, loc: str, acc: np.ndarray, ts: float, current: dict[str, Calibration], update: MountingUpdate
+    ) -> None:
+        """A sensor put back on, seen walking: walking keeps every segment near vertical, so its
+        mean up must read superior. If it reads inferior the sensor went on the other way up."""
+        acc = acc[np.isfinite(acc).all(axis=1)]
+        if len(acc) < MIN_WALK_FRAMES:
+            return
+        up = acc.mean(axis=0)
+        up /= np.linalg.norm(up)
+        cal = current.get(loc) or self.declared_for(loc)
+        R = cal.R
+        flipped = float((R @ up)[0]) < 0.0
+        if flipped:
+            R = TURN_ABOUT_ANTERIOR @ R
+        # the walking direction of the old calibration, in the new sensor axes: follow the few
+        # degrees by which the sensor sits differently now
+        before = R.T @ (cal.R @ cal.walk_up) if cal.walk_up is not None else up
+        how = "upside down; turned" if flipped else "the same way up"
+        when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        note = f"{loc}: put back on {how} (seen walking at {when})"
+        new = replace(cal, R=R, notes=cal.notes + (note,)).rotated(before, up, note)
+        update.notes.append((ts, note))
+        self._set(loc, new, current, update)
+        if loc == "thigh" and self.sitting is not None:
+            self.unknown[loc] = UNKNOWN_FRONT  # which way the front faces: the next sitting says
+        else:
+            del self.unknown[loc]
+
+    def _sitting(self, code: int, thigh: np.ndarray | None, a: int, ln: int, ts: float,
+                 current: dict[str, Calibration], update: MountingUpdate) -> None:
+        """Gather a sitting thigh's specific force (across blocks) while its front is unknown;
+        decide once ``MIN_SLIP_BOUT_S`` of it are in."""
+        if code != self.sitting or thigh is None or self.unknown.get("thigh") != UNKNOWN_FRONT:
+            self._sit.clear()
+            return
+        self._sit.append(thigh[a : a + ln])
+        if sum(len(x) for x in self._sit) >= MIN_SLIP_BOUT_S * FRAME_HZ:
+            self._thigh_front(np.concatenate(self._sit), ts, current, update)
+            self._sit.clear()
+
+    def _thigh_front(
+        self, acc: np.ndarray, ts: float, current: dict[str, Calibration], update: MountingUpdate
+    ) -> None:
+        """A thigh put back on, seen sitting: a seated thigh's front faces up. If its anterior axis
+        reads down, the sensor faces the other way (inside out)."""
+        acc = acc[np.isfinite(acc).all(axis=1)]
+        if len(acc) < MIN_WALK_FRAMES:
+            return
+        cal = current.get("thigh") or self.declared_for("thigh")
+        g = cal.to_segment(acc.mean(axis=0)[None, :])[0]
+        g /= np.linalg.norm(g)
+        if abs(g[1]) < 0.5:  # rolled far out (cross-legged): no answer yet
+            return
+        del self.unknown["thigh"]
+        when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if g[1] > 0:
+            update.notes.append((ts, f"thigh: put back on facing the same way (seen sitting at {when})"))
+            return
+        note = f"thigh: put back on facing the other way (seen sitting at {when}); turned"
+        update.notes.append((ts, note))
+        self._set("thigh", replace(cal, R=TURN_ABOUT_SUPERIOR @ cal.R, notes=cal.notes + (note,)),
+                  current, update)
 
     def _stepped(self, step: Step, current: dict[str, Calibration], update: MountingUpdate) -> None:
         """Follow a sensor that slipped while still: rotate its calibration (and the walking
@@ -229,7 +332,8 @@ class _StepBuffer:
         frames = self.codes[: n * FRAME_HZ].reshape(n, FRAME_HZ)
         same = (frames == frames[:, :1]).all(axis=1) & np.isin(frames[:, 0], list(still))
         code = np.where(same, frames[:, 0], -1)
-        steps = find_steps(seconds, ups, code, slip_deg)
+        frames = {loc: (self.t, _unit_rows(v)) for loc, v in self.acc.items() if loc in SHARP_LOCATIONS}
+        steps = find_steps(seconds, ups, code, slip_deg, frames)
         if steps:  # what came before the step describes the old mounting: look afresh
             self._reset()
         elif n >= SPAN_S:
@@ -237,3 +341,8 @@ class _StepBuffer:
             self.t, self.codes = self.t[done:], self.codes[done:]
             self.acc = {k: v[done:] for k, v in self.acc.items()}
         return steps
+
+
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return v / np.linalg.norm(v, axis=1, keepdims=True)

@@ -4,13 +4,16 @@ a new value within a couple of seconds and stays there, while the other sensors 
 Body movements look different: a reach or a bend comes back within seconds, a slump develops
 over several seconds, and sitting down, standing up or leaning from the hips moves more than one
 sensor, and leaning out of or back into a slump turns the trunk further than a strap or clip
-gives way (``MAX_STEP_DEG``; a larger slip is left to the next walk). Only the thorax sensor is
-searched: a thigh crosses over the other leg, a head turns to look down and a seated pelvis
-tilts back or forward on its own in a moment and stays there, which is exactly what a slip looks
-like; those slips are left to the next walk. The search runs
-on 1 s means of the specific force, in sensor axes, over windows of the same still posture; it
-needs at least one other sensor as the reference. Cheap window means pick the candidates, and
-medians (a fidget in a window must not count) decide.
+gives way (``MAX_STEP_DEG``; a larger slip is left to the next walk). The trunk sensors are
+searched, thorax and pelvis. A seated or standing pelvis also tilts back or forward on its own
+and stays there, with the thorax nearly still; but the body takes seconds for that (a slump
+eases off over 2–5 s, a posterior tilt builds up over as long), while a clip or strap gives way
+at once: a pelvis step counts only if, in the 10 Hz frames, it gets from a fifth to four fifths
+of the way within ``MAX_RISE_S``. The thigh is not searched: it crosses over the other leg and
+rolls out in a moment, exactly like a slip (a thigh slip is left to the next walk), and a head
+turns to look down. The search runs on 1 s means of the specific force, in sensor axes, over
+windows of the same still posture; it needs at least one other sensor as the reference. Cheap
+window means pick the candidates, and medians (a fidget in a window must not count) decide.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ OTHERS_DEG = 3.0  # every other sensor moves less than this across the step
 MAX_STEP_DEG = 15.0  # a strap or clip gives way by a few degrees; more is the trunk moving
 FIRST_AFTER = BEFORE_S + GAP_S  # offset of the after window in a candidate's span
 SPAN_S = FIRST_AFTER + AFTER_S
-STEP_LOCATIONS = ("thorax",)
+STEP_LOCATIONS = ("thorax", "pelvis")
+SHARP_LOCATIONS = ("pelvis",)  # also moves on its own, but never this fast
+MAX_RISE_S = 0.6  # a slip's 20–80 % rise; a body's tilt of the pelvis takes a second or more
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,31 @@ def _medians(up: np.ndarray, starts: np.ndarray, width: int) -> tuple[np.ndarray
     return med, (_deg(win, med[:, None, :]) < STEADY_DEG).mean(axis=1)
 
 
+def rise_s(t: np.ndarray, up: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
+    """Seconds the up directions (frames at times ``t``, unit, NaN for lost frames) take to get
+    from 20 % to 80 % of the way from ``before`` to ``after``; inf if they never get there."""
+    total = float(_deg(before, after))
+    ok = np.isfinite(up).all(axis=1)
+    t, up = t[ok], up[ok]
+    if not total > 0 or not len(t):
+        return np.inf
+    way = _deg(up, before[None, :]) / total
+    high = np.flatnonzero((way >= 0.8) & (_deg(up, after[None, :]) < 0.5 * total))
+    if not len(high):
+        return np.inf
+    low = np.flatnonzero(way[: high[0]] <= 0.2)
+    return float(t[high[0]] - t[low[-1]]) if len(low) else np.inf
+
+
 def find_steps(
-    seconds: np.ndarray, up: Mapping[str, np.ndarray], posture: np.ndarray, slip_deg: float
+    seconds: np.ndarray, up: Mapping[str, np.ndarray], posture: np.ndarray, slip_deg: float,
+    frames: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[Step]:
     """Steps of more than ``slip_deg`` in exactly one trunk sensor. Candidate ``i`` has its
     before window at seconds ``i .. i + BEFORE_S - 1``, the step right after and then the after
     window; every second of it must have the same ``posture`` code (per second, −1 when not
-    still). One step per ``SPAN_S`` is reported."""
+    still). One step per ``SPAN_S`` is reported. ``frames`` (location → frame times and unit up
+    directions) is where a ``SHARP_LOCATIONS`` step is timed; without it those are not searched."""
     count = len(seconds) - SPAN_S + 1
     if count <= 0 or len(up) < 2:
         return []
@@ -107,7 +130,8 @@ def find_steps(
     every = np.arange(count)
     steps: list[Step] = []
     skip_until = -1
-    for loc in (x for x in STEP_LOCATIONS if x in up):
+    frames = frames or {}
+    for loc in (x for x in STEP_LOCATIONS if x in up and (x not in SHARP_LOCATIONS or x in frames)):
         u = up[loc]
         rough = _deg(_means(u, every, BEFORE_S), _means(u, every + FIRST_AFTER, AFTER_S))
         cand = np.flatnonzero(ok & (rough > 0.5 * slip_deg))
@@ -118,17 +142,24 @@ def find_steps(
         moved = _deg(before, after)
         edge = ((_deg(u[cand + BEFORE_S - 1], before) < EDGE_DEG)
                 & (_deg(u[cand + FIRST_AFTER], after) < EDGE_DEG))
-        calm = np.ones(len(cand), bool)
-        for other, v in up.items():
-            if other != loc:
-                shift = _deg(_medians(v, cand, BEFORE_S)[0], _medians(v, cand + FIRST_AFTER, AFTER_S)[0])
-                calm &= shift < OTHERS_DEG
         steady = (steady_b >= STEADY_SHARE) & (steady_a >= STEADY_SHARE)
-        hit = calm & edge & steady & (moved > slip_deg) & (moved <= MAX_STEP_DEG)
+        hit = edge & steady & (moved > slip_deg) & (moved <= MAX_STEP_DEG)
+        own = np.flatnonzero(hit)  # the other sensors' medians only where this one stepped
+        for other, v in up.items():
+            if other != loc and len(own):
+                c = cand[own]
+                shift = _deg(_medians(v, c, BEFORE_S)[0], _medians(v, c + FIRST_AFTER, AFTER_S)[0])
+                hit[own] &= shift < OTHERS_DEG
         for j in np.flatnonzero(hit).tolist():
             i = int(cand[j])
             if i <= skip_until:
                 continue
+            if loc in SHARP_LOCATIONS:
+                ft, fu = frames[loc]
+                sec = int(seconds[i + BEFORE_S])
+                near = (ft >= sec - 1) & (ft < sec + GAP_S + 1)
+                if rise_s(ft[near], fu[near], before[j], after[j]) > MAX_RISE_S:
+                    continue
             steps.append(Step(loc, int(seconds[i + BEFORE_S]), int(posture[i]), before[j], after[j],
                               float(moved[j])))
             skip_until = i + SPAN_S

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 STATUS_KEYS = ("state", "connected", "family", "address", "battery_pct", "rate_hz", "nominal_rate_hz",
                "samples", "lost", "loss_pct", "duplicates", "gaps", "gap_s", "bad_packets",
                "connections", "disconnects", "connect_failures", "stalls", "late_samples",
-               "clock_drift_ppm", "last_error")
+               "clock_drift_ppm", "last_error", "slips", "mounting", "mounting_changed", "mounting_note")
 
 
 class OutputsError(RuntimeError):

@@ -358,8 +358,9 @@ def replay_to_folder(
         read = data.report
     pipeline = session.monitor.pipeline
     cals = dict(pipeline.calibrations)
-    notes = ((read.notes if read else []) + [n for c in cals.values() for n in c.notes]
-             + session.plan.notes)
+    cal_notes = [n for c in cals.values() for n in c.notes]
+    log_notes = [n for _, n in pipeline.calibration_log if n not in cal_notes]  # put back on, learnt again
+    notes = (read.notes if read else []) + cal_notes + log_notes + session.plan.notes
     return ReplayRun(outputs.tally, read or ReadReport(), source.segments, cals, dict(source.clocks),
                      Counter(pipeline.counters), notes)
 

@@ -35,6 +35,8 @@ EPISODE_FIELDS = ["id", "kind", "start", "end", "start_local", "end_local", "dur
                   "confirmed"]
 ALERT_FIELDS = ["id", "kind", "ts", "local_time", "severity", "title", "message", "episode_id",
                 "episode_start"]
+# what happened to the sensors' mountings: slips followed, sensors put back on, mountings learnt
+MOUNTING_FIELDS = ["timestamp", "location", "note", "local_time"]
 _LABELS = np.array([p.label for p in Posture])
 
 
@@ -113,7 +115,7 @@ class ResultFiles(FileOutputs):
     # ---------------------------------------------------------------- Outputs protocol
     def open(self, session=None) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        for name in ("angles", "episodes", "alerts", "daily"):
+        for name in ("angles", "episodes", "alerts", "daily", "mountings"):
             (self.out / f"{name}.csv").unlink(missing_ok=True)
         days = self.out / DAYS_DIR
         if days.is_dir():  # results of an earlier replay into the same folder
@@ -151,6 +153,19 @@ class ResultFiles(FileOutputs):
         if self._day_angles is not None:
             self._day_angles.close()
         self._write_daily()
+        if session is not None and session.monitor is not None:
+            self._write_mountings(session.monitor.pipeline.calibration_log)
+
+    def _write_mountings(self, log: list[tuple[float, str]]) -> None:
+        """``mountings.csv`` (whole recording and per day): each change to a sensor's mounting
+        with its time, so the summary and the report can say when a correction was made."""
+        rows = [[f"{ts:.1f}", note.split(":", 1)[0], note, str(iso_local(np.array([ts]), self.tz)[0])]
+                for ts, note in sorted(log)]
+        table = _Table(self.out / "mountings.csv", MOUNTING_FIELDS)
+        table.rows(rows)
+        table.close()
+        for (ts, _), row in zip(sorted(log), rows, strict=True):
+            self._day_table(ts, "mountings.csv", MOUNTING_FIELDS).rows([row])
 
     # ---------------------------------------------------------------- pieces
     def _seconds(self, sec: Seconds) -> None:

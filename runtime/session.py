@@ -32,8 +32,9 @@ from typing import Protocol
 import numpy as np
 
 from posturewatch.alerts.monitor import Monitor, MonitorStep
-from posturewatch.alerts.mqtt.payloads import reminders_status
+from posturewatch.alerts.mqtt.payloads import reminders_status, rfc3339
 from posturewatch.alerts.policy import AlertPolicy
+from posturewatch.analytics.pipeline import Pipeline
 from posturewatch.ingest.align import ClockModel
 from posturewatch.ingest.mounting import Calibration, from_pose
 from posturewatch.ingest.pose import summarize
@@ -265,9 +266,11 @@ class Session:
     def status(self) -> dict[str, object]:
         """Sensors (with the pipeline's late-sample counts) and the outputs' delivery state."""
         late = self.monitor.pipeline.counters if self.monitor is not None else {}
+        mounting = mounting_state(self.monitor.pipeline) if self.monitor is not None else {}
         sensors = {}
         for location, s in self.source.sensors().items():
-            sensors[location] = {**s, "late_samples": int(late.get(f"{location}_late_samples", 0))}
+            sensors[location] = {**s, "late_samples": int(late.get(f"{location}_late_samples", 0)),
+                                 **mounting.get(location, {})}
         status: dict[str, object] = {"sensors": sensors, **self.outputs.state()}
         if self.budget is not None:
             status["reminders"] = reminders_status(self.budget)
@@ -300,3 +303,21 @@ class Session:
             write_calibration(self.calibration_file, self.config.user, self.config.mountings(),
                               {"neutral": poses})
         return {"locations": sorted(poses)}
+
+
+def mounting_state(pipeline: Pipeline) -> dict[str, dict[str, object]]:
+    """Per location: slips followed so far, whether its mounting is known now (a sensor put back
+    on is not until it is seen walking) and the last change to it, with its time."""
+    last: dict[str, tuple[float, str]] = {}
+    for ts, note in pipeline.calibration_log:
+        last[note.split(":", 1)[0]] = (ts, note)
+    out = {}
+    for location in pipeline.calibrations:
+        ts, note = last.get(location, (None, None))
+        out[location] = {
+            "slips": int(pipeline.counters.get(f"{location}_slips", 0)),
+            "mounting": "unknown" if location in pipeline.learner.unknown else "known",
+            "mounting_changed": None if ts is None else rfc3339(ts),
+            "mounting_note": note,
+        }
+    return out

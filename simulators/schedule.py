@@ -269,4 +269,8 @@ def plan_script(seed: int, start: float, hours: float,
     return Plan(Motion(ch.tracks, bouts, wander, origin=start, end=max(end, ch.now)),
                 np.array([t for t, _ in ch.labels]),
                 np.array([POSTURE_CODES[name] for _, name in ch.labels], dtype=np.int8),
-                ch.events, start, end, nonwear=ch.nonwear)
+                ch.events, start, end,
+                transitions=[tr for tr in ch.transitions if tr[1] < end],
+                in_bed=[(s, min(e, end)) for s, e in ch.in_bed if s < end],
+                nonwear=[{**nw, "end": min(nw["end"], end)} for nw in ch.nonwear if nw["start"] < end],
+                cuts=[c for c in ch.cuts if start < c < end])

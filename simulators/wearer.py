@@ -211,13 +211,20 @@ def iter_blocks(config: WearerConfig, chunk_s: float = 1.0) -> Iterator[dict[str
 
 def simulate(config: WearerConfig,
              progress: Callable[[float], None] | None = None,
-             plan: Plan | None = None) -> SimulatedDay:
+             plan: Plan | None = None,
+             specs: dict[str, SensorSpec] | None = None) -> SimulatedDay:
     """Generate the whole day in memory: sensor blocks, truth and meta.
 
     ``progress`` (optional) is called with the fraction done after each internal chunk; ``plan``
-    (optional, e.g. from ``schedule.plan_script``) replaces the seeded day plan.
+    (optional, e.g. from ``schedule.plan_script``) replaces the seeded day plan; ``specs``
+    (optional, from ``build_specs`` for that plan) the sensors' impairments, e.g. with a slip
+    placed by a test.
     """
-    plan, specs = prepare(config) if plan is None else (plan, build_specs(config, plan))
+    if plan is None:
+        plan, drawn = prepare(config)
+    else:
+        drawn = build_specs(config, plan) if specs is None else None
+    specs = drawn if specs is None else specs
     # filled in place: concatenating chunk lists would double the peak memory of a long day
     filling = {loc: _allocate(spec, int(np.floor(config.duration_s * spec.rate + 1e-9)))
                for loc, spec in specs.items()}

@@ -1,12 +1,13 @@
-"""Slips while still: one thorax sensor stepping to a new direction at one instant is found;
-body movements (slow leans, reaches that come back, moves of several sensors, big turns of the
-trunk, a pelvis or thigh moving on its own) are not."""
+"""Slips while still: one trunk sensor stepping to a new direction at one instant is found (a
+pelvis only when the step is over at once in the 10 Hz frames); body movements (slow leans,
+reaches that come back, moves of several sensors, big turns of the trunk, a pelvis tilting over a
+second or more, a thigh moving on its own) are not."""
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posturewatch.ingest.slip_step import AFTER_S, BEFORE_S, find_steps
+from posturewatch.ingest.slip_step import AFTER_S, BEFORE_S, find_steps, rise_s
 
 SIT = 2
 N = 200
@@ -61,8 +62,40 @@ def test_body_movements_are_not_slips(case):
     assert _find(ups) == []
 
 
-def test_only_the_thorax_is_searched():
-    assert _find({"pelvis": _turned(10.0), "thorax": _turned(0.0), "thigh": _turned(10.0, at=60)}) == []
+def _frames(ups: np.ndarray, ramp_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """10 Hz frames of a sensor that steps from ``ups[0]`` to ``ups[-1]`` over ``ramp_s`` at
+    second ``AT`` (times and unit up directions), little noise."""
+    t = T0 + np.arange(N * 10) / 10.0
+    frac = np.clip((t - T0 - AT + 0.5) / max(ramp_s, 0.05), 0, 1)
+    before, after = np.median(ups[:AT - 2], axis=0), np.median(ups[AT + 2:], axis=0)
+    up = before[None, :] * (1 - frac[:, None]) + after[None, :] * frac[:, None]
+    up += np.random.default_rng(1).normal(0, 0.001, up.shape)
+    return t, up / np.linalg.norm(up, axis=1, keepdims=True)
+
+
+def test_a_pelvis_step_counts_only_when_it_happens_at_once():
+    pelvis = _turned(10.0)
+    ups = {"pelvis": pelvis, "thorax": _turned(0.0), "thigh": _turned(0.0)}
+    seconds = T0 + np.arange(N)
+    (step,) = find_steps(seconds, ups, np.full(N, SIT), 6.0, {"pelvis": _frames(pelvis, 0.4)})
+    assert step.location == "pelvis" and AT - 2 <= step.second - T0 <= AT
+    # the same per-second picture, but the pelvis took 1.5 s to get there: the body tilting it
+    assert find_steps(seconds, ups, np.full(N, SIT), 6.0, {"pelvis": _frames(pelvis, 1.5)}) == []
+    assert find_steps(seconds, ups, np.full(N, SIT), 6.0) == []  # not timed: not searched
+
+
+def test_the_thigh_is_never_searched():
+    assert _find({"thigh": _turned(10.0), "thorax": _turned(0.0), "pelvis": _turned(0.0)}) == []
+
+
+def test_rise_time_of_a_step():
+    pelvis = _turned(10.0)
+    before, after = np.median(pelvis[:AT - 2], axis=0), np.median(pelvis[AT + 2:], axis=0)
+    for ramp, lo, hi in ((0.3, 0.0, 0.35), (2.0, 1.0, 1.4)):
+        t, up = _frames(pelvis, ramp)
+        assert lo <= rise_s(t, up, before, after) <= hi
+    t, up = _frames(pelvis, 0.3)
+    assert rise_s(t[: AT * 10 - 20], up[: AT * 10 - 20], before, after) == np.inf  # never got there
 
 
 def test_a_change_of_posture_inside_the_windows_is_no_step():
