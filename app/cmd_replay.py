@@ -12,7 +12,6 @@ from pathlib import Path
 
 from posturewatch.analytics.records import Posture
 from posturewatch.app.progress import Progress
-from posturewatch.ingest.archive_reader import is_archive, read_archive
 from posturewatch.ingest.locationfiles import parse_location_args, read_location_files
 from posturewatch.ingest.recording import RecordingError
 from posturewatch.ingest.timestamps import TIME_UNITS, TimestampError, check_zone
@@ -72,17 +71,13 @@ def _summary(run: ReplayRun) -> str:
 
 
 def _replay(args: argparse.Namespace, cfg, cals, progress) -> ReplayRun:
-    """The combined CSV streamed; one file per location read whole (device files are decoded
-    by their library in one go), then streamed from memory."""
+    """The combined CSV or a Parquet archive streamed; one file per location read whole (device
+    files are decoded by their library in one go), then streamed from memory."""
     align = not args.no_align
     if any("=" in f for f in args.files) or len(args.files) > 1:
         files = parse_location_args(args.files)
         rec = read_location_files(files, args.time_unit, args.tz, args.acc_unit, args.gyro_unit or "auto",
                                   progress=lambda f: progress(0.3 * f, "reading"))
-        return replay_to_folder(rec.blocks, args.out, cfg, cals, align, read=rec.report,
-                                progress=lambda f, d="": progress(0.3 + 0.7 * f, d))
-    if is_archive(args.files[0]):  # the schema fixes units and time: no unit options apply
-        rec = read_archive(args.files[0], progress=lambda f: progress(0.3 * f, "reading"))
         return replay_to_folder(rec.blocks, args.out, cfg, cals, align, read=rec.report,
                                 progress=lambda f, d="": progress(0.3 + 0.7 * f, d))
     return replay_file(args.files[0], args.out, cfg, args.acc_unit, args.gyro_unit or "rad/s",

@@ -22,7 +22,6 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from posturewatch.alerts.records import Alert
 from posturewatch.analytics.pipeline import PipelineOutput
 from posturewatch.analytics.records import EpisodeEvent
 from posturewatch.ingest.align import ClockModel, apply_to_block
+from posturewatch.ingest.archive_reader import ArchiveStream, is_archive
 from posturewatch.ingest.autocal import autocalibrate
 from posturewatch.ingest.frames import frame_index, reduce_to_frames
 from posturewatch.ingest.mounting import Calibration
@@ -42,11 +42,13 @@ from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
 from posturewatch.runtime.config import Config
 from posturewatch.runtime.outputs import ensure_out_dir
 from posturewatch.runtime.replay_files import ReplayTally, ResultFiles
+from posturewatch.runtime.replay_notes import clock_notes, segment_notes
 from posturewatch.runtime.session import Chunk, Plan, Session
 
 log = logging.getLogger(__name__)
 
 CHUNK_S = 60.0
+Stream = RecordingStream | ArchiveStream  # a file read pass by pass
 
 
 @dataclass
@@ -150,12 +152,13 @@ class _Chunker:
 
 
 class FileSource:
-    """A recording as a session source: a file streamed batch by batch (``RecordingStream``) or
-    blocks already in memory; two passes, see the module docstring."""
+    """A recording as a session source: a file streamed batch by batch (``RecordingStream`` for a
+    CSV, ``ArchiveStream`` for Parquet) or blocks already in memory; two passes, see the module
+    docstring."""
 
-    def __init__(self, data: Mapping[str, SensorBlock] | RecordingStream, align: bool = True,
+    def __init__(self, data: Mapping[str, SensorBlock] | Stream, align: bool = True,
                  progress: Callable[[float, str], None] | None = None) -> None:
-        if isinstance(data, RecordingStream):
+        if isinstance(data, RecordingStream | ArchiveStream):
             self._pass = data.batches
         else:
             blocks = {loc: b for loc, b in data.items() if len(b)}
@@ -214,54 +217,6 @@ class FileSource:
         for chunk in chunker.finish():
             self.now = chunk.until
             yield chunk
-
-
-def segment_notes(segments: list[Segment], show: int = 12) -> list[str]:
-    """The summary's list of segments (the first and last ones when there are many)."""
-    if len(segments) == 1:
-        return []
-    notes = [f"{len(segments)} segments (gaps longer than the limit split the analysis):"]
-    listed = segments if len(segments) <= show else segments[: show // 2] + segments[-show // 2 :]
-    for seg in listed:
-        i = segments.index(seg)
-        if len(segments) > show and i == len(segments) - show // 2:
-            notes.append(f"  … {len(segments) - show} more")
-        gap = "" if i == 0 else f", after a gap of {_span(seg.start - segments[i - 1].end)}"
-        notes.append(f"  segment {i + 1}: {_utc(seg.start)} → {_utc(seg.end)} ({_span(seg.end - seg.start)}"
-                     f", {seg.samples} samples{gap})")
-    return notes
-
-
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _span(s: float) -> str:
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.0f} min"
-    if s < 3 * 86400:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} days"
-
-
-def clock_notes(clocks: Mapping[str, ClockModel], segments: int = 1) -> list[str]:
-    """What the summary says about each sensor's clock (of the longest segment, when several)."""
-    notes = []
-    where = " in the longest segment" if segments > 1 else ""
-    reference = next((k for k, m in clocks.items() if m.status == "reference"), "the reference")
-    for loc, model in clocks.items():
-        if model.estimated:
-            notes.append(
-                f"{loc}: clock aligned to the {reference}'s{where}: "
-                f"offset {model.offset * 1000:+.0f} ms, drift {model.drift * 1e6:+.1f} ppm "
-                f"({model.n_windows} windows)"
-            )
-        elif model.status != "reference":
-            why = model.status.replace("_", " ")
-            notes.append(f"{loc}: clock not aligned{where} ({why}); its timestamps are used as recorded")
-    return notes
 
 
 class ResultCollector:
@@ -357,7 +312,7 @@ class ReplayRun:
 
 
 def replay_to_folder(
-    data: Mapping[str, SensorBlock] | RecordingStream,
+    data: Mapping[str, SensorBlock] | Stream,
     out_dir: str | Path,
     config: Config,
     calibrations: Mapping[str, Calibration] | None = None,
@@ -372,7 +327,7 @@ def replay_to_folder(
     outputs = ResultFiles(out_dir, config.alerts.timezone)
     session = Session(config, source, outputs, calibrations=calibrations)
     asyncio.run(session.run())
-    if isinstance(data, RecordingStream):
+    if isinstance(data, RecordingStream | ArchiveStream):
         read = data.report
     pipeline = session.monitor.pipeline
     cals = dict(pipeline.calibrations)
@@ -394,8 +349,10 @@ def replay_file(
     time_unit: str = "auto",
     tz: str | None = None,
 ) -> ReplayRun:
-    """Stream a recorded CSV through the session into ``out_dir``: what `posturewatch replay`
-    does. A result folder that cannot be written is refused (``OutputsError``) first."""
+    """Stream a recorded CSV (or a Parquet archive file or folder: its schema fixes units and time,
+    so the unit options do not apply) through the session into ``out_dir``: what `posturewatch
+    replay` does. A result folder that cannot be written is refused (``OutputsError``) first."""
     ensure_out_dir(Path(out_dir))
-    stream = RecordingStream(path, acc_unit, gyro_unit, time_unit, tz)
+    stream: Stream = (ArchiveStream(path) if is_archive(path)
+                      else RecordingStream(path, acc_unit, gyro_unit, time_unit, tz))
     return replay_to_folder(stream, out_dir, config, calibrations, align, progress)
