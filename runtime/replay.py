@@ -7,8 +7,9 @@ The recorded file is one more source for the same session the daemon and the dem
    longer than ``[episodes] max_gap_s`` restarts the analysis), each segment's clock models
    aligned from content six hours at a time, and per-second features from which the mountings
    are learnt from the first day (so even the first minutes use the right calibration) and
-   re-checked after each long gap;
-2. the second pass streams the samples again, as they are read, through the same monitor one
+   re-checked after each long gap; the samples it decoded go to a spool file in the results'
+   folder (``ingest.spool``), so the file is parsed once;
+2. the second pass streams the samples again, from the spool, through the same monitor one
    minute at a time into the result files (``ResultFiles``: angles.csv at 1 Hz, episodes.csv,
    alerts.csv, per local day and in ``daily.csv``), appended as the steps come.
 
@@ -39,6 +40,7 @@ from posturewatch.ingest.prepass import Prepass, Segment
 from posturewatch.ingest.recording import ReadReport, RecordingError
 from posturewatch.ingest.recording_stream import RecordingStream, TextCellsFound, blocks_in_windows
 from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
+from posturewatch.ingest.spool import BlockSpool
 from posturewatch.runtime.config import Config
 from posturewatch.runtime.outputs import ensure_out_dir
 from posturewatch.runtime.replay_files import ReplayTally, ResultFiles
@@ -157,7 +159,10 @@ class FileSource:
     docstring."""
 
     def __init__(self, data: Mapping[str, SensorBlock] | Stream, align: bool = True,
-                 progress: Callable[[float, str], None] | None = None) -> None:
+                 progress: Callable[[float, str], None] | None = None,
+                 spool_dir: Path | None = None) -> None:
+        self.spool: BlockSpool | None = None
+        self.spool_dir = spool_dir
         if isinstance(data, RecordingStream | ArchiveStream):
             self._pass = data.batches
         else:
@@ -183,9 +188,14 @@ class FileSource:
             pre = Prepass(config.pipeline.episodes.max_gap_s, self.align,
                           declared=config.pipeline.declared, given=calibrations or None,
                           autocal=config.pipeline.autocal)
+            self._close_spool()
+            # the decoded samples wait on disk for the second pass (a file is parsed once)
+            self.spool = BlockSpool(self.spool_dir) if self.spool_dir is not None else None
             try:
                 for batch in self._pass(lambda f: self.progress(0.4 * f, "first pass")):
                     pre.add(batch)
+                    if self.spool is not None:
+                        self.spool.add(batch)
                 break
             except TextCellsFound:
                 continue  # read again as text, cell by cell
@@ -202,21 +212,30 @@ class FileSource:
         return Plan(calibrations=cals, clocks={}, notes=notes)
 
     async def chunks(self, stop: asyncio.Event) -> AsyncIterator[Chunk]:
-        """Second pass: the samples again, through the chunker, as they are read."""
+        """Second pass: the samples again (from the spool when there is one), through the
+        chunker, as they are read."""
         chunker = _Chunker(self.segments)
         total = max(sum(s.samples for s in self.segments), 1)
         done = 0
-        for batch in self._pass(None):
-            done += sum(len(b) for b in batch.values())
-            for chunk in chunker.add(batch):
+        try:
+            for batch in (self.spool.batches() if self.spool is not None else self._pass(None)):
+                done += sum(len(b) for b in batch.values())
+                for chunk in chunker.add(batch):
+                    self.now = chunk.until
+                    yield chunk
+                    if stop.is_set():
+                        return
+                self.progress(0.4 + 0.6 * min(1.0, done / total), "")
+            for chunk in chunker.finish():
                 self.now = chunk.until
                 yield chunk
-                if stop.is_set():
-                    return
-            self.progress(0.4 + 0.6 * min(1.0, done / total), "")
-        for chunk in chunker.finish():
-            self.now = chunk.until
-            yield chunk
+        finally:
+            self._close_spool()
+
+    def _close_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
 
 class ResultCollector:
@@ -323,7 +342,8 @@ def replay_to_folder(
     """The session over a file (or blocks) into the result files, in bounded memory."""
     # offline, frames wait until non-wear and nights are sure, so both are backdated onto them
     config = dataclasses.replace(config, pipeline=config.pipeline.offline())
-    source = FileSource(data, align, progress)
+    streamed = isinstance(data, RecordingStream | ArchiveStream)
+    source = FileSource(data, align, progress, spool_dir=Path(out_dir) if streamed else None)
     outputs = ResultFiles(out_dir, config.alerts.timezone)
     session = Session(config, source, outputs, calibrations=calibrations)
     asyncio.run(session.run())
