@@ -24,7 +24,16 @@ HELP = ("run the pipeline over a recorded file of any length and write angles.cs
         "alerts.csv (whole recording and per local day)")
 
 
+MEMORY = ("memory: a combined CSV or a Parquet archive is streamed, so memory does not grow with its "
+          "length; between the two passes the decoded samples wait in an unnamed spool file in --out "
+          "(about 0.8 GB of disk per day of three 100 Hz sensors, given back at the end). Device files "
+          "(.cwa, .gt3x, .bin) are decoded whole by their reader, which cannot read part of a file: "
+          "a day of a 100 Hz AX6 file needs about DEVMEM MB, a week about DEVWEEK GB, so replay long "
+          "device recordings on a machine with that much memory.")
+
+
 def configure(p: argparse.ArgumentParser) -> None:
+    p.epilog = MEMORY
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="a recorded CSV with every sensor's columns, a Parquet archive file or the "
                         "daemon's archive folder (one .parquet per day), or one LOCATION=FILE per worn "
