@@ -28,8 +28,8 @@ MEMORY = ("memory: a combined CSV or a Parquet archive is streamed, so memory do
           "length; between the two passes the decoded samples wait in an unnamed spool file in --out "
           "(about 0.8 GB of disk per day of three 100 Hz sensors, given back at the end). Device files "
           "(.cwa, .gt3x, .bin) are decoded whole by their reader, which cannot read part of a file: "
-          "a day of a 100 Hz AX6 file needs about DEVMEM MB, a week about DEVWEEK GB, so replay long "
-          "device recordings on a machine with that much memory.")
+          "a day of a 100 Hz AX6 file needs about 600 MB to read (700 MB for its whole replay), a week "
+          "about 4 GB, so replay long device recordings on a machine with that much memory.")
 
 
 def configure(p: argparse.ArgumentParser) -> None:

@@ -60,12 +60,14 @@ def child(path: Path, out: Path, days: float) -> int:
         now = time.perf_counter() - t0
         if detail == "mountings learnt" and "first pass" not in marks:
             marks["first pass"] = {"s": now, "cpu_s": cpu_s() - c0, "rss_mb": peak_rss_mb()}
+            print(f"  first pass done: {json.dumps(marks['first pass'])}", file=sys.stderr, flush=True)
         if fraction > 0.4:
             streamed = (fraction - 0.4) / 0.6 * days
             for d in wanted:
                 key = f"day {d:g}"
                 if streamed >= d - 1e-6 and key not in marks:
-                    marks[key] = {"s": now, "rss_mb": peak_rss_mb()}
+                    marks[key] = {"s": now, "cpu_s": cpu_s() - c0, "rss_mb": peak_rss_mb()}
+                    print(f"  {key} streamed: {json.dumps(marks[key])}", file=sys.stderr, flush=True)
 
     run = replay_file(path, out, Config(), progress=progress)
     total, cpu = time.perf_counter() - t0, cpu_s() - c0
@@ -131,10 +133,9 @@ def main() -> int:
               f"{path} ({path.stat().st_size / 1e9:.2f} GB)", flush=True)
     t = time.perf_counter()
     run = subprocess.run([sys.executable, __file__, "--days", str(args.days), "--child", str(path),
-                          str(work / "out")], capture_output=True, text=True)
+                          str(work / "out")], stdout=subprocess.PIPE, text=True)  # marks go to stderr live
     wall = time.perf_counter() - t
     if run.returncode != 0:
-        print(run.stderr, file=sys.stderr)
         return 1
     got = json.loads(run.stdout.strip().splitlines()[-1])
     ours, ours_cpu = got["samples"] / got["seconds"], got["samples"] / got["cpu_s"]
