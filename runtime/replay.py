@@ -190,12 +190,12 @@ class FileSource:
                           autocal=config.pipeline.autocal)
             self._close_spool()
             # the decoded samples wait on disk for the second pass (a file is parsed once)
-            self.spool = BlockSpool(self.spool_dir) if self.spool_dir is not None else None
+            self.spool = self._open_spool()
             try:
                 for batch in self._pass(lambda f: self.progress(0.4 * f, "first pass")):
                     pre.add(batch)
                     if self.spool is not None:
-                        self.spool.add(batch)
+                        self._spool(batch)
                 break
             except TextCellsFound:
                 continue  # read again as text, cell by cell
@@ -230,6 +230,24 @@ class FileSource:
                 self.now = chunk.until
                 yield chunk
         finally:
+            self._close_spool()
+
+    def _open_spool(self) -> BlockSpool | None:
+        if self.spool_dir is None:
+            return None
+        try:
+            return BlockSpool(self.spool_dir)
+        except OSError as exc:
+            log.warning("cannot make a spool in %s (%s); the file is read a second time instead",
+                        self.spool_dir, exc)
+            return None
+
+    def _spool(self, batch: Mapping[str, SensorBlock]) -> None:
+        try:
+            self.spool.add(batch)
+        except OSError as exc:  # a full disk costs speed, not the replay
+            log.warning("no room for the spool in %s (%s); the file is read a second time instead",
+                        self.spool_dir, exc)
             self._close_spool()
 
     def _close_spool(self) -> None:

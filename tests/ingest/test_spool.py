@@ -43,3 +43,4 @@ def test_batches_come_back_bit_for_bit_twice_and_the_folder_stays_clean(tmp_path
     assert list(tmp_path.iterdir()) == []  # an unnamed file: nothing to clean up after a crash
     spool.close()
     assert list(tmp_path.iterdir()) == []
+
