@@ -12,7 +12,6 @@ from pathlib import Path
 
 from posturewatch.analytics.records import Posture
 from posturewatch.app.progress import Progress
-from posturewatch.ingest.archive_reader import is_archive, read_archive
 from posturewatch.ingest.locationfiles import parse_location_args, read_location_files
 from posturewatch.ingest.recording import RecordingError
 from posturewatch.ingest.timestamps import TIME_UNITS, TimestampError, check_zone
@@ -25,7 +24,16 @@ HELP = ("run the pipeline over a recorded file of any length and write angles.cs
         "alerts.csv (whole recording and per local day)")
 
 
+MEMORY = ("memory: a combined CSV or a Parquet archive is streamed, so memory does not grow with its "
+          "length; between the two passes the decoded samples wait in an unnamed spool file in --out "
+          "(about 0.8 GB of disk per day of three 100 Hz sensors, given back at the end). Device files "
+          "(.cwa, .gt3x, .bin) are decoded whole by their reader, which cannot read part of a file: "
+          "a day of a 100 Hz AX6 file needs about 600 MB to read (700 MB for its whole replay), a week "
+          "about 4 GB, so replay long device recordings on a machine with that much memory.")
+
+
 def configure(p: argparse.ArgumentParser) -> None:
+    p.epilog = MEMORY
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="a recorded CSV with every sensor's columns, a Parquet archive file or the "
                         "daemon's archive folder (one .parquet per day), or one LOCATION=FILE per worn "
@@ -72,17 +80,13 @@ def _summary(run: ReplayRun) -> str:
 
 
 def _replay(args: argparse.Namespace, cfg, cals, progress) -> ReplayRun:
-    """The combined CSV streamed; one file per location read whole (device files are decoded
-    by their library in one go), then streamed from memory."""
+    """The combined CSV or a Parquet archive streamed; one file per location read whole (device
+    files are decoded by their library in one go), then streamed from memory."""
     align = not args.no_align
     if any("=" in f for f in args.files) or len(args.files) > 1:
         files = parse_location_args(args.files)
         rec = read_location_files(files, args.time_unit, args.tz, args.acc_unit, args.gyro_unit or "auto",
                                   progress=lambda f: progress(0.3 * f, "reading"))
-        return replay_to_folder(rec.blocks, args.out, cfg, cals, align, read=rec.report,
-                                progress=lambda f, d="": progress(0.3 + 0.7 * f, d))
-    if is_archive(args.files[0]):  # the schema fixes units and time: no unit options apply
-        rec = read_archive(args.files[0], progress=lambda f: progress(0.3 * f, "reading"))
         return replay_to_folder(rec.blocks, args.out, cfg, cals, align, read=rec.report,
                                 progress=lambda f, d="": progress(0.3 + 0.7 * f, d))
     return replay_file(args.files[0], args.out, cfg, args.acc_unit, args.gyro_unit or "rad/s",

@@ -2,11 +2,12 @@
 
 ``iter_archive(path)`` streams one row group at a time as a list of per-location blocks (time
 ordered per location across row groups and files), so memory stays bounded whatever the
-length; ``read_archive(path)`` collects the same blocks into the ``Recording`` that
-``read_recording`` gives for a CSV. Bad input is counted in the report, as for a CSV: a sample
-with a NaN or a non-increasing time is dropped, a row group whose pages fail their checksum is
-skipped. A file that is not a readable archive at all (truncated, garbled footer, someone
-else's Parquet) is one ``RecordingError`` naming it.
+length; ``ArchiveStream(path)`` gives the same as repeatable passes of per-location batches (what
+``replay`` streams, as it streams a CSV); ``read_archive(path)`` collects the same blocks into
+the ``Recording`` that ``read_recording`` gives for a CSV. Bad input is counted in the report,
+as for a CSV: a sample with a NaN or a non-increasing time is dropped, a row group whose pages
+fail their checksum is skipped. A file that is not a readable archive at all (truncated, garbled
+footer, someone else's Parquet) is one ``RecordingError`` naming it.
 
 A part still being written (or left by a writer that died) has no Parquet footer yet; its
 journal is read instead, up to the last complete row group.
@@ -210,6 +211,31 @@ def _describe(part: _Part, report: ReadReport) -> None:
                         f"{', ' + sensors if sensors else ''})")
 
 
+class ArchiveStream:
+    """An archive file or folder read pass by pass (``batches()``), like ``RecordingStream`` for a
+    CSV; ``report`` describes the last pass. The parts are checked when the stream is made."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.files = archive_files(path)
+        _Part(self.files[0], ReadReport())  # refuse what is not an archive before any work
+        self.report = ReadReport()
+
+    def batches(self, progress: Callable[[float], None] | None = None) -> Iterator[dict[str, SensorBlock]]:
+        report = ReadReport()
+        self.report = report
+        for blocks in iter_archive(self.path, report, progress):
+            yield {b.location: b for b in blocks}
+        for loc in [loc for loc, n in report.samples.items() if n < 2]:
+            report.notes.append(f"{loc}: fewer than two valid samples; location ignored")
+        _drop_zero(report)
+
+
+def _drop_zero(report: ReadReport) -> None:
+    for key in [k for k, v in report.bad.items() if v == 0]:
+        del report.bad[key]
+
+
 def read_archive(path: str | Path, progress: Callable[[float], None] | None = None) -> Recording:
     """An archive file or folder as one block per location, with the read report."""
     report = ReadReport()
@@ -224,6 +250,5 @@ def read_archive(path: str | Path, progress: Callable[[float], None] | None = No
             report.notes.append(f"{loc}: fewer than two valid samples; location ignored")
             continue
         out[loc] = block
-    for key in [k for k, v in report.bad.items() if v == 0]:
-        del report.bad[key]
+    _drop_zero(report)
     return Recording(out, report)

@@ -89,6 +89,31 @@ def reduce_to_frames(t: np.ndarray, up: np.ndarray, acc: np.ndarray, k0: int, k1
     if count <= 0 or len(t) == 0:
         return out
     idx = frame_index(t) - k0
+    if len(idx) > 1 and (np.diff(idx) < 0).any():
+        return _scattered_to_frames(idx, up, acc, out)
+    # time-ordered samples (every caller's case): each frame is one run, summed in one sweep
+    lo, hi = np.searchsorted(idx, (0, count))
+    if hi <= lo:
+        return out
+    idx, up, acc = idx[lo:hi], up[lo:hi], acc[lo:hi]
+    starts = np.flatnonzero(np.diff(idx, prepend=-1))
+    frames = idx[starts]
+    n = np.diff(np.append(starts, len(idx)))
+    out.n[frames] = n
+    mag = np.linalg.norm(acc, axis=1)
+    out.mag_sum[frames] = np.add.reduceat(mag, starts, dtype=np.float64)
+    out.mag_sq[frames] = np.add.reduceat(mag * mag, starts, dtype=np.float64)
+    out.acc[frames] = np.add.reduceat(acc, starts, axis=0, dtype=np.float64) / n[:, None]
+    s_up = np.add.reduceat(up, starts, axis=0, dtype=np.float64)
+    norm = np.linalg.norm(s_up, axis=1, keepdims=True)
+    out.up[frames] = s_up / np.where(norm > 0, norm, 1.0)
+    return out
+
+
+def _scattered_to_frames(idx: np.ndarray, up: np.ndarray, acc: np.ndarray, out: SensorFrames
+                         ) -> SensorFrames:
+    """``reduce_to_frames`` for samples in any order (frame ``idx`` counted from ``out.k0``)."""
+    count = len(out)
     keep = (idx >= 0) & (idx < count)
     idx = idx[keep]
     n = np.bincount(idx, minlength=count)

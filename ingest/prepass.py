@@ -92,6 +92,9 @@ class _Seconds:
         self.pending = [rest] if len(rest) else []
         if not len(take):
             return
+        if np.floor(take.t[0]) >= self.limit:  # past the segment's first day: nothing is kept
+            self.tail, self.done_k = None, None
+            return
         first = int(np.floor(take.t[0])) * FRAME_HZ
         k0 = self.done_k if self.done_k is not None and first - self.done_k <= MOTION_FRAMES else first
         k1 = (int(np.floor(take.t[-1])) + 1) * FRAME_HZ

@@ -92,14 +92,14 @@ def _layout(header: list[str], report: ReadReport) -> dict[str, dict[str, list[s
 def _to_float(col: pa.Array, report: ReadReport, dtype=np.float32) -> np.ndarray:
     """Text cells → floats; empty stays NaN (no sample), anything non-numeric is counted."""
     if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
-        return col.to_numpy(zero_copy_only=False).astype(dtype)
+        return col.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
     stripped = pc.utf8_trim_whitespace(col)
     empty = pc.fill_null(pc.equal(stripped, ""), True)
     ok = pc.fill_null(pc.match_substring_regex(stripped, NUMBER), False)
     bad = pc.and_(pc.invert(ok), pc.invert(empty))
     report.bad["non_numeric_cell"] += pc.sum(bad).as_py() or 0
     values = pc.cast(pc.if_else(ok, stripped, None), pa.float64()).to_numpy(zero_copy_only=False)
-    return values.astype(dtype)
+    return values.astype(dtype, copy=False)
 
 
 def _stream(path: Path, header: list[str], types: dict, report: ReadReport, progress,
@@ -229,18 +229,30 @@ def valid_samples(loc: str, kinds, t: np.ndarray, data: dict, report: ReadReport
     acc = np.column_stack([data[c] for c in kinds["a"]])
     gyr = np.column_stack([data[c] for c in kinds["g"]]) if "g" in kinds else None
     mag = np.column_stack([data[c] for c in kinds["m"]]) if "m" in kinds else None
-    present = ~np.isnan(acc).all(axis=1)
-    if gyr is not None:
-        present |= ~np.isnan(gyr).all(axis=1)
-    valid = present & np.isfinite(acc).all(axis=1) & np.isfinite(t)
-    if gyr is not None:
-        valid &= np.isfinite(gyr).all(axis=1)
+    # judged on the 1-D columns: reductions across the 3 axes of a (n, 3) array are slow
+    groups = [kinds["a"], kinds["g"]] if "g" in kinds else [kinds["a"]]
+    present = np.zeros(len(t), bool)
+    valid = np.isfinite(t)
+    for cols in groups:
+        for c in cols:
+            present |= ~np.isnan(data[c])
+            valid &= np.isfinite(data[c])
+    valid &= present
     report.bad[f"{loc}_incomplete_or_nan_sample"] += int((present & ~valid & np.isfinite(t)).sum())
     idx = np.flatnonzero(valid)
-    order = np.argsort(t[idx], kind="stable")
-    if (np.diff(order) < 0).any():
-        report.bad[f"{loc}_out_of_order"] += int((np.diff(t[idx]) < 0).sum())
-    return acc, gyr, mag, idx[order]
+    back = np.diff(t[idx]) < 0
+    if back.any():
+        report.bad[f"{loc}_out_of_order"] += int(back.sum())
+        idx = idx[np.argsort(t[idx], kind="stable")]
+    return acc, gyr, mag, idx
+
+
+def take_rows(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``arr[idx]``, without the copy when ``idx`` is every row in order."""
+    if len(idx) == len(arr) and (not len(idx) or (idx[0] == 0 and idx[-1] == len(arr) - 1
+                                                  and bool((np.diff(idx) == 1).all()))):
+        return arr
+    return arr[idx]
 
 
 def _block(loc, kinds, t, data, report: ReadReport, acc_unit: str, gyro_unit: str) -> SensorBlock | None:

@@ -31,6 +31,7 @@ from posturewatch.ingest.recording import (
     _layout,
     _stream,
     _to_float,
+    take_rows,
     valid_samples,
 )
 from posturewatch.ingest.records import GRAVITY, SensorBlock
@@ -176,11 +177,12 @@ class RecordingStream:
             return None
         stamps = t[idx]
         keep = np.diff(np.concatenate(([st.last_t], stamps))) > 0
-        report.bad[f"{loc}_duplicate_timestamp"] += int((~keep).sum())
-        idx = idx[keep]
+        if not keep.all():
+            report.bad[f"{loc}_duplicate_timestamp"] += int((~keep).sum())
+            idx = idx[keep]
         if not len(idx):
             return None
-        acc = acc[idx]
+        acc = take_rows(acc, idx)
         if st.acc_scale is None:
             median_g = float(np.median(np.linalg.norm(acc, axis=1)))
             st.acc_scale = 1.0
@@ -194,11 +196,11 @@ class RecordingStream:
         if st.acc_scale != 1.0:
             acc = acc * np.float32(st.acc_scale)
         if gyr is not None:
-            gyr = gyr[idx]
+            gyr = take_rows(gyr, idx)
             if self.gyro_unit == "deg/s":
                 gyr = np.radians(gyr)
         if mag is not None:
-            mag = mag[idx]
+            mag = take_rows(mag, idx)
             if not np.isfinite(mag).all():
                 if not st.mag_noted:
                     report.notes.append(f"{loc}: magnetometer has gaps; not used where missing")
@@ -206,7 +208,7 @@ class RecordingStream:
                 mag = None
         st.last_t = float(t[idx[-1]])
         report.samples[loc] += len(idx)
-        return SensorBlock(loc, t[idx], acc, gyr, mag)
+        return SensorBlock(loc, take_rows(t, idx), acc, gyr, mag)
 
 
 def blocks_in_windows(blocks: Mapping[str, SensorBlock], window_s: float = 600.0

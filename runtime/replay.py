@@ -7,8 +7,9 @@ The recorded file is one more source for the same session the daemon and the dem
    longer than ``[episodes] max_gap_s`` restarts the analysis), each segment's clock models
    aligned from content six hours at a time, and per-second features from which the mountings
    are learnt from the first day (so even the first minutes use the right calibration) and
-   re-checked after each long gap;
-2. the second pass streams the samples again, as they are read, through the same monitor one
+   re-checked after each long gap; the samples it decoded go to a spool file in the results'
+   folder (``ingest.spool``), so the file is parsed once;
+2. the second pass streams the samples again, from the spool, through the same monitor one
    minute at a time into the result files (``ResultFiles``: angles.csv at 1 Hz, episodes.csv,
    alerts.csv, per local day and in ``daily.csv``), appended as the steps come.
 
@@ -22,7 +23,6 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from posturewatch.alerts.records import Alert
 from posturewatch.analytics.pipeline import PipelineOutput
 from posturewatch.analytics.records import EpisodeEvent
 from posturewatch.ingest.align import ClockModel, apply_to_block
+from posturewatch.ingest.archive_reader import ArchiveStream, is_archive
 from posturewatch.ingest.autocal import autocalibrate
 from posturewatch.ingest.frames import frame_index, reduce_to_frames
 from posturewatch.ingest.mounting import Calibration
@@ -39,14 +40,17 @@ from posturewatch.ingest.prepass import Prepass, Segment
 from posturewatch.ingest.recording import ReadReport, RecordingError
 from posturewatch.ingest.recording_stream import RecordingStream, TextCellsFound, blocks_in_windows
 from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
+from posturewatch.ingest.spool import BlockSpool
 from posturewatch.runtime.config import Config
 from posturewatch.runtime.outputs import ensure_out_dir
 from posturewatch.runtime.replay_files import ReplayTally, ResultFiles
+from posturewatch.runtime.replay_notes import clock_notes, segment_notes
 from posturewatch.runtime.session import Chunk, FileOutputs, Plan, Session
 
 log = logging.getLogger(__name__)
 
 CHUNK_S = 60.0
+Stream = RecordingStream | ArchiveStream  # a file read pass by pass
 
 
 @dataclass
@@ -150,12 +154,16 @@ class _Chunker:
 
 
 class FileSource:
-    """A recording as a session source: a file streamed batch by batch (``RecordingStream``) or
-    blocks already in memory; two passes, see the module docstring."""
+    """A recording as a session source: a file streamed batch by batch (``RecordingStream`` for a
+    CSV, ``ArchiveStream`` for Parquet) or blocks already in memory; two passes, see the module
+    docstring."""
 
-    def __init__(self, data: Mapping[str, SensorBlock] | RecordingStream, align: bool = True,
-                 progress: Callable[[float, str], None] | None = None) -> None:
-        if isinstance(data, RecordingStream):
+    def __init__(self, data: Mapping[str, SensorBlock] | Stream, align: bool = True,
+                 progress: Callable[[float, str], None] | None = None,
+                 spool_dir: Path | None = None) -> None:
+        self.spool: BlockSpool | None = None
+        self.spool_dir = spool_dir
+        if isinstance(data, RecordingStream | ArchiveStream):
             self._pass = data.batches
         else:
             blocks = {loc: b for loc, b in data.items() if len(b)}
@@ -180,9 +188,14 @@ class FileSource:
             pre = Prepass(config.pipeline.episodes.max_gap_s, self.align,
                           declared=config.pipeline.declared, given=calibrations or None,
                           autocal=config.pipeline.autocal)
+            self._close_spool()
+            # the decoded samples wait on disk for the second pass (a file is parsed once)
+            self.spool = self._open_spool()
             try:
                 for batch in self._pass(lambda f: self.progress(0.4 * f, "first pass")):
                     pre.add(batch)
+                    if self.spool is not None:
+                        self._spool(batch)
                 break
             except TextCellsFound:
                 continue  # read again as text, cell by cell
@@ -199,69 +212,48 @@ class FileSource:
         return Plan(calibrations=cals, clocks={}, notes=notes)
 
     async def chunks(self, stop: asyncio.Event) -> AsyncIterator[Chunk]:
-        """Second pass: the samples again, through the chunker, as they are read."""
+        """Second pass: the samples again (from the spool when there is one), through the
+        chunker, as they are read."""
         chunker = _Chunker(self.segments)
         total = max(sum(s.samples for s in self.segments), 1)
         done = 0
-        for batch in self._pass(None):
-            done += sum(len(b) for b in batch.values())
-            for chunk in chunker.add(batch):
+        try:
+            for batch in (self.spool.batches() if self.spool is not None else self._pass(None)):
+                done += sum(len(b) for b in batch.values())
+                for chunk in chunker.add(batch):
+                    self.now = chunk.until
+                    yield chunk
+                    if stop.is_set():
+                        return
+                self.progress(0.4 + 0.6 * min(1.0, done / total), "")
+            for chunk in chunker.finish():
                 self.now = chunk.until
                 yield chunk
-                if stop.is_set():
-                    return
-            self.progress(0.4 + 0.6 * min(1.0, done / total), "")
-        for chunk in chunker.finish():
-            self.now = chunk.until
-            yield chunk
+        finally:
+            self._close_spool()
 
+    def _open_spool(self) -> BlockSpool | None:
+        if self.spool_dir is None:
+            return None
+        try:
+            return BlockSpool(self.spool_dir)
+        except OSError as exc:
+            log.warning("cannot make a spool in %s (%s); the file is read a second time instead",
+                        self.spool_dir, exc)
+            return None
 
-def segment_notes(segments: list[Segment], show: int = 12) -> list[str]:
-    """The summary's list of segments (the first and last ones when there are many)."""
-    if len(segments) == 1:
-        return []
-    notes = [f"{len(segments)} segments (gaps longer than the limit split the analysis):"]
-    listed = segments if len(segments) <= show else segments[: show // 2] + segments[-show // 2 :]
-    for seg in listed:
-        i = segments.index(seg)
-        if len(segments) > show and i == len(segments) - show // 2:
-            notes.append(f"  … {len(segments) - show} more")
-        gap = "" if i == 0 else f", after a gap of {_span(seg.start - segments[i - 1].end)}"
-        notes.append(f"  segment {i + 1}: {_utc(seg.start)} → {_utc(seg.end)} ({_span(seg.end - seg.start)}"
-                     f", {seg.samples} samples{gap})")
-    return notes
+    def _spool(self, batch: Mapping[str, SensorBlock]) -> None:
+        try:
+            self.spool.add(batch)
+        except OSError as exc:  # a full disk costs speed, not the replay
+            log.warning("no room for the spool in %s (%s); the file is read a second time instead",
+                        self.spool_dir, exc)
+            self._close_spool()
 
-
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _span(s: float) -> str:
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.0f} min"
-    if s < 3 * 86400:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} days"
-
-
-def clock_notes(clocks: Mapping[str, ClockModel], segments: int = 1) -> list[str]:
-    """What the summary says about each sensor's clock (of the longest segment, when several)."""
-    notes = []
-    where = " in the longest segment" if segments > 1 else ""
-    reference = next((k for k, m in clocks.items() if m.status == "reference"), "the reference")
-    for loc, model in clocks.items():
-        if model.estimated:
-            notes.append(
-                f"{loc}: clock aligned to the {reference}'s{where}: "
-                f"offset {model.offset * 1000:+.0f} ms, drift {model.drift * 1e6:+.1f} ppm "
-                f"({model.n_windows} windows)"
-            )
-        elif model.status != "reference":
-            why = model.status.replace("_", " ")
-            notes.append(f"{loc}: clock not aligned{where} ({why}); its timestamps are used as recorded")
-    return notes
+    def _close_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
 
 class ResultCollector(FileOutputs):
@@ -339,7 +331,7 @@ class ReplayRun:
 
 
 def replay_to_folder(
-    data: Mapping[str, SensorBlock] | RecordingStream,
+    data: Mapping[str, SensorBlock] | Stream,
     out_dir: str | Path,
     config: Config,
     calibrations: Mapping[str, Calibration] | None = None,
@@ -350,11 +342,12 @@ def replay_to_folder(
     """The session over a file (or blocks) into the result files, in bounded memory."""
     # offline, frames wait until non-wear and nights are sure, so both are backdated onto them
     config = dataclasses.replace(config, pipeline=config.pipeline.offline())
-    source = FileSource(data, align, progress)
+    streamed = isinstance(data, RecordingStream | ArchiveStream)
+    source = FileSource(data, align, progress, spool_dir=Path(out_dir) if streamed else None)
     outputs = ResultFiles(out_dir, config.alerts.timezone)
     session = Session(config, source, outputs, calibrations=calibrations)
     asyncio.run(session.run())
-    if isinstance(data, RecordingStream):
+    if isinstance(data, RecordingStream | ArchiveStream):
         read = data.report
     pipeline = session.monitor.pipeline
     cals = dict(pipeline.calibrations)
@@ -377,8 +370,10 @@ def replay_file(
     time_unit: str = "auto",
     tz: str | None = None,
 ) -> ReplayRun:
-    """Stream a recorded CSV through the session into ``out_dir``: what `posturewatch replay`
-    does. A result folder that cannot be written is refused (``OutputsError``) first."""
+    """Stream a recorded CSV (or a Parquet archive file or folder: its schema fixes units and time,
+    so the unit options do not apply) through the session into ``out_dir``: what `posturewatch
+    replay` does. A result folder that cannot be written is refused (``OutputsError``) first."""
     ensure_out_dir(Path(out_dir))
-    stream = RecordingStream(path, acc_unit, gyro_unit, time_unit, tz)
+    stream: Stream = (ArchiveStream(path) if is_archive(path)
+                      else RecordingStream(path, acc_unit, gyro_unit, time_unit, tz))
     return replay_to_folder(stream, out_dir, config, calibrations, align, progress)

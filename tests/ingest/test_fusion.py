@@ -73,3 +73,30 @@ def test_accelerometer_only_gives_inclination_at_rest():
     acc = np.tile(up * 9.81, (500, 1))
     out = GravityTracker(50.0).update(np.arange(500) / 50.0, acc, None)
     np.testing.assert_allclose(out[-1], up, atol=1e-6)
+
+
+def _deg(a, b):
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=1), -1.0, 1.0)))
+
+
+def test_fast_sensors_are_fused_in_pairs_within_a_fraction_of_a_degree(monkeypatch):
+    import posturewatch.ingest.fusion as fusion
+
+    rot, gyr, acc = _rotation_sequence(30)
+    t = np.arange(len(acc)) / RATE
+    paired = GravityTracker(RATE)
+    assert paired.group == 2  # 100 Hz is fused at 50 Hz
+    got = np.vstack([paired.update(t[a:a + 251], acc[a:a + 251], gyr[a:a + 251])
+                     for a in range(0, len(t), 251)])  # odd blocks: a pair spans two of them
+    monkeypatch.setattr(fusion, "FUSION_HZ", 1000.0)
+    every = GravityTracker(RATE)
+    assert every.group == 1
+    full = every.update(t, acc, gyr)
+    up_true = rot.inv().apply([0.0, 0.0, 1.0])
+    assert np.max(_deg(got, full)[200:]) < 0.3
+    assert np.max(_deg(got, up_true)[200:]) < 1.0
+    # the answers are causal: the same samples in other blocks give the same directions
+    again = GravityTracker(RATE)
+    again.group = 2
+    whole = again.update(t, acc, gyr)
+    np.testing.assert_allclose(got, whole, atol=1e-12)
