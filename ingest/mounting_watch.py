@@ -185,11 +185,9 @@ class MountingLearner:
     def _compare(
         self, loc: str, acc: np.ndarray, ts: float, current: dict[str, Calibration], update: MountingUpdate
     ) -> None:
-        acc = acc[np.isfinite(acc).all(axis=1)]
-        if len(acc) < MIN_WALK_FRAMES:
+        up = _walk_mean_up(acc)
+        if up is None:
             return
-        up = acc.mean(axis=0)
-        up /= np.linalg.norm(up)
         cal = current.get(loc) or self.declared_for(loc)
         if cal.walk_up is None:
             self._set(loc, Calibration(cal.location, cal.R, cal.source, up, cal.notes), current, update)
@@ -211,11 +209,9 @@ class MountingLearner:
     ) -> None:
         """A sensor put back on, seen walking: walking keeps every segment near vertical, so its
         mean up must read superior. If it reads inferior the sensor went on the other way up."""
-        acc = acc[np.isfinite(acc).all(axis=1)]
-        if len(acc) < MIN_WALK_FRAMES:
+        up = _walk_mean_up(acc)
+        if up is None:
             return
-        up = acc.mean(axis=0)
-        up /= np.linalg.norm(up)
         cal = current.get(loc) or self.declared_for(loc)
         R = cal.R
         flipped = float((R @ up)[0]) < 0.0
@@ -346,3 +342,12 @@ class _StepBuffer:
 def _unit_rows(v: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _walk_mean_up(acc: np.ndarray) -> np.ndarray | None:
+    """The unit mean of a walk's frame accelerations; None if too few frames have data."""
+    acc = acc[np.isfinite(acc).all(axis=1)]
+    if len(acc) < MIN_WALK_FRAMES:
+        return None
+    up = acc.mean(axis=0)
+    return up / np.linalg.norm(up)

@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from recording_chunks import live_chunks
 
 from posturewatch.analytics.pipeline import Pipeline
 from posturewatch.analytics.records import EPISODE_KINDS, Posture
@@ -46,17 +47,8 @@ def lying_day():
     config = WearerConfig(hours=HOURS, seed=SEED)
     day = simulate(config, plan=plan_script(SEED, config.start, HOURS, _script))
     pipeline = Pipeline()
-    outs = []
-    edge = config.start + CHUNK_S
-    cursor = dict.fromkeys(day.blocks, 0)
-    while edge < config.end + CHUNK_S:
-        chunk = []
-        for loc, block in day.blocks.items():
-            j = int(np.searchsorted(block.t, edge))
-            chunk.append(block.slice(cursor[loc], j))
-            cursor[loc] = j
-        outs.append(pipeline.push(chunk, until=edge))
-        edge += CHUNK_S
+    outs = [pipeline.push(chunk, until=edge)
+            for edge, chunk in live_chunks(day.blocks, config.start, config.end, CHUNK_S)]
     outs.append(pipeline.close())
     out = {
         "t": np.concatenate([o.t for o in outs]),

@@ -6,27 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recording_chunks import recording_chunks
 
 from posturewatch.alerts.monitor import Monitor
 from posturewatch.analytics.pipeline import PipelineSettings
 from posturewatch.analytics.records import Posture
-from posturewatch.ingest.records import SensorBlock
 from posturewatch.simulators.config import Wear, WearerConfig
 from posturewatch.simulators.wearer import simulate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # 3 h of three sensors, twice
-
-
-def _chunks(blocks: dict[str, SensorBlock], chunk_s: float):
-    t0 = min(float(b.t[0]) for b in blocks.values())
-    t1 = max(float(b.t[-1]) for b in blocks.values())
-    for a in np.arange(t0, t1 + chunk_s, chunk_s):
-        part = []
-        for b in blocks.values():
-            i, j = np.searchsorted(b.t, [a, a + chunk_s])
-            if j > i:
-                part.append(b.slice(int(i), int(j)))
-        yield part
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +26,7 @@ def chair_day():
     for mode, settings in (("live", PipelineSettings()), ("replay", PipelineSettings().offline())):
         monitor = Monitor(settings)
         t, posture, alerts = [], [], []
-        for part in _chunks(day.blocks, 1.0 if mode == "live" else 10.0):
+        for part in recording_chunks(day.blocks, 1.0 if mode == "live" else 10.0):
             step = monitor.push(part)
             t.append(step.frames.t), posture.append(step.frames.posture)
             alerts += step.alerts

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recording_chunks import recording_chunks
 
 from posturewatch.alerts.monitor import Monitor
 from posturewatch.analytics.pipeline import PipelineSettings
@@ -43,25 +44,13 @@ def _script(ch) -> None:
     ch.lying(1200.0)  # still lying, all worn
 
 
-def _chunks(blocks, chunk_s: float):
-    t0 = min(float(b.t[0]) for b in blocks.values())
-    t1 = max(float(b.t[-1]) for b in blocks.values())
-    for a in np.arange(t0, t1 + chunk_s, chunk_s):
-        part = []
-        for b in blocks.values():
-            i, j = np.searchsorted(b.t, [a, a + chunk_s])
-            if j > i:
-                part.append(b.slice(int(i), int(j)))
-        yield part
-
-
 def _run(day, settings: PipelineSettings, chunk_s: float, replay: bool):
     """Frame times, per sensor whether each frame is off (live: as the detector said when the
     frame went out; replay: the final backdated spans), alerts, spans, trunk inclination."""
     monitor = Monitor(settings)
     detector = monitor.pipeline.nonwear
     t, off, alerts, spans, trunk = [], {loc: [] for loc, _ in OFF}, [], {}, []
-    steps = (monitor.push(part) for part in _chunks(day.blocks, chunk_s))
+    steps = (monitor.push(part) for part in recording_chunks(day.blocks, chunk_s))
     for step in _with_close(steps, monitor):
         k = np.floor(step.frames.t * FRAME_HZ + 1e-9).astype(np.int64)
         t.append(step.frames.t)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recording_chunks import live_chunks
 
 from posturewatch.alerts.monitor import Monitor
 from posturewatch.analytics.pipeline import PipelineOutput
@@ -33,17 +34,10 @@ def _run(config: WearerConfig, plan):
     day = simulate(config, plan=plan)
     monitor = Monitor()
     outs, days = [], []
-    edge, cursor = config.start + CHUNK_S, dict.fromkeys(day.blocks, 0)
-    while edge < config.end + CHUNK_S:
-        chunk = []
-        for loc, block in day.blocks.items():
-            j = int(np.searchsorted(block.t, edge))
-            chunk.append(block.slice(cursor[loc], j))
-            cursor[loc] = j
-        step = monitor.push([c for c in chunk if len(c)], until=edge)
+    for edge, chunk in live_chunks(day.blocks, config.start, config.end, CHUNK_S):
+        step = monitor.push(chunk, until=edge)
         outs.append(step.frames)
         days += step.days
-        edge += CHUNK_S
     step = monitor.close()
     outs.append(step.frames)
     days += step.days

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+from recording_chunks import live_chunks
 
 from posturewatch.analytics.pipeline import Pipeline, PipelineOutput
 from posturewatch.runtime.session import mounting_state
@@ -36,15 +37,8 @@ def slipped():
     plan, specs, slips = still_slips(config)
     day = simulate(config, plan=plan, specs=specs)
     pipeline = Pipeline()
-    outs, edge, cursor = [], config.start + CHUNK_S, dict.fromkeys(day.blocks, 0)
-    while edge < config.end + CHUNK_S:
-        chunk = []
-        for loc, block in day.blocks.items():
-            j = int(np.searchsorted(block.t, edge))
-            chunk.append(block.slice(cursor[loc], j))
-            cursor[loc] = j
-        outs.append(pipeline.push([c for c in chunk if len(c)], until=edge))
-        edge += CHUNK_S
+    outs = [pipeline.push(chunk, until=edge)
+            for edge, chunk in live_chunks(day.blocks, config.start, config.end, CHUNK_S)]
     outs.append(pipeline.close())
     out = outs[0]
     for o in outs[1:]:
