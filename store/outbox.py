@@ -227,25 +227,17 @@ class Outbox:
         if not seqs:
             return
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                removed = self._delete(seqs)
-                self._db.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                if not _is_full(exc):
-                    raise
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
+            if not self._delete_committed(seqs):
                 self.disk_full += 1
                 self._acked_unsaved.update(seqs)  # never handed out again; deleted later
-                return
-            for channel, n in removed.items():
-                self._counts[channel] -= n
 
     def _retry_deletes(self) -> None:
-        if not self._acked_unsaved:
-            return
-        seqs = sorted(self._acked_unsaved)
+        if self._acked_unsaved and self._delete_committed(sorted(self._acked_unsaved)):
+            self._acked_unsaved.clear()
+
+    def _delete_committed(self, seqs: Sequence[int]) -> bool:
+        """Delete ``seqs`` in one transaction and update the counts; False if the disk is full
+        (nothing deleted then)."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             removed = self._delete(seqs)
@@ -255,10 +247,10 @@ class Outbox:
                 raise
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-            return
-        self._acked_unsaved.clear()
+            return False
         for channel, n in removed.items():
             self._counts[channel] -= n
+        return True
 
     def dead_letter(self, seqs: Sequence[int], reason: str) -> None:
         """Move items a server rejected as malformed out of the queue, keeping them for review."""
