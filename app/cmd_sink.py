@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from posturewatch.store.sink import DEFAULT_GROUP
+from posturewatch.store.sink import DEFAULT_GROUP, LINGER_S
 
 HELP = "central worker: MQTT → InfluxDB"
 # exit status when the broker cannot serve a sink at all (no MQTT v5, login or subscriptions refused)
@@ -78,8 +78,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--batch", type=_positive_int, default=500,
         help="most messages per database write, also the most unacknowledged (default: %(default)s)",
     )
-    scale.add_argument("--linger", type=float, default=0.2,
-                       help="seconds to wait for a batch to fill (default: %(default)s)")
+    scale.add_argument("--linger", type=float, default=LINGER_S,
+                       help="seconds a batch waits for more messages after its first; longer means "
+                            "fewer, larger writes and later data (default: %(default)s)")
     db = parser.add_argument_group("InfluxDB")
     db.add_argument("--influx-url", default="http://localhost:8086", help="(default: %(default)s)")
     db.add_argument("--influx-token", default=env("POSTUREWATCH_INFLUX_TOKEN", ""),
@@ -92,6 +93,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, default=0.0, help="stop after this many seconds (0 = run until signalled)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--trace", metavar="FILE",
+        help="append a JSON line per stored angles message with when it arrived, was written and "
+             "acknowledged (latency studies; see --trace-users)",
+    )
+    parser.add_argument("--trace-users", metavar="A,B", help="only these wearers in --trace (default: all)")
 
 
 def _index(text: str) -> int:
@@ -112,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from posturewatch.alerts.mqtt.link import MqttSettings
     from posturewatch.store.influx import InfluxSettings
     from posturewatch.store.sink import SinkWorker, worker_client_id
+    from posturewatch.store.sink_trace import LatencyTrace
 
     client_id = args.client_id or worker_client_id(args.shard, args.worker)
     worker = SinkWorker(
@@ -124,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         InfluxSettings(url=args.influx_url, token=args.influx_token, org=args.org, bucket=args.bucket,
                        timeout_s=args.influx_timeout),
         prefix=args.prefix, group=args.group, batch_max=args.batch, linger_s=args.linger,
+        trace=LatencyTrace(args.trace, args.trace_users.split(",") if args.trace_users else None)
+        if args.trace else None,
     )
     stop = threading.Event()
     leave = threading.Event()

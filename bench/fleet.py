@@ -46,7 +46,9 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fleet_breakdown import breakdown, load_sink_traces, table  # noqa: E402
 from servers import MosquittoServer, VictoriaMetricsServer  # noqa: E402
 from sink_procs import SinkProcess  # noqa: E402
 
@@ -70,45 +72,78 @@ def _export(db, match: str, start_s: float) -> list[dict]:
 
 
 class Probe(threading.Thread):
-    """Polls the database for the probe wearers' angles; first-seen time per (user, second)."""
+    """Polls the database for the probe wearers' angles; first-seen time per (user, second).
 
-    def __init__(self, db, users: list[str], since: float) -> None:
+    A second counts as seen at the moment the query that found it was *sent* (the database
+    answered from what was searchable then), so the figure is late by at most one poll period,
+    not by the period plus the query's own time. Each query asks only from a few seconds before
+    the oldest wearer's newest seen point, which keeps it small enough to poll every ``poll_s``.
+    It starts ``delay_s`` after the fleet: asked before a series exists, VictoriaMetrics keeps
+    answering "no such series" for up to ~10 s after it appears (``bench/vm_visibility.py``), which
+    would measure the probe, not the pipeline."""
+
+    def __init__(self, db, users: list[str], since: float, poll_s: float = 0.05,
+                 delay_s: float = 3.0) -> None:
         super().__init__(daemon=True)
         self.db, self.users, self.since = db, users, since
+        self.poll_s, self.delay_s = poll_s, delay_s
         self.seen: dict[tuple[str, int], float] = {}
         self.stop = threading.Event()
+        self.asked: list[float] = []
+        self.query_s: list[float] = []
 
     def run(self) -> None:
         match = 'angles_pelvic_tilt{user=~"' + "|".join(self.users) + '"}'
-        while not self.stop.wait(0.25):
+        newest = dict.fromkeys(self.users, 0)
+        while time.time() < self.since + self.delay_s:
+            if self.stop.wait(0.05):
+                return
+        while not self.stop.wait(self.poll_s):
+            asked = time.time()
+            oldest = min(newest.values()) / 1000.0
+            start = max(asked - 30.0, oldest - 5.0)
             try:
-                series = _export(self.db, match, time.time() - 30)
+                series = _export(self.db, match, start)
             except OSError:
                 continue
-            now = time.time()
+            self.asked.append(asked)
+            self.query_s.append(time.time() - asked)
             for s in series:
+                user = s["metric"]["user"]
                 for ts in s["timestamps"]:
-                    self.seen.setdefault((s["metric"]["user"], ts), now)
+                    self.seen.setdefault((user, ts), asked)
+                if s["timestamps"]:
+                    newest[user] = max(newest[user], max(s["timestamps"]))
 
     def latencies(self) -> list[float]:
         return [seen - ts / 1000.0 for (_, ts), seen in self.seen.items()]
 
+    def polling(self) -> dict[str, float]:
+        gaps = [b - a for a, b in zip(self.asked, self.asked[1:], strict=False)]
+        return {"period_s": statistics.fmean(gaps) if gaps else float("nan"),
+                "query_s": statistics.fmean(self.query_s) if self.query_s else float("nan")}
+
 
 def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool,
-              profile: Path | None) -> dict:
+              profile: Path | None, tmp: Path, linger: float, poll: float) -> dict:
     tag = f"f{uuid.uuid4().hex[:5]}"
     users = [f"{tag}w{i}" for i in range(n)]
+    probes = users[:: max(1, n // PROBES)][:PROBES]
+    traces = [tmp / f"{tag}-sink{i}.jsonl" for i in range(k)]
     workers = [SinkProcess(broker.host, broker.port, db.url, "--mqtt-user", "", "--group", tag,
-                           "--shard", tag, "--worker", str(i), "--batch", "5000") for i in range(k)]
+                           "--shard", tag, "--worker", str(i), "--batch", "5000", "--linger", str(linger),
+                           "--trace", str(traces[i]), "--trace-users", ",".join(probes))
+               for i in range(k)]
     for w in workers:
         w.wait_subscribed(60)
     start_at = time.time() + 3.0 + n / 400  # connecting takes a while for many gateways
     shares = [users[j::procs] for j in range(min(procs, n))]
     pubs = [subprocess.Popen([sys.executable, str(GATEWAYS), "--port", str(broker.port),
                               "--users", ",".join(share), "--duration", str(duration),
-                              "--start-at", str(start_at), "--seed", str(j), *(["--raw"] if raw else [])],
+                              "--start-at", str(start_at), "--seed", str(j), *(["--raw"] if raw else []),
+                              "--trace-users", ",".join(set(probes) & set(share))],
                              stdout=subprocess.PIPE, text=True) for j, share in enumerate(shares)]
-    probe = Probe(db, users[:: max(1, n // PROBES)][:PROBES], start_at)
+    probe = Probe(db, probes, start_at, poll_s=poll)
     probe.start()
     while time.time() < start_at:
         time.sleep(0.01)
@@ -162,6 +197,8 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
     tail_at = sorted(round(at) for _, at in slowest)
     cores = sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) / span
     per100["sink"] = cores * 100 / n
+    parts = breakdown([row for c in counts for row in c["trace"]], load_sink_traces(traces),
+                      probe.seen, (start_at + WARMUP_S) * 1000)
     return {"n": n, "k": k, "published": published, "refused": refused, "late_s": late, "stored": stored,
             "msgs_s": messages / duration, "target_msgs_s": n * RATE_PER_WEARER,
             "worst_late_s": max(c["worst_late_s"] for c in counts), "cpu_per_100": per100,
@@ -171,7 +208,8 @@ def run_point(broker, db, n: int, k: int, duration: float, procs: int, raw: bool
             "drain_s": drained, "sink_cores": cores, "wearers_per_core": n / max(cores, 1e-9),
             "p50_s": statistics.median(lat) if lat else float("nan"),
             "p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan"),
-            "sustained": published - stored <= 0 and drained < 5.0}
+            "sustained": published - stored <= 0 and drained < 5.0,
+            "parts": parts, "polling": probe.polling()}
 
 
 def where_time_goes(path: Path, top: int = 12) -> str:
@@ -227,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--raw", action="store_true", help="also a 1 kB raw block per second (QoS 0)")
     p.add_argument("--png", type=Path, default=Path("fleet.png"))
     p.add_argument("--profile", action="store_true", help="py-spy on sink worker 0 of the last point")
+    p.add_argument("--linger", type=float, default=0.05, help="the sinks' --linger (s)")
+    p.add_argument("--poll", type=float, default=0.05, help="seconds between the probe's queries")
     args = p.parse_args(argv)
     rows = []
     # a connection per gateway: the broker (our child) needs more than the usual 1024 files
@@ -238,8 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         points = [(n, k) for k in args.k for n in args.n]
         for i, (n, k) in enumerate(points):
             prof = Path(tmp) / "sink.txt" if args.profile and i == len(points) - 1 else None
-            rows.append(run_point(broker, db, n, k, args.duration, args.procs, args.raw, prof))
+            rows.append(run_point(broker, db, n, k, args.duration, args.procs, args.raw, prof, Path(tmp),
+                                  args.linger, args.poll))
             r = rows[-1]
+            print(f"\nN={n} K={k}: publish → queryable, part by part (after the first {WARMUP_S} s)")
+            print(table(r["parts"], r["polling"]), flush=True)
             print(f"N={n:5d} K={k}: {r['msgs_s']:.0f} msgs/s of {r['target_msgs_s']:.0f}, lost {r['lost']}, "
                   f"sink {r['sink_cores']:.2f} cores, p50 {r['p50_s']:.2f} s p99 {r['p99_s']:.2f} s",
                   file=sys.stderr, flush=True)

@@ -14,7 +14,9 @@ it is due, so lateness of this process shows up in the measured latency instead 
 
     python bench/fleet_gateways.py --port P --users a,b,c --duration 60 --start-at T
 
-prints one JSON line: messages published and acknowledged, how late the loop ran, CPU seconds.
+prints one JSON line: messages published and acknowledged, how late the loop ran, CPU seconds,
+and for the ``--trace-users`` each angles message's due time, when ``publish`` was called and
+when its bytes were handed to the socket.
 """
 
 from __future__ import annotations
@@ -46,8 +48,12 @@ STATUS_EVERY_S, EPISODE_EVERY_S = 60, 180
 class Fleet:
     """The paho clients of this process and the loop that drives them."""
 
-    def __init__(self, port: int, users: list[str], raw: bool) -> None:
+    def __init__(self, port: int, users: list[str], raw: bool, traced: set[str] | None = None) -> None:
         self.users, self.raw = users, raw
+        # per traced wearer's angles: [user, ts_ms, publish called, bytes handed to the socket]
+        self.trace: list[list] = []
+        self._unsent: dict[mqtt.Client, list[list]] = {}
+        self._traced = {i for i, u in enumerate(users) if traced and u in traced}
         self.selector = selectors.DefaultSelector()
         self.clients: list[mqtt.Client] = []
         self.published = self.acked = self.refused = 0
@@ -73,10 +79,20 @@ class Fleet:
             c.loop_write()
             if not c.want_write():
                 self.writers.discard(c)
+                if waiting := self._unsent.pop(c, None):
+                    sent = time.time()
+                    for entry in waiting:
+                        entry[3] = sent
 
-    def publish(self, i: int, topic: str, payload: bytes, qos: int = 1) -> None:
+    def publish(self, i: int, topic: str, payload: bytes, qos: int = 1, ts_ms: int | None = None) -> None:
         c = self.clients[i]
+        called = time.time()
         info = c.publish(f"posturewatch/{self.users[i]}/{topic}", payload, qos=qos)
+        if ts_ms is not None and i in self._traced:
+            entry = [self.users[i], ts_ms, called, called if not c.want_write() else 0.0]
+            self.trace.append(entry)
+            if c.want_write():
+                self._unsent.setdefault(c, []).append(entry)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             self.published += 1
         else:
@@ -115,8 +131,9 @@ def events(fleet: Fleet, i: int, second: int, now: float) -> None:
         fleet.publish(i, "raw", fleet.raw_block, qos=0)
 
 
-def run(port: int, users: list[str], duration: float, start_at: float, raw: bool, seed: int) -> dict:
-    fleet = Fleet(port, users, raw)
+def run(port: int, users: list[str], duration: float, start_at: float, raw: bool, seed: int,
+        traced: set[str] | None = None) -> dict:
+    fleet = Fleet(port, users, raw, traced)
     n = len(users)
     rng = np.random.default_rng(seed)
     walk = np.cumsum(rng.normal(0.0, 0.5, (n, 600, 3)), axis=1) + np.array([-5.0, 3.0, 85.0])
@@ -130,6 +147,7 @@ def run(port: int, users: list[str], duration: float, start_at: float, raw: bool
     payloads = second_payloads(users, walk, 0, start_at + offsets)
     for second in range(seconds):
         due = start_at + second + offsets
+        due_ms = np.round(due * 1000)  # the payload's ts_ms (the database's timestamp)
         upcoming = None
         for i in range(n):
             while (wait := due[i] - time.time()) > 0:
@@ -138,7 +156,7 @@ def run(port: int, users: list[str], duration: float, start_at: float, raw: bool
                     continue
                 fleet.pump(min(wait, 0.01))
             worst_late = max(worst_late, -wait)
-            fleet.publish(i, "angles", payloads[i])
+            fleet.publish(i, "angles", payloads[i], ts_ms=int(due_ms[i]))
             events(fleet, i, second, float(due[i]))
             if time.time() >= next_misc:
                 fleet.keepalive()
@@ -156,7 +174,7 @@ def run(port: int, users: list[str], duration: float, start_at: float, raw: bool
     fleet.pump(0.1)
     return {"published": fleet.published, "acked": fleet.acked, "refused": fleet.refused,
             "angles": n * seconds, "late_s": late, "worst_late_s": worst_late, "cpu_s": cpu,
-            "unconnected": unconnected}
+            "unconnected": unconnected, "trace": fleet.trace}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,8 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start-at", type=float, required=True)
     p.add_argument("--raw", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trace-users", default="", help="wearers whose angles publishes are timed")
     a = p.parse_args(argv)
-    print(json.dumps(run(a.port, a.users.split(","), a.duration, a.start_at, a.raw, a.seed)), flush=True)
+    traced = set(a.trace_users.split(",")) - {""}
+    print(json.dumps(run(a.port, a.users.split(","), a.duration, a.start_at, a.raw, a.seed, traced)),
+          flush=True)
     return 0
 
 

@@ -42,10 +42,15 @@ from posturewatch.alerts.mqtt.link import Delivery, MqttLink, MqttSettings
 from posturewatch.alerts.mqtt.payloads import SINK_PROBE, SINK_READY, split_topic
 from posturewatch.store.from_mqtt import DATA_TOPICS, BadPayload, lines_for
 from posturewatch.store.influx import InfluxSettings, InfluxWriter, WriteError
+from posturewatch.store.sink_trace import LatencyTrace
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "posturewatch-sink"
+# how long a batch waits for more messages after its first: the database makes rows searchable
+# on its own ~1 s tick anyway, so a longer wait buys fewer writes at the price of the tail
+# (bench/fleet.py: 0.2 s → p99 +0.15 s; 0.05 s costs ≈30 % more sink CPU, still > 5000 wearers a core)
+LINGER_S = 0.05
 SEEN_IDS = 200_000  # event ids a worker remembers to skip redelivered copies (about 20 MB)
 
 
@@ -76,8 +81,9 @@ class SinkWorker:
         prefix: str = "posturewatch",
         group: str = DEFAULT_GROUP,
         batch_max: int = 500,
-        linger_s: float = 0.2,
+        linger_s: float = LINGER_S,
         backoff_max_s: float = 30.0,
+        trace: LatencyTrace | None = None,
     ) -> None:
         if mqtt.protocol != "5" and mqtt.protocol != "auto":
             raise ValueError("the sink needs MQTT v5 (shared subscriptions, manual acks)")
@@ -87,6 +93,7 @@ class SinkWorker:
         self.linger_s = linger_s
         self.backoff_max_s = backoff_max_s
         self.writer = InfluxWriter(influx)
+        self.trace = trace
         self._own_subscriptions = tuple((f, 1) for f in shared_filters(group, prefix))
         settings = replace(
             mqtt,
@@ -139,6 +146,8 @@ class SinkWorker:
             self._thread.join(drain_s + self.writer.settings.timeout_s + 1)
         self.link.stop()
         self.writer.close()
+        if self.trace is not None:
+            self.trace.close()
 
     def _drain_quietly(self, drain_s: float, quiet_s: float = 1.0) -> None:
         """Wait until nothing new has arrived for ``quiet_s`` and all is acknowledged."""
@@ -233,6 +242,7 @@ class SinkWorker:
         return batch
 
     def _store(self, batch: list[Delivery]) -> None:
+        taken = time.time()
         parsed: list[tuple[Delivery, list[str]]] = []
         fresh: dict[tuple[str, str, str], None] = {}
         for delivery in batch:
@@ -249,6 +259,7 @@ class SinkWorker:
                 else:
                     fresh[key] = None
             parsed.append((delivery, lines))
+        write_start = time.time()
         if not self._write([line for _, lines in parsed for line in lines]):
             # the database refused the batch as malformed: find the culprit(s) message by message
             for delivery, lines in parsed:
@@ -256,11 +267,27 @@ class SinkWorker:
                     self.rejected += 1
                     log.error("sink: database rejected the message on %s: %r",
                               delivery.topic, delivery.payload[:200])
+        written = time.time()
         self.written_messages += sum(1 for _, lines in parsed if lines)
         self._remember(fresh)
         for delivery, _ in parsed:
             if self.link.ack(delivery):
                 self.acked += 1
+        if self.trace is not None:
+            self._trace(parsed, taken, write_start, written)
+
+    def _trace(self, parsed: list[tuple[Delivery, list[str]]], taken: float, write_start: float,
+               written: float) -> None:
+        acked = time.time()
+        for delivery, lines in parsed:
+            try:
+                user, kind = split_topic(delivery.topic, self.prefix)
+            except ValueError:
+                continue
+            if lines and self.trace.wants(user, kind):
+                self.trace.record(user, kind, lines[0], delivery.received_at, taken, write_start,
+                                  written, acked)
+        self.trace.flush()
 
     def _answer_probe(self, delivery: Delivery) -> None:
         """Tell a wearer's daemon that this group is subscribed on this broker (its token back)."""

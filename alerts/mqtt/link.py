@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,13 +41,15 @@ MessageHandler = Callable[[str, bytes], None]
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One received message with what ``MqttLink.ack`` needs; ``session`` counts connections."""
+    """One received message with what ``MqttLink.ack`` needs; ``session`` counts connections,
+    ``received_at`` is the wall-clock time it arrived (for latency traces)."""
 
     topic: str
     payload: bytes
     mid: int
     qos: int
     session: int
+    received_at: float = 0.0
 
 
 DeliveryHandler = Callable[[Delivery], None]
@@ -384,7 +387,7 @@ class MqttLink:
         try:
             if self.on_delivery is not None:
                 self.on_delivery(Delivery(
-                    message.topic, message.payload, message.mid, message.qos, self.connects
+                    message.topic, message.payload, message.mid, message.qos, self.connects, time.time()
                 ))
             if self.on_message is None:
                 return
