@@ -11,10 +11,13 @@ sink`` processes share one subscription and write to a private VictoriaMetrics. 
 
 * msgs/s achieved against the fleet's real rate, and how late the publishers ran;
 * sink lag p50/p99: publish (the moment a message was due) → queryable in the database (a
-  probe polls the database for the angles of some wearers, noting when each second shows up);
-  "steady" leaves out the first ``WARMUP_S`` seconds, when the database is still registering
-  each new series and its first points show late (the slowest 1 % of a run are printed with
-  the second they were published in, to tell such a start from a stall);
+  probe polls the database every 50 ms for the angles of some wearers and takes a second as
+  seen when the query that found it was sent); "steady" leaves out the first ``WARMUP_S``
+  seconds: the probe starts 3 s in (a query made before a series exists keeps it hidden for up
+  to ~10 s in VictoriaMetrics 1.79, see ``bench/vm_visibility.py``), so the plain p99 is the
+  start, not the pipeline (the slowest 1 % are printed with the second they were published in);
+* where that time goes, part by part (``bench/fleet_breakdown.py``): the gateways, the sinks
+  (``posturewatch sink --trace``) and the probe stamp every message of the probe wearers;
 * loss: angle points published and not in the database after the drain; sustained: nothing
   lost and the backlog drained within 5 s;
 * CPU per 100 wearers (cores) of the sinks, the broker, the publishers and the database, and
