@@ -2,8 +2,11 @@
 
 ``InfluxPump`` writes batches and retries transient failures with exponential backoff;
 ``MqttPump`` keeps a window of QoS 1 publishes in flight and acks each outbox item on its
-PUBACK; with a gate (``alerts.mqtt.sinkgate``) it publishes on a new connection only once the gate
-opened, and counts only acknowledgements of what it published on that connection. Both run as
+PUBACK. It alone re-sends: on every new connection it publishes again from the oldest item not
+acknowledged, and the link drops those messages from the MQTT client's own queue, which would
+resend them as well (each copy the broker accepts reaches the wearer's topic). With a gate
+(``alerts.mqtt.sinkgate``) it publishes on a new connection only once the gate opened. Only
+acknowledgements of what it published on the current connection count. Both run as
 daemon threads, wake when something is put, and stop on ``stop()``.
 """
 
@@ -32,7 +35,11 @@ class PublishLink(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    def publish_raw(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None: ...
+    @property
+    def connects(self) -> int: ...
+
+    def publish_raw(self, topic: str, payload: bytes, qos: int, retain: bool, *,
+                    caller_resends: bool = False) -> int | None: ...
 
     def add_ack_listener(self, listener: Callable[[int], None]) -> None: ...
 
@@ -155,7 +162,7 @@ class MqttPump(_Pump):
         self.window = window
         self.gate = gate
         self.published = 0
-        self.resends = 0  # items published again after a reconnect (gated: the broker may have lost them)
+        self.resends = 0  # items published again on a new connection (no ack came on the old one)
         self._inflight: dict[int, tuple[int, int]] = {}  # mid -> (outbox seq, connection); this thread only
         self._acks: collections.deque[tuple[int, int]] = collections.deque()
         self._sent_upto = 0
@@ -167,14 +174,14 @@ class MqttPump(_Pump):
     def _on_ack(self, mid: int) -> None:
         # called on the MQTT network thread, possibly while it holds its own locks:
         # hand over and return, never take a lock here
-        self._acks.append((mid, self.gate.epoch if self.gate is not None else 0))
+        self._acks.append((mid, self.link.connects))
         self._wake.set()
 
     def _settle_acks(self) -> None:
         # an ack can arrive before its publish call returned, but this thread records the mid
         # before it settles, so a mid unknown here is not ours (e.g. a direct publish): drop it.
-        # Gated, an ack on a later connection than the publish is paho's resend on reconnect,
-        # which may have reached no sink: the item is published again once the gate opens.
+        # An ack on a later connection than the publish cannot be for it (the item is published
+        # again on the new connection): only same-connection acks count.
         done = []
         while self._acks:
             mid, epoch = self._acks.popleft()
@@ -184,31 +191,30 @@ class MqttPump(_Pump):
         if done:
             self.outbox.ack(done)
 
-    def _gated(self) -> bool:
-        """True while the gate holds the outbox (a new connection without a sink's answer yet)."""
-        if self.gate is None:
-            return False
-        if self.gate.epoch != self._epoch and self.link.connected:
-            # a new connection: all unacknowledged items go again, from the oldest
+    def _new_connection(self) -> None:
+        """On a new connection every unacknowledged item goes again, from the oldest."""
+        if self.link.connects != self._epoch and self.link.connected:
             self.resends += len(self._inflight)
             self._inflight.clear()
             self._sent_upto = 0
-            self._epoch = self.gate.epoch
-        if self.gate.is_open:
+            self._epoch = self.link.connects
+
+    def _gated(self) -> bool:
+        """True while the gate holds the outbox (a new connection without a sink's answer yet)."""
+        if self.gate is None or self.gate.is_open:
             return False
         self.gate.poll()
         return True
 
     def run(self) -> None:
-        epoch = 0
         while not self._stop_event.is_set():
             self._wake.clear()
             self._settle_acks()
+            self._new_connection()
             if self._gated():
                 self._wake.wait(0.25)
                 continue
-            if self.gate is not None:
-                epoch = self._epoch
+            epoch = self._epoch
             room = self.window - len(self._inflight)
             if not self.link.connected or room <= 0:
                 self._wake.wait(0.5)
@@ -220,7 +226,8 @@ class MqttPump(_Pump):
             for item in items:
                 meta = item.meta
                 mid = self.link.publish_raw(
-                    meta["topic"], item.payload, int(meta.get("qos", 1)), bool(meta.get("retain"))
+                    meta["topic"], item.payload, int(meta.get("qos", 1)), bool(meta.get("retain")),
+                    caller_resends=True,
                 )
                 if mid is None:
                     break  # not accepted (link down): try again from here later

@@ -245,6 +245,9 @@ class MqttCollector:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes, bool]] = []
+        # the DUP flag of each message, in the same order: set when the broker sends a message to
+        # this client again (its own redelivery), clear for a message the broker got twice
+        self.dup_flags: list[bool] = []
         self._closed = False
         self.granted: list[int] = []
         self._cond = threading.Condition()
@@ -277,6 +280,7 @@ class MqttCollector:
     def _on_message(self, client, userdata, message) -> None:
         with self._cond:
             self.messages.append((message.topic, message.payload, bool(message.retain)))
+            self.dup_flags.append(bool(message.dup))
             self._cond.notify_all()
 
     def wait_for(self, predicate, timeout: float = 10.0) -> list[tuple[str, bytes, bool]]:

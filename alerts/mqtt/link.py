@@ -19,11 +19,12 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from posturewatch.alerts.mqtt.settings import Delivery, DeliveryHandler, MqttSettings, Will
 
 log = logging.getLogger(__name__)
 
@@ -37,64 +38,6 @@ LOGIN_REFUSED = {134, 135, 4, 5}
 V5_ANSWER_TIMEOUT_S = 5.0
 
 MessageHandler = Callable[[str, bytes], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One received message with what ``MqttLink.ack`` needs; ``session`` counts connections,
-    ``received_at`` is the wall-clock time it arrived (for latency traces)."""
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    session: int
-    received_at: float = 0.0
-
-
-DeliveryHandler = Callable[[Delivery], None]
-
-
-@dataclass(frozen=True, slots=True)
-class MqttSettings:
-    """Broker address and credentials. ``protocol``: "auto" (v5, fall back), "5" or "3.1.1"."""
-
-    host: str = "localhost"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_certs: str | None = None
-    certfile: str | None = None
-    keyfile: str | None = None
-    tls_insecure: bool = False
-    client_id: str = ""
-    keepalive_s: int = 30
-    protocol: str = "auto"
-    clean_start: bool = True
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    max_inflight: int = 20
-    subscriptions: tuple[tuple[str, int], ...] = field(default_factory=tuple)
-    # how long the broker keeps a persistent session (and its queued messages) after a disconnect
-    session_expiry_s: int = 7 * 86400
-    # v5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may send us at once
-    # (0: the broker's own limit)
-    receive_maximum: int = 0
-
-    def __post_init__(self) -> None:
-        if self.protocol not in ("auto", "5", "3.1.1"):
-            raise ValueError(f"protocol must be 'auto', '5' or '3.1.1', got {self.protocol!r}")
-        if not self.clean_start and not self.client_id:
-            raise ValueError("a persistent session (clean_start = false) needs a client_id")
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = True
 
 
 class MqttLink:
@@ -128,6 +71,9 @@ class MqttLink:
         self.connects = 0
         self.message_errors = 0
         self._ack_listeners: list[Callable[[int], None]] = []
+        # mids of QoS 1 messages whose sender re-sends them itself after a reconnect (the outbox
+        # pump): paho must not resend them too, see ``publish_raw``
+        self._resent_by_caller: set[int] = set()
         self._connect_listeners: list[Callable[[], None]] = []
         self._connected = threading.Event()
         self._lock = threading.Lock()
@@ -202,15 +148,23 @@ class MqttLink:
 
     def publish_raw(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
-        expiry_s: int | None = None,
+        expiry_s: int | None = None, *, caller_resends: bool = False,
     ) -> int | None:
-        """Queue one message; returns its mid (acks name it), None if paho refused it."""
+        """Queue one message; returns its mid (acks name it), None if paho refused it.
+
+        ``caller_resends``: the caller publishes the message again itself if no ack came on this
+        connection (the outbox pump does, from its oldest unacknowledged item). paho resends its
+        unacknowledged QoS 1 messages on every new connection too, and with both, a message the
+        broker had already passed on reached the wearer's topic twice; such messages are dropped
+        from paho's queue when a new connection is made, before paho would resend them."""
         properties = None
         if expiry_s is not None and self._v5:
             properties = Properties(PacketTypes.PUBLISH)
             properties.MessageExpiryInterval = int(expiry_s)
         with self._lock:
             info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+            if caller_resends and qos > 0 and info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                self._resent_by_caller.add(info.mid)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             log.warning("publish to %s refused: %s", topic, mqtt.error_string(info.rc))
             return None
@@ -312,6 +266,7 @@ class MqttLink:
         self.login_refused = None
         if self._state == "down":
             log.warning("MQTT broker %s reachable again", self.address)
+        self._forget_resent_by_caller(client)
         self._state = "connected"
         self.connects += 1
         if not self.settings.clean_start and not flags.session_present and self.connects > 1:
@@ -328,6 +283,18 @@ class MqttLink:
             except Exception:
                 log.exception("connect listener failed")
         self._connected.set()
+
+    def _forget_resent_by_caller(self, client: mqtt.Client) -> None:
+        """Drop from paho's queue what its caller re-sends itself (``publish_raw``). paho calls
+        ``on_connect`` before it resends its unacknowledged messages on a new connection; its
+        queue has no public interface, hence the private names (checked by the fault tests)."""
+        with self._lock:
+            mids, self._resent_by_caller = self._resent_by_caller, set()
+        if not mids:
+            return
+        with client._out_message_mutex:
+            for mid in mids:
+                client._out_messages.pop(mid, None)
 
     def _fall_back(self) -> None:
         with self._lock:
@@ -365,6 +332,7 @@ class MqttLink:
             self._went_down(f"disconnected: {reason_code}")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self._resent_by_caller.discard(mid)
         for listener in self._ack_listeners:
             listener(mid)
 

@@ -41,6 +41,19 @@ def duplicates(ids: list[str]) -> dict[str, int]:
     return {i: n for i, n in Counter(ids).items() if n > 1}
 
 
+def phone_copies(phone, topic: str) -> dict[str, int]:
+    """What a subscriber (``servers.MqttCollector``) got on ``topic``, by alert id: distinct ids,
+    extra copies the broker had accepted twice from the publisher (DUP clear when they reach the
+    subscriber) and extra copies the broker sent again itself (DUP set: after a restart it
+    redelivers what its persistence file still lists as unacknowledged)."""
+    seen = [(json.loads(p)["id"], dup) for (t, p, _), dup in zip(phone.messages, phone.dup_flags, strict=True)
+            if t == topic]
+    ids = {i for i, _ in seen}
+    redelivered = sum(dup for _, dup in seen)
+    return {"ids": len(ids), "published twice": len(seen) - len(ids) - redelivered,
+            "redelivered by the broker": redelivered}
+
+
 def alert_ids(collector, user: str) -> list[str]:
     return [a["id"] for a in collector.json_on(f"posturewatch/{user}/alerts")]
 

@@ -7,12 +7,23 @@ Mid-stream the broker is killed with SIGKILL and started again on the same port 
 outage. The outbox keeps what the broker did not acknowledge; the broker keeps what it
 acknowledged and had not delivered yet. Every alert reaches both and the outbox ends empty.
 
-MQTT delivery is at-least-once (QoS 1): the alerts in flight when the broker died (the pump's
-window, and what the MQTT client had queued), delivered but not acknowledged back, are sent
-again under the same ids. Where exactly-once matters it holds: the database holds each alert
-once (the sink skips copies of ids it stored and counts them; the database runs *without*
-deduplication here, so a second write would show), and the wearer's alert list is built by id
-(the web app's live list and the stored one). The copies the phone received are printed.
+MQTT delivery is at-least-once (QoS 1), and two things can put a second copy of an alert on
+the wearer's topic; the phone (a v5-capable client) tells them apart by the DUP flag:
+
+* the daemon publishing it again. Only its outbox pump re-sends (from the oldest item no PUBACK
+  came back for, on the new connection); the link drops those messages from paho's own queue,
+  which would resend them as well. Left: a message the broker accepted and passed on whose PUBACK
+  died with it (inherent to QoS 1), or one its last snapshot still had queued for the phone
+  (DUP clear too). Measured: 1 copy in 1 of 8 runs, none in the others.
+* the broker sending it again itself (DUP set). Mosquitto's persistence is a snapshot: what the
+  phone acknowledged after the last save is still unacknowledged in the restored session and
+  comes again, about its in-flight window (Mosquitto's ``max_inflight_messages``, 20). Measured:
+  12–21 of 3000 at this 1 kHz load. A phone that must notify once keeps the ids it showed.
+
+Where exactly-once is ours to keep it holds: the database holds each alert once (the sink skips
+copies of ids it stored and counts them; the database runs *without* deduplication here, so a
+second write would show), and the wearer's alert list is built by id (the web app's live list
+and the stored one).
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import threading
 import time
 
 import pytest
-from faultkit import duplicates, scale, sigkill
+from faultkit import duplicates, phone_copies, scale, sigkill
 from servers import MosquittoServer, MqttCollector, wait_until
 
 from posturewatch.alerts.mqtt.link import MqttLink, MqttSettings
@@ -36,6 +47,7 @@ USER = "brokerkill"
 TOPIC = f"posturewatch/{USER}/alerts"
 T0 = 1767600000.0
 PERSIST = "autosave_interval 1\nautosave_on_changes true\n"
+MOSQUITTO_INFLIGHT = 20  # Mosquitto's max_inflight_messages: about what it resends a subscriber
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +103,7 @@ def test_broker_sigkilled_under_load_loses_nothing(tmp_path, victoria_factory):
                    "every alert stored")
         time.sleep(1.0)  # late redeliveries would show as duplicates
         ids = [m["id"] for m in collector.json_on(TOPIC)]
+        on_phone = phone_copies(collector, TOPIC)
         stored = stored_alerts(db)
     finally:
         sink.stop()
@@ -99,13 +112,18 @@ def test_broker_sigkilled_under_load_loses_nothing(tmp_path, victoria_factory):
         link.stop()
         broker.stop()
     doubled = duplicates(ids)
-    print(f"{n} alerts, broker down {outage:.1f} s; phone: {len(ids)} received, {len(doubled)} twice; "
+    print(f"{n} alerts, broker down {outage:.1f} s; phone: {len(ids)} received, {len(doubled)} twice "
+          f"({on_phone['published twice']} accepted twice by the broker, "
+          f"{on_phone['redelivered by the broker']} redelivered by it); "
           f"sink: {sink.delivered} received, {sink.duplicates} copies skipped; "
           f"database: {len(stored)} alerts, {len(stored) - len(set(stored))} twice")
     assert sorted(set(ids)) == sorted(f"alert-{i}" for i in range(n))
     assert sorted(stored) == [round((T0 + i) * 1000) for i in range(n)]  # each alert once
     assert sink.stats["bad"] == sink.stats["rejected"] == 0
-    print("redelivered:", sorted(doubled.items(), key=lambda kv: int(kv[0].split("-")[1])))
-    assert sum(doubled.values()) - len(doubled) <= 3 * pump.window, doubled
+    print("twice:", sorted(doubled, key=lambda i: int(i.split("-")[1])))
+    # a second copy from the daemon only where a PUBACK was lost in the kill (the double resend
+    # this guards against doubled the whole window: 20)
+    assert on_phone["published twice"] < pump.window // 4, on_phone
+    assert on_phone["redelivered by the broker"] <= 2 * MOSQUITTO_INFLIGHT, on_phone
     assert outbox.pending() == 0
     outbox.close()
