@@ -292,9 +292,13 @@ class MqttLink:
             mids, self._resent_by_caller = self._resent_by_caller, set()
         if not mids:
             return
-        with client._out_message_mutex:
+        lock, queued = getattr(client, "_out_message_mutex", None), getattr(client, "_out_messages", None)
+        if lock is None or queued is None:  # another paho: it resends them too (a copy, not a loss)
+            log.warning("this paho-mqtt has no _out_messages: messages may be resent twice")
+            return
+        with lock:
             for mid in mids:
-                client._out_messages.pop(mid, None)
+                queued.pop(mid, None)
 
     def _fall_back(self) -> None:
         with self._lock:

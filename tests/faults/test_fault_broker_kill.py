@@ -80,9 +80,11 @@ def test_broker_sigkilled_under_load_loses_nothing(tmp_path, victoria_factory):
         assert link.start(wait_s=10)
         pump.start()
         killed = threading.Event()
+        killed_at: list[int] = []
 
         def kill_midway() -> None:
             wait_until(lambda: len(collector.json_on(TOPIC)) >= n // 3, 60, "a third delivered")
+            killed_at.append(len(collector.json_on(TOPIC)))
             sigkill(broker)
             killed.set()
             time.sleep(outage)
@@ -99,8 +101,14 @@ def test_broker_sigkilled_under_load_loses_nothing(tmp_path, victoria_factory):
         assert pump.wait_drained(120)
         wait_until(lambda: len({m["id"] for m in collector.json_on(TOPIC)}) >= n, 60,
                    "every alert at the subscriber")
-        wait_until(lambda: sink.received["alerts"] - sink.duplicates >= n and sink.wait_idle(0.1), 60,
-                   "every alert stored")
+        try:
+            wait_until(lambda: sink.received["alerts"] - sink.duplicates >= n and sink.wait_idle(0.1), 60,
+                       "every alert stored")
+        except AssertionError:
+            have = {round(ts / 1000 - T0) for ts in stored_alerts(db)}
+            missing = sorted(set(range(n)) - have)
+            raise AssertionError(f"the sink stored {len(have)} of {n}; missing {missing[:40]}; "
+                                 f"the broker was killed around alert {killed_at[0]}") from None
         time.sleep(1.0)  # late redeliveries would show as duplicates
         ids = [m["id"] for m in collector.json_on(TOPIC)]
         on_phone = phone_copies(collector, TOPIC)
