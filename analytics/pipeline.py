@@ -228,11 +228,16 @@ class Pipeline:
         """The block without samples whose time or readings are not finite (counted); None if empty."""
         if len(block) == 0:
             return None
-        ok = np.isfinite(block.t) & np.isfinite(block.acc).all(axis=1)
-        if block.gyr is not None:
-            ok &= np.isfinite(block.gyr).all(axis=1)
-        if len(block.t) > 1:
-            ok[1:] &= np.diff(block.t) > 0
+        t, acc, gyr = block.t, block.acc, block.gyr
+        # checked whole first (nearly every block is clean): per-row reductions are far slower
+        if (np.isfinite(t).all() and np.isfinite(acc).all() and (gyr is None or np.isfinite(gyr).all())
+                and (len(t) < 2 or bool((t[1:] > t[:-1]).all()))):
+            return block
+        ok = np.isfinite(t) & np.isfinite(acc).all(axis=1)
+        if gyr is not None:
+            ok &= np.isfinite(gyr).all(axis=1)
+        if len(t) > 1:
+            ok[1:] &= np.diff(t) > 0
         if ok.all():
             return block
         self.counters[f"{block.location}_bad_samples"] += int((~ok).sum())
