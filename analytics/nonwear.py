@@ -145,9 +145,20 @@ def _angle_deg(up: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def _window_sum(x: np.ndarray, w: int) -> np.ndarray:
-    c = np.concatenate((np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)))
-    hi = np.arange(1, len(x) + 1)
-    return c[hi] - c[np.maximum(hi - w, 0)]
+    """Trailing sums over ``w`` rows (fewer at the start), as differences of one running sum."""
+    if x.dtype != np.float64 or w < 1:
+        c = np.concatenate((np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)))
+        hi = np.arange(1, len(x) + 1)
+        return c[hi] - c[np.maximum(hi - w, 0)]
+    # the same differences taken by slices (fancy indexing costs more than the sums)
+    c = np.empty((len(x) + 1, *x.shape[1:]))
+    c[0] = 0.0
+    np.cumsum(x, axis=0, out=c[1:])
+    out = np.empty_like(x)
+    head = min(w, len(x) + 1)
+    np.subtract(c[1:head], c[0], out=out[: head - 1])
+    np.subtract(c[head:], c[: len(x) + 1 - head], out=out[head - 1:])
+    return out
 
 
 def _shifted(acc: np.ndarray, ok: np.ndarray, s: NonWearSettings) -> np.ndarray:

@@ -51,7 +51,7 @@ from posturewatch.ingest.frames import (
 )
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.mounting_watch import MountingLearner
-from posturewatch.ingest.records import SensorBlock
+from posturewatch.ingest.records import SensorBlock, row_norms
 
 POSTURE_DELAY_S = 15.0
 CONTEXT_S = 30.0
@@ -316,7 +316,7 @@ class Pipeline:
         if "pelvis" not in done.acc or ("thigh" in done.present and done.present["thigh"].any()):
             return posture
         ahead = self._pending
-        force = [np.linalg.norm(f.acc["pelvis"], axis=1) for f in (done, ahead)]
+        force = [row_norms(f.acc["pelvis"]) for f in (done, ahead)]
         return self.seated.push(done.t, posture, done.angles["pelvic_tilt"], force[0],
                                 ahead.t, ahead.angles["pelvic_tilt"], force[1])
 
@@ -324,7 +324,7 @@ class Pipeline:
         """Steps and sit-to-stand transitions among final frames; pending ones are look-ahead."""
         ahead = self._pending
         thigh, pelvis = "thigh_inclination", "pelvic_tilt"
-        force = [np.linalg.norm(f.acc["pelvis"], axis=1) if "pelvis" in f.acc else None
+        force = [row_norms(f.acc["pelvis"]) if "pelvis" in f.acc else None
                  for f in (done, ahead)]
         steps = self.steps.push(done.t, posture, done.angles[thigh], force[0], ahead.angles[thigh], force[1])
         moves = self.transitions.push(done.t, posture, done.angles[thigh], done.angles[pelvis],

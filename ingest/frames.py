@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posturewatch.ingest.records import row_norms
+
 FRAME_HZ = 10
 FRAME_S = 1.0 / FRAME_HZ
 
@@ -100,12 +102,12 @@ def reduce_to_frames(t: np.ndarray, up: np.ndarray, acc: np.ndarray, k0: int, k1
     frames = idx[starts]
     n = np.diff(np.append(starts, len(idx)))
     out.n[frames] = n
-    mag = np.linalg.norm(acc, axis=1)
+    mag = row_norms(acc)
     out.mag_sum[frames] = np.add.reduceat(mag, starts, dtype=np.float64)
     out.mag_sq[frames] = np.add.reduceat(mag * mag, starts, dtype=np.float64)
     out.acc[frames] = np.add.reduceat(acc, starts, axis=0, dtype=np.float64) / n[:, None]
     s_up = np.add.reduceat(up, starts, axis=0, dtype=np.float64)
-    norm = np.linalg.norm(s_up, axis=1, keepdims=True)
+    norm = row_norms(s_up, keepdims=True)
     out.up[frames] = s_up / np.where(norm > 0, norm, 1.0)
     return out
 

@@ -16,6 +16,8 @@ import numpy as np
 from scipy import signal
 from vqf import VQF, offlineVQF
 
+from posturewatch.ingest.records import row_norms
+
 __all__ = ["estimate_orientation", "up_in_sensor_frame", "GravityTracker"]
 
 ACC_ONLY_CUTOFF_HZ = 0.6
@@ -154,7 +156,7 @@ class GravityTracker:
         if self._zi is None:
             self._zi = signal.sosfilt_zi(self._sos)[:, :, None] * acc[0][None, None, :]
         low, self._zi = signal.sosfilt(self._sos, acc, axis=0, zi=self._zi)
-        norm = np.linalg.norm(low, axis=1, keepdims=True)
+        norm = row_norms(low, keepdims=True)
         return low / np.where(norm > 0, norm, 1.0)
 
     def _update_groups(self, acc: np.ndarray, gyr: np.ndarray) -> np.ndarray:
@@ -220,5 +222,5 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    norm = row_norms(v, keepdims=True)
     return v / np.where(norm > 0, norm, 1.0)

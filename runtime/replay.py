@@ -39,7 +39,7 @@ from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.prepass import Prepass, Segment
 from posturewatch.ingest.recording import ReadReport, RecordingError
 from posturewatch.ingest.recording_stream import RecordingStream, TextCellsFound, blocks_in_windows
-from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
+from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock, row_norms
 from posturewatch.ingest.spool import BlockSpool
 from posturewatch.runtime.config import Config
 from posturewatch.runtime.outputs import ensure_out_dir
@@ -81,7 +81,7 @@ def learn_calibrations(blocks: Mapping[str, SensorBlock], config: Config) -> dic
     k1 = max(int(frame_index(b.t[-1:])[0]) for b in blocks.values()) + 1
     frames = {}
     for loc, b in blocks.items():
-        unit = b.acc / np.linalg.norm(b.acc, axis=1, keepdims=True)
+        unit = b.acc / row_norms(b.acc, keepdims=True)
         frames[loc] = reduce_to_frames(b.t, unit, b.acc, k0, k1)
     return autocalibrate(frames, declared, config.pipeline.autocal)
 
