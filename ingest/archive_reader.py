@@ -161,7 +161,9 @@ def _blocks(table: pa.Table, last: dict[str, float], report: ReadReport) -> list
     t = table.column("t").to_numpy()
     acc, _ = _channel(table, CHANNELS["acc"])
     gyr, has_gyr = _channel(table, CHANNELS["gyr"])
-    mag, has_mag = _channel(table, CHANNELS["mag"])
+    # most sensors have no magnetometer: a channel with no value at all is not converted
+    no_mag = any(table.column(n).null_count == table.num_rows for n in CHANNELS["mag"])
+    mag, has_mag = (None, None) if no_mag else _channel(table, CHANNELS["mag"])
     out = []
     runs = _runs(codes)
     for code, loc in enumerate(names):
@@ -197,11 +199,13 @@ def _blocks(table: pa.Table, last: dict[str, float], report: ReadReport) -> list
             continue
         if keep is not None:
             al, gl = al[keep], gl[keep]
-        ml = mag[rows] if keep is None else mag[rows][keep]
-        ok_mag = has_mag[rows] if keep is None else has_mag[rows][keep]
+        m = None
+        if mag is not None:
+            ml = mag[rows] if keep is None else mag[rows][keep]
+            ok_mag = has_mag[rows] if keep is None else has_mag[rows][keep]
+            m = ml if ok_mag.all() and np.isfinite(ml).all() else None
         last[loc] = float(tl[-1])
         g = gl if any_gyr else None
-        m = ml if ok_mag.all() and np.isfinite(ml).all() else None
         out.append(SensorBlock(loc, tl, al, g, m))
         report.samples[loc] += len(tl)
     return out

@@ -84,20 +84,21 @@ def frame_index(t: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(t) * FRAME_HZ + 1e-9).astype(np.int64)
 
 
-def reduce_to_frames(t: np.ndarray, up: np.ndarray, acc: np.ndarray, k0: int, k1: int) -> SensorFrames:
-    """Sum samples with frame index in ``[k0, k1)`` into frames; samples outside are ignored."""
+def reduce_to_frames(t: np.ndarray, up: np.ndarray | None, acc: np.ndarray, k0: int, k1: int) -> SensorFrames:
+    """Sum samples with frame index in ``[k0, k1)`` into frames; samples outside are ignored.
+    Without ``up`` (a caller that needs only the specific force) the frames' up stays NaN."""
     count = k1 - k0
     out = SensorFrames.empty(k0, count)
     if count <= 0 or len(t) == 0:
         return out
     idx = frame_index(t) - k0
     if len(idx) > 1 and (np.diff(idx) < 0).any():
-        return _scattered_to_frames(idx, up, acc, out)
+        return _scattered_to_frames(idx, acc if up is None else up, acc, out, with_up=up is not None)
     # time-ordered samples (every caller's case): each frame is one run, summed in one sweep
     lo, hi = np.searchsorted(idx, (0, count))
     if hi <= lo:
         return out
-    idx, up, acc = idx[lo:hi], up[lo:hi], acc[lo:hi]
+    idx, acc = idx[lo:hi], acc[lo:hi]
     starts = np.flatnonzero(np.diff(idx, prepend=-1))
     frames = idx[starts]
     n = np.diff(np.append(starts, len(idx)))
@@ -106,14 +107,16 @@ def reduce_to_frames(t: np.ndarray, up: np.ndarray, acc: np.ndarray, k0: int, k1
     out.mag_sum[frames] = np.add.reduceat(mag, starts, dtype=np.float64)
     out.mag_sq[frames] = np.add.reduceat(mag * mag, starts, dtype=np.float64)
     out.acc[frames] = np.add.reduceat(acc, starts, axis=0, dtype=np.float64) / n[:, None]
-    s_up = np.add.reduceat(up, starts, axis=0, dtype=np.float64)
+    if up is None:
+        return out
+    s_up = np.add.reduceat(up[lo:hi], starts, axis=0, dtype=np.float64)
     norm = row_norms(s_up, keepdims=True)
     out.up[frames] = s_up / np.where(norm > 0, norm, 1.0)
     return out
 
 
-def _scattered_to_frames(idx: np.ndarray, up: np.ndarray, acc: np.ndarray, out: SensorFrames
-                         ) -> SensorFrames:
+def _scattered_to_frames(idx: np.ndarray, up: np.ndarray, acc: np.ndarray, out: SensorFrames,
+                         with_up: bool = True) -> SensorFrames:
     """``reduce_to_frames`` for samples in any order (frame ``idx`` counted from ``out.k0``)."""
     count = len(out)
     keep = (idx >= 0) & (idx < count)
@@ -127,8 +130,11 @@ def _scattered_to_frames(idx: np.ndarray, up: np.ndarray, acc: np.ndarray, out: 
     for j in range(3):
         s_up = np.bincount(idx, up[keep, j], minlength=count)
         s_acc = np.bincount(idx, acc[keep, j], minlength=count)
-        out.up[has, j] = s_up[has]
+        if with_up:
+            out.up[has, j] = s_up[has]
         out.acc[has, j] = s_acc[has] / n[has]
+    if not with_up:
+        return out
     norm = np.linalg.norm(out.up[has], axis=1, keepdims=True)
     out.up[has] /= np.where(norm > 0, norm, 1.0)
     return out

@@ -37,7 +37,7 @@ from posturewatch.ingest.align import (
 from posturewatch.ingest.autocal import AutoCalSettings, autocalibrate_seconds, seconds
 from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, reduce_to_frames
 from posturewatch.ingest.mounting import Calibration, angle_deg
-from posturewatch.ingest.records import SensorBlock, row_norms
+from posturewatch.ingest.records import SensorBlock
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,7 @@ class _Seconds:
         k0 = self.done_k if self.done_k is not None and first - self.done_k <= MOTION_FRAMES else first
         k1 = (int(np.floor(take.t[-1])) + 1) * FRAME_HZ
         acc = np.asarray(take.acc, dtype=np.float64)
-        unit = acc / row_norms(acc, keepdims=True)
-        fr = reduce_to_frames(take.t, unit, acc, k0, k1)
+        fr = reduce_to_frames(take.t, None, acc, k0, k1)  # the features need no up direction
         skip = 0
         if self.tail is not None and self.tail.k0 + len(self.tail) == k0:
             skip = len(self.tail)
