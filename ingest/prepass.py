@@ -143,6 +143,8 @@ def _magnitudes(b: SensorBlock, grid_hz: float) -> tuple[np.ndarray, np.ndarray,
     n = len(t) // k * k
 
     def mean(x: np.ndarray) -> np.ndarray:
+        if k == 2:  # pairs (100 Hz): the same sum and halving as ``mean``, without its slow reduction
+            return ((x[0:n:2].astype(np.float64) + x[1:n:2]) / 2).astype(x.dtype)
         return x[:n].reshape(-1, k).mean(axis=1, dtype=np.float64).astype(x.dtype)
     return mean(t), mean(acc), None if gyr is None else mean(gyr)
 
