@@ -129,6 +129,22 @@ class _Seconds:
         return acc, mot
 
 
+def _no_gap(blocks: Mapping[str, SensorBlock], last: float, max_gap_s: float) -> bool:
+    """Whether the merged times of ``blocks`` (after ``last``) hold no gap over ``max_gap_s``,
+    told without sorting them: no sensor has one of its own and their spans follow on. False
+    also when unsure (then the caller sorts)."""
+    reach = last
+    for t in sorted((b.t for b in blocks.values()), key=lambda t: float(t[0])):
+        if float(t[0]) - reach > max_gap_s:
+            return False
+        if len(t) > 1:
+            steps = t[1:] - t[:-1]
+            if float(steps.max()) > max_gap_s or float(steps.min()) < 0:  # a gap, or not in order
+                return False
+        reach = max(reach, float(t[-1]))
+    return True
+
+
 def _magnitudes(b: SensorBlock, grid_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Times and |acc|, |gyr| / √3 (float32): all that clock alignment looks at, averaged over
     groups of samples down to about the alignment's grid rate (its anti-alias filter anyway)."""
@@ -204,10 +220,13 @@ class Prepass:
             return
         if self.reference is None:
             self.reference = "pelvis" if "pelvis" in blocks else sorted(blocks)[0]
-        ts = np.sort(np.concatenate([b.t for b in blocks.values()]))
-        prev = np.concatenate(([self._last], ts)) if self._last is not None else ts
-        gaps = np.flatnonzero(np.diff(prev) > self.max_gap_s)
-        starts = prev[gaps + 1] if self._last is not None or len(gaps) else np.zeros(0)
+        if self._last is not None and _no_gap(blocks, self._last, self.max_gap_s):
+            starts, ts = np.zeros(0), np.array([max(float(b.t[-1]) for b in blocks.values())])
+        else:
+            ts = np.sort(np.concatenate([b.t for b in blocks.values()]))
+            prev = np.concatenate(([self._last], ts)) if self._last is not None else ts
+            gaps = np.flatnonzero(np.diff(prev) > self.max_gap_s)
+            starts = prev[gaps + 1] if self._last is not None or len(gaps) else np.zeros(0)
         if self._last is None:
             self._open(float(ts[0]))
         for start in starts.tolist():  # the batch holds the end of a segment and what follows
