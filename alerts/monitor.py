@@ -124,7 +124,7 @@ class Monitor:
 
     def push_steps(self, steps: Sequence[tuple[Sequence[SensorBlock], float]]) -> list[MonitorStep]:
         """The steps ``(blocks, until)`` of a recording, one ``MonitorStep`` each, the same as
-        ``push`` for each in turn, with the samples fused per sensor in one call where possible."""
+        ``push`` for each in turn, with the samples of all of them taken in at once where possible."""
         if self.pipeline.take_steps(steps):
             return [self._step(self.pipeline.step_out(until), final=False) for _, until in steps]
         return [self.push(blocks, until) for blocks, until in steps]

@@ -157,9 +157,9 @@ class Pipeline:
         return out if head is None else PipelineOutput.joined(head, out)
 
     def take_steps(self, steps: Sequence[tuple[Sequence[SensorBlock], float]]) -> bool:
-        """Take the samples of several consecutive pushes ``(blocks, until)`` at once, each sensor's
-        fused in one call (a call costs far more than a sample); ``step_out(until)`` for each step
-        in turn then gives what ``push`` would have. False, with nothing taken, when the steps
+        """Take the samples of several consecutive pushes ``(blocks, until)`` at once (checked,
+        put on the clock and fused per sensor, without the per-push work); ``step_out(until)`` for
+        each step in turn then gives what ``push`` would have. False, with nothing taken, when the steps
         must go through ``push`` one by one: a sensor not started yet, or a gap that restarts."""
         if self.k_next is None or not all(np.isfinite(u) for _, u in steps):
             return False

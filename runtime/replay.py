@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 STEP_S = 60.0  # the analysis steps a recording is cut into (whole minutes of its timeline)
 # steps handed on together: each is still analysed on its own (the same results), but the
-# samples of ten minutes are fused in one call per sensor, and a call costs more than a sample
+# samples of ten minutes are taken in at once, and every call costs more than its samples
 STEPS_PER_CHUNK = 10
 Stream = RecordingStream | ArchiveStream  # a file read pass by pass
 
