@@ -146,19 +146,25 @@ def rolling_motion(frames: SensorFrames, window_frames: int) -> np.ndarray:
     Orientation-free: it measures how much the body accelerates, which separates walking from
     still postures regardless of how the sensor is worn.
     """
-    c_n = np.concatenate(([0], np.cumsum(frames.n)))
-    c_s = np.concatenate(([0.0], np.cumsum(frames.mag_sum)))
-    c_q = np.concatenate(([0.0], np.cumsum(frames.mag_sq)))
-    hi = np.arange(1, len(frames) + 1)
-    lo = np.maximum(hi - window_frames, 0)
-    n = c_n[hi] - c_n[lo]
-    s = c_s[hi] - c_s[lo]
-    q = c_q[hi] - c_q[lo]
+    n = _trailing_sums(np.concatenate(([0], np.cumsum(frames.n))), window_frames)
+    s = _trailing_sums(np.concatenate(([0.0], np.cumsum(frames.mag_sum))), window_frames)
+    q = _trailing_sums(np.concatenate(([0.0], np.cumsum(frames.mag_sq))), window_frames)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = q / n - (s / n) ** 2
     out = np.sqrt(np.maximum(var, 0.0))
     out[n < 3] = np.nan
     return out
+
+
+def _trailing_sums(c: np.ndarray, w: int) -> np.ndarray:
+    """``c[i] - c[max(i - w, 0)]`` for ``i = 1 .. len(c) - 1`` of a running sum ``c`` (``c[0] == 0``),
+    by slices (fancy indexing costs more than the sums)."""
+    n = len(c) - 1
+    if w < 1:
+        hi = np.arange(1, n + 1)
+        return c[hi] - c[np.maximum(hi - w, 0)]
+    head = min(w, n + 1)
+    return np.concatenate((c[1:head] - c[0], c[head:] - c[: n + 1 - head]))
 
 
 def runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
