@@ -11,7 +11,7 @@ the wearer gave to earlier alerts, and the local days that ended. Whoever consum
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,6 +121,13 @@ class Monitor:
 
     def push(self, blocks: Iterable[SensorBlock], until: float | None = None) -> MonitorStep:
         return self._step(self.pipeline.push(blocks, until), final=False)
+
+    def push_steps(self, steps: Sequence[tuple[Sequence[SensorBlock], float]]) -> list[MonitorStep]:
+        """The steps ``(blocks, until)`` of a recording, one ``MonitorStep`` each, the same as
+        ``push`` for each in turn, with the samples of all of them taken in at once where possible."""
+        if self.pipeline.take_steps(steps):
+            return [self._step(self.pipeline.step_out(until), final=False) for _, until in steps]
+        return [self.push(blocks, until) for blocks, until in steps]
 
     def close(self) -> MonitorStep:
         """End of the stream: the last frames, open episodes closed, the last day summarised."""

@@ -33,6 +33,9 @@ class GapBridge:
         if n == 0:
             return x
         ok = np.isfinite(x)
+        if ok.all():  # nothing lost (nearly always): nothing to fill
+            self._last[key] = (float(x[-1]), 0)
+            return x.copy()
         idx = np.where(ok, np.arange(n), -1)
         np.maximum.accumulate(idx, out=idx)
         gap = np.where(idx >= 0, np.arange(n) - idx, age + 1 + np.arange(n))

@@ -24,7 +24,7 @@ import numpy as np
 
 from posturewatch.analytics.episodes import EpisodeSettings
 from posturewatch.analytics.posture import runs
-from posturewatch.analytics.records import Posture
+from posturewatch.analytics.records import Posture, posture_in
 from posturewatch.analytics.transitions import SIT_TO_STAND, STAND_TO_SIT
 from posturewatch.ingest.frames import FRAME_S
 
@@ -106,9 +106,9 @@ class DayActivity:
         in_bed = getattr(frames, "in_bed", None)
         bed = np.zeros(len(codes), bool) if in_bed is None or len(in_bed) != len(frames.t) \
             else np.asarray(in_bed[i:j], bool)
-        worn = ~np.isin(codes, _UNWORN)
+        worn = ~posture_in(codes, _UNWORN)
         # on their feet nobody is in bed: the night's edges (getting up) count as awake standing
-        bed &= np.isin(codes, (int(Posture.LYING), int(Posture.SITTING)))
+        bed &= posture_in(codes, (int(Posture.LYING), int(Posture.SITTING)))
         awake = worn & ~bed
         self.worn_s += float(worn.sum()) * FRAME_S
         self.worn_awake_s += float(awake.sum()) * FRAME_S
@@ -142,9 +142,9 @@ class DayActivity:
             trunk, neck = angles["trunk_inclination"][i:j], angles["neck_flexion"][i:j]
             head = (trunk >= ep.head_enter) & (trunk < ep.bend_limit)
             head &= ~np.isfinite(neck) | (neck >= ep.neck_enter)
-            bent = (angles["trunk_inclination"][i:j] >= ep.bend_limit) & ~np.isin(codes, _NO_BEND)
+            bent = (angles["trunk_inclination"][i:j] >= ep.bend_limit) & ~posture_in(codes, _NO_BEND)
         self.posterior_tilt_sitting_s += float((tilt & (codes == Posture.SITTING)).sum()) * FRAME_S
-        self.forward_head_s += float((head & np.isin(codes, _UPRIGHT_STILL)).sum()) * FRAME_S
+        self.forward_head_s += float((head & posture_in(codes, _UPRIGHT_STILL)).sum()) * FRAME_S
         # a bend starts where the trunk goes past the limit after ≥ bend_gap_s below it
         t = frames.t[i:j][bent]
         if len(t):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posturewatch.analytics.posture import runs
-from posturewatch.analytics.records import Episode, EpisodeEvent, Posture
+from posturewatch.analytics.records import Episode, EpisodeEvent, Posture, posture_in
 
 UPRIGHT_STILL = (Posture.SITTING, Posture.STANDING)
 NO_BEND = (Posture.LYING, Posture.NOT_WORN)  # trunk far from vertical here is not a bend
@@ -113,7 +113,7 @@ class HysteresisDetector:
         enter, hold, value = self.conditions(frames)
         # A posture the condition excludes (lying, walking, not worn) makes it false whatever the
         # angle; only a missing or undefined angle in an allowed posture is a gap.
-        allowed = np.isin(frames.posture, self.postures)
+        allowed = posture_in(frames.posture, self.postures)
         unknown = (~np.isfinite(value) & allowed) | (frames.posture == Posture.UNKNOWN)
         level = np.where(unknown, -1, np.where(enter, 2, np.where(hold, 1, 0))).astype(np.int8)
         events: list[EpisodeEvent] = []
@@ -205,7 +205,7 @@ class PosteriorTiltDetector(HysteresisDetector):
 
     def conditions(self, frames: Frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tilt = frames.angles["pelvic_tilt"]
-        ok = np.isin(frames.posture, self.postures)
+        ok = posture_in(frames.posture, self.postures)
         with np.errstate(invalid="ignore"):
             return ok & (tilt <= self.s.tilt_enter), ok & (tilt <= self.s.tilt_hold), tilt
 
@@ -219,7 +219,7 @@ class ForwardHeadDetector(HysteresisDetector):
         s = self.s
         trunk = frames.angles["trunk_inclination"]
         neck = frames.angles["neck_flexion"]
-        ok = np.isin(frames.posture, self.postures)
+        ok = posture_in(frames.posture, self.postures)
         with np.errstate(invalid="ignore"):
             enter = ok & (trunk >= s.head_enter) & (trunk < s.bend_limit)
             hold = ok & (trunk >= s.head_hold) & (trunk < s.bend_limit)
@@ -322,7 +322,7 @@ class LumbarBendDetector:
         # lean that runs straight into lying (going down prone) or out of it (getting up) is
         # part of lying down, not a bend. Unknown posture and an undefined or missing trunk
         # angle are gaps.
-        excluded = np.isin(frames.posture, NO_BEND)
+        excluded = posture_in(frames.posture, NO_BEND)
         gap = (np.isnan(trunk) | (frames.posture == Posture.UNKNOWN)) & ~excluded
         with np.errstate(invalid="ignore"):
             bent = trunk >= self.s.bend_limit

@@ -36,6 +36,7 @@ import numpy as np
 
 from posturewatch.ingest.angles import ANGLE_SEGMENTS
 from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, runs
+from posturewatch.ingest.records import row_norms
 
 SECOND = FRAME_HZ  # frames per second
 
@@ -122,8 +123,9 @@ class _Track:
         acc = np.where(ok[:, None], fr.acc, 0.0)
         joined_acc = np.concatenate((self.acc, acc))
         joined_ok = np.concatenate((self.ok, ok))
-        still = _dead_still(joined_acc, joined_ok, int(s.window_s * SECOND), s)[-len(fr):]
-        self.shifted = _shifted(joined_acc, joined_ok, s)[-len(fr):]
+        means = _means_1s(joined_acc, joined_ok)  # both tests look at the same 1 s means
+        still = _dead_still(joined_acc, joined_ok, int(s.window_s * SECOND), s, means)[-len(fr):]
+        self.shifted = _shifted(joined_acc, joined_ok, s, means)[-len(fr):]
         self.acc, self.ok = joined_acc[-self.keep:], joined_ok[-self.keep:]
         self.smooth_up = _mean_1s(np.concatenate((self.history(SECOND - 1), fr.up)))[-len(fr):]
         self._remember(fr.up)
@@ -145,33 +147,48 @@ def _angle_deg(up: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def _window_sum(x: np.ndarray, w: int) -> np.ndarray:
-    c = np.concatenate((np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)))
-    hi = np.arange(1, len(x) + 1)
-    return c[hi] - c[np.maximum(hi - w, 0)]
+    """Trailing sums over ``w`` rows (fewer at the start), as differences of one running sum."""
+    if x.dtype != np.float64 or w < 1:
+        c = np.concatenate((np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)))
+        hi = np.arange(1, len(x) + 1)
+        return c[hi] - c[np.maximum(hi - w, 0)]
+    # the same differences taken by slices (fancy indexing costs more than the sums)
+    c = np.empty((len(x) + 1, *x.shape[1:]))
+    c[0] = 0.0
+    np.cumsum(x, axis=0, out=c[1:])
+    out = np.empty_like(x)
+    head = min(w, len(x) + 1)
+    np.subtract(c[1:head], c[0], out=out[: head - 1])
+    np.subtract(c[head:], c[: len(x) + 1 - head], out=out[head - 1:])
+    return out
 
 
-def _shifted(acc: np.ndarray, ok: np.ndarray, s: NonWearSettings) -> np.ndarray:
-    """Per frame: has the 1 s mean specific force changed by ``shift_ms2`` within ``shift_lag_s``?"""
-    lag = int(s.shift_lag_s * SECOND)
+def _means_1s(acc: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing 1 s means of the specific force and whether each is full enough (a lost packet
+    or two leaves the mean good enough)."""
     n1 = _window_sum(ok.astype(float), SECOND)
-    full = n1 >= SECOND - 2
     with np.errstate(invalid="ignore", divide="ignore"):
         mean1 = _window_sum(acc, SECOND) / n1[:, None]
+    return mean1, n1 >= SECOND - 2
+
+
+def _shifted(acc: np.ndarray, ok: np.ndarray, s: NonWearSettings,
+             means: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Per frame: has the 1 s mean specific force changed by ``shift_ms2`` within ``shift_lag_s``?"""
+    lag = int(s.shift_lag_s * SECOND)
+    mean1, full = means if means is not None else _means_1s(acc, ok)
     out = np.zeros(len(acc), bool)
     if len(acc) > lag:
-        change = np.linalg.norm(mean1[lag:] - mean1[:-lag], axis=1)
+        change = row_norms(mean1[lag:] - mean1[:-lag])
         out[lag:] = full[lag:] & full[:-lag] & (change > s.shift_ms2)
     return out
 
 
-def _dead_still(acc: np.ndarray, ok: np.ndarray, w: int, s: NonWearSettings) -> np.ndarray:
+def _dead_still(acc: np.ndarray, ok: np.ndarray, w: int, s: NonWearSettings,
+                means: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Per frame: over the trailing ``w`` frames, do the 1 s means of the specific force vary no
     more than the frame-to-frame noise predicts?"""
-    okf = ok.astype(float)
-    n1 = _window_sum(okf, SECOND)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean1 = _window_sum(acc, SECOND) / n1[:, None]  # 1 s means
-    full = n1 >= SECOND - 2  # a lost packet or two leaves the mean good enough
+    mean1, full = means if means is not None else _means_1s(acc, ok)
     m = np.where(full[:, None], mean1, 0.0)
     cnt = _window_sum(full.astype(float), w)
     s1 = _window_sum(m, w)

@@ -10,7 +10,7 @@ Final frames also go to the mounting learner, which learns mountings and follows
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,7 +19,8 @@ from posturewatch.analytics.bridge import GapBridge
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
 from posturewatch.analytics.holdback import HeldFrames, HoldBack
 from posturewatch.analytics.nonwear import NonWearDetector, NonWearSettings
-from posturewatch.analytics.pipeline_state import PendingFrames, SensorState, worn_only
+from posturewatch.analytics.pipeline_output import PipelineOutput
+from posturewatch.analytics.pipeline_state import PendingFrames, SensorState, finite_only, worn_only
 from posturewatch.analytics.posture import (
     PostureFeatures,
     PostureSettings,
@@ -27,7 +28,7 @@ from posturewatch.analytics.posture import (
     clean_bouts,
     sure_lying,
 )
-from posturewatch.analytics.records import EpisodeEvent, Posture
+from posturewatch.analytics.records import Posture
 from posturewatch.analytics.seated import SeatedFromTransitions
 from posturewatch.analytics.sleep import InBedTracker, SleepSettings
 from posturewatch.analytics.steps import StepCounter
@@ -50,7 +51,7 @@ from posturewatch.ingest.frames import (
 )
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.mounting_watch import MountingLearner
-from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
+from posturewatch.ingest.records import SensorBlock, row_norms
 
 POSTURE_DELAY_S = 15.0
 CONTEXT_S = 30.0
@@ -83,46 +84,8 @@ class PipelineSettings:
         return Calibration.declared(location, sup, ant)
 
 
-@dataclass
-class PipelineOutput:
-    """Frames that became final: 10 Hz times, angles (deg), posture codes, and episode events."""
-
-    t: np.ndarray
-    angles: dict[str, np.ndarray]
-    posture: np.ndarray
-    events: list[EpisodeEvent]
-    present: dict[str, np.ndarray] = field(default_factory=dict)
-    # per frame bitmask of angles undefined by geometry (ingest.angles.UNDEFINED_BIT)
-    angle_quality: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
-    steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # heel-strike times (s)
-    transitions: list[Transition] = field(default_factory=list)  # sit-to-stand / stand-to-sit
-    # per frame: inside the night's main lying period (awakenings out of bed excluded)
-    in_bed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-
-    def __post_init__(self) -> None:
-        if len(self.in_bed) != len(self.t):
-            self.in_bed = np.zeros(len(self.t), bool)
-
-    @classmethod
-    def empty(cls) -> PipelineOutput:
-        return cls(np.zeros(0), {a: np.zeros(0) for a in ANGLE_NAMES}, np.zeros(0, np.int8), [])
-
-    @classmethod
-    def joined(cls, a: PipelineOutput, b: PipelineOutput) -> PipelineOutput:
-        """``a`` then ``b`` (the close of a segment before a gap, then what followed it)."""
-        def cat(x: dict, y: dict, na: int, nb: int, fill) -> dict:
-            return {k: np.concatenate((x.get(k, np.full(na, fill)), y.get(k, np.full(nb, fill))))
-                    for k in x.keys() | y.keys()}
-        na, nb = len(a), len(b)
-        return cls(np.concatenate((a.t, b.t)), cat(a.angles, b.angles, na, nb, np.nan),
-                   np.concatenate((a.posture, b.posture)).astype(np.int8), a.events + b.events,
-                   cat(a.present, b.present, na, nb, False),
-                   np.concatenate((a.angle_quality, b.angle_quality)).astype(np.uint8),
-                   np.concatenate((a.steps, b.steps)), a.transitions + b.transitions,
-                   np.concatenate((a.in_bed, b.in_bed)))
-
-    def __len__(self) -> int:
-        return len(self.t)
+class _OneByOne(Exception):
+    """Steps taken together would not give what pushing them one by one gives."""
 
 
 class Pipeline:
@@ -173,7 +136,7 @@ class Pipeline:
         newest = -np.inf
         head = None
         for block in blocks:
-            block = self._finite(block)
+            block = finite_only(block, self.counters)
             if block is None:
                 continue
             if self._after_gap(block, newest):
@@ -190,9 +153,47 @@ class Pipeline:
             until = newest - 0.5
         if self.k_next is None or not np.isfinite(until):
             return head or PipelineOutput.empty()
-        self._advance(int(np.floor(until * FRAME_HZ + 1e-9)))
-        out = self._emit(final=False)
+        out = self.step_out(until)
         return out if head is None else PipelineOutput.joined(head, out)
+
+    def take_steps(self, steps: Sequence[tuple[Sequence[SensorBlock], float]]) -> bool:
+        """Take the samples of several consecutive pushes ``(blocks, until)`` at once (checked,
+        put on the clock and fused per sensor, without the per-push work); ``step_out(until)`` for
+        each step in turn then gives what ``push`` would have. False, with nothing taken, when the steps
+        must go through ``push`` one by one: a sensor not started yet, or a gap that restarts."""
+        if self.k_next is None or not all(np.isfinite(u) for _, u in steps):
+            return False
+        counters, newest_before, k_next = self.counters.copy(), self._newest, self.k_next
+        taken: dict[str, list[SensorBlock]] = {}
+        try:
+            for blocks, until in steps:
+                newest = -np.inf
+                for block in blocks:
+                    block = finite_only(block, self.counters)
+                    if block is None:
+                        continue
+                    sensor = self.sensors.get(block.location)
+                    if sensor is None or sensor.tracker is None or self._after_gap(block, newest):
+                        raise _OneByOne
+                    block = self._on_clock(block)  # late against the frames made by the steps before
+                    if block is not None:
+                        taken.setdefault(block.location, []).append(block)
+                        newest = max(newest, float(block.t[-1]))
+                self._newest = max(self._newest, newest)
+                self.k_next = max(self.k_next, int(np.floor(until * FRAME_HZ + 1e-9)))
+        except _OneByOne:
+            self.counters, self._newest = counters, newest_before
+            return False
+        finally:
+            self.k_next = k_next
+        for location, blocks in taken.items():
+            self.sensors[location].add_all(blocks)
+        return True
+
+    def step_out(self, until: float) -> PipelineOutput:
+        """Frames before ``until`` made final (the samples are in): what a push returns."""
+        self._advance(int(np.floor(until * FRAME_HZ + 1e-9)))
+        return self._emit(final=False)
 
     def _after_gap(self, block: SensorBlock, newest: float) -> bool:
         """Whether ``block`` starts more than ``episodes.max_gap_s`` after every sample so far."""
@@ -224,25 +225,6 @@ class Pipeline:
         return out
 
     # -- stages, in the order samples meet them -------------------------------------------------
-    def _finite(self, block: SensorBlock) -> SensorBlock | None:
-        """The block without samples whose time or readings are not finite (counted); None if empty."""
-        if len(block) == 0:
-            return None
-        ok = np.isfinite(block.t) & np.isfinite(block.acc).all(axis=1)
-        if block.gyr is not None:
-            ok &= np.isfinite(block.gyr).all(axis=1)
-        if len(block.t) > 1:
-            ok[1:] &= np.diff(block.t) > 0
-        if ok.all():
-            return block
-        self.counters[f"{block.location}_bad_samples"] += int((~ok).sum())
-        if not ok.any():
-            return None
-        idx = np.flatnonzero(ok)
-        return SensorBlock(block.location, block.t[idx], block.acc[idx],
-                           None if block.gyr is None else block.gyr[idx],
-                           None if block.mag is None else block.mag[idx])
-
     def _on_clock(self, block: SensorBlock) -> SensorBlock | None:
         """The block on the common clock, without samples before the frames already made
         (counted as late); the first block starts the frame clock. None if nothing is left."""
@@ -334,7 +316,7 @@ class Pipeline:
         if "pelvis" not in done.acc or ("thigh" in done.present and done.present["thigh"].any()):
             return posture
         ahead = self._pending
-        force = [np.linalg.norm(f.acc["pelvis"], axis=1) for f in (done, ahead)]
+        force = [row_norms(f.acc["pelvis"]) for f in (done, ahead)]
         return self.seated.push(done.t, posture, done.angles["pelvic_tilt"], force[0],
                                 ahead.t, ahead.angles["pelvic_tilt"], force[1])
 
@@ -342,7 +324,7 @@ class Pipeline:
         """Steps and sit-to-stand transitions among final frames; pending ones are look-ahead."""
         ahead = self._pending
         thigh, pelvis = "thigh_inclination", "pelvic_tilt"
-        force = [np.linalg.norm(f.acc["pelvis"], axis=1) if "pelvis" in f.acc else None
+        force = [row_norms(f.acc["pelvis"]) if "pelvis" in f.acc else None
                  for f in (done, ahead)]
         steps = self.steps.push(done.t, posture, done.angles[thigh], force[0], ahead.angles[thigh], force[1])
         moves = self.transitions.push(done.t, posture, done.angles[thigh], done.angles[pelvis],

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+
+import numpy as np
 
 
 class Posture(IntEnum):
@@ -31,6 +34,17 @@ class Posture(IntEnum):
             return cls[label.strip().upper()]
         except KeyError:
             raise ValueError(f"unknown posture {label!r}") from None
+
+
+def posture_in(codes: np.ndarray, postures: Iterable[int]) -> np.ndarray:
+    """Whether each posture code is one of ``postures``: ``np.isin``, by a table of the few codes
+    (``np.isin`` sorts, which costs more than the rest of a step's episode tracking)."""
+    codes = np.asarray(codes)
+    table = np.zeros(max(Posture) + 1, bool)
+    table[[int(p) for p in postures]] = True
+    if codes.size and (codes.min() < 0 or codes.max() >= len(table)):
+        return np.isin(codes, list(postures))
+    return table[codes]
 
 
 EPISODE_KINDS: tuple[str, ...] = ("prolonged_sitting", "posterior_tilt", "forward_head", "lumbar_bend")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posturewatch.analytics.records import Posture
+from posturewatch.analytics.records import Posture, posture_in
 from posturewatch.ingest.frames import FRAME_HZ
 
 SIT_TO_STAND = "sit_to_stand"
@@ -67,8 +67,8 @@ class TransitionFinder:
             return []
         codes = np.asarray(posture, np.int64)
         prev = np.concatenate(([self._last if self._last is not None else codes[0]], codes[:-1]))
-        up = np.isin(codes, _ON_FEET) & np.isin(prev, _OFF_FEET)
-        down = np.isin(codes, _OFF_FEET) & np.isin(prev, _ON_FEET)
+        up = posture_in(codes, _ON_FEET) & posture_in(prev, _OFF_FEET)
+        down = posture_in(codes, _OFF_FEET) & posture_in(prev, _ON_FEET)
         self._last = int(codes[-1])
         source, angle, ahead = self._signal(n, thigh, pelvis, ahead_thigh, ahead_pelvis)
         if source != self._source:

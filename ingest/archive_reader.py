@@ -112,7 +112,8 @@ class _Part:
             return
         for i in range(self.count):
             try:
-                table = self._parquet.read_row_group(i, columns=_COLUMNS)
+                # one row group is small: Arrow's threads cost more CPU than they save here
+                table = self._parquet.read_row_group(i, columns=_COLUMNS, use_threads=False)
             except (pa.ArrowException, OSError) as exc:
                 report.bad["unreadable_row_group"] += 1
                 report.notes.append(f"{self.path.name}: row group {i} unreadable "
@@ -142,43 +143,79 @@ def _channel(table: pa.Table, names: tuple[str, ...]) -> tuple[np.ndarray, np.nd
     return values.astype(np.float32, copy=False), present
 
 
+def _runs(codes: np.ndarray) -> dict[int, slice]:
+    """Rows of each location code that holds one run of rows (the writer's own files keep a
+    location's rows together): a slice takes them without copying."""
+    edges = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)]
+    if len(edges) > 2 + 2 * len(LOCATIONS):
+        return {}
+    starts = [int(codes[a]) for a in edges[:-1] if a < len(codes)]
+    if len(set(starts)) != len(starts):
+        return {}
+    return {code: slice(a, b) for code, a, b in zip(starts, edges[:-1], edges[1:], strict=False)}
+
+
 def _blocks(table: pa.Table, last: dict[str, float], report: ReadReport) -> list[SensorBlock]:
     """One row group's rows as clean blocks per location, continuing from ``last`` times."""
     codes, names = _locations(table.column("location"))
     t = table.column("t").to_numpy()
     acc, _ = _channel(table, CHANNELS["acc"])
     gyr, has_gyr = _channel(table, CHANNELS["gyr"])
-    mag, has_mag = _channel(table, CHANNELS["mag"])
+    # most sensors have no magnetometer: a channel with no value at all is not converted
+    no_mag = any(table.column(n).null_count == table.num_rows for n in CHANNELS["mag"])
+    mag, has_mag = (None, None) if no_mag else _channel(table, CHANNELS["mag"])
     out = []
+    runs = _runs(codes)
     for code, loc in enumerate(names):
-        rows = np.flatnonzero(codes == code)
-        if not len(rows):
+        rows = runs.get(code)
+        if rows is None:
+            rows = np.flatnonzero(codes == code)
+        tl, al, gl, with_gyr = t[rows], acc[rows], gyr[rows], has_gyr[rows]
+        if not len(tl):
             continue
         if loc not in LOCATIONS:
-            report.bad["unknown_location"] += len(rows)
+            report.bad["unknown_location"] += len(tl)
             continue
-        valid = np.isfinite(t[rows]) & np.isfinite(acc[rows]).all(axis=1)
-        with_gyr = has_gyr[rows]
-        if with_gyr.any():
-            valid &= with_gyr & np.isfinite(gyr[rows]).all(axis=1)
-        if (~valid).any():
+        any_gyr = bool(with_gyr.any())
+        valid = _finite_rows(al) & np.isfinite(tl)
+        if any_gyr:
+            valid &= with_gyr & _finite_rows(gl)
+        keep = None
+        if not valid.all():
             report.bad[f"{loc}_incomplete_or_nan_sample"] += int((~valid).sum())
-            rows = rows[valid]
-        tl = t[rows]
+            keep = valid
+            tl = tl[valid]
         before = np.maximum.accumulate(np.concatenate(([last.get(loc, -np.inf)], tl)))[:-1]
-        keep = tl > before
-        if not keep.all():
+        later = tl > before
+        if not later.all():
             report.bad[f"{loc}_duplicate_timestamp"] += int((tl == before).sum())
             report.bad[f"{loc}_out_of_order"] += int((tl < before).sum())
-            rows = rows[keep]
-        if not len(rows):
+            tl = tl[later]
+            if keep is None:
+                keep = later
+            else:
+                keep[keep] = later
+        if not len(tl):
             continue
-        last[loc] = float(t[rows[-1]])
-        g = gyr[rows] if with_gyr.any() else None
-        m = mag[rows] if has_mag[rows].all() and np.isfinite(mag[rows]).all() else None
-        out.append(SensorBlock(loc, t[rows], acc[rows], g, m))
-        report.samples[loc] += len(rows)
+        if keep is not None:
+            al, gl = al[keep], gl[keep]
+        m = None
+        if mag is not None:
+            ml = mag[rows] if keep is None else mag[rows][keep]
+            ok_mag = has_mag[rows] if keep is None else has_mag[rows][keep]
+            m = ml if ok_mag.all() and np.isfinite(ml).all() else None
+        last[loc] = float(tl[-1])
+        g = gl if any_gyr else None
+        out.append(SensorBlock(loc, tl, al, g, m))
+        report.samples[loc] += len(tl)
     return out
+
+
+def _finite_rows(v: np.ndarray) -> np.ndarray:
+    """Per row of (n, 3) values: all finite (checked at once first: nearly always they are)."""
+    if np.isfinite(v).all():
+        return np.ones(len(v), bool)
+    return np.isfinite(v).all(axis=1)
 
 
 def iter_archive(path: str | Path, report: ReadReport | None = None,

@@ -30,11 +30,16 @@ class Utf8Replacing(io.RawIOBase):
     def readinto(self, buffer) -> int:
         while self._offset >= len(self._pending):
             raw = self._fh.read(self._chunk)
-            try:  # valid UTF-8 (nearly always) passes unchanged
-                raw.decode("utf-8")
-                text = raw if not self._decoder.getstate()[0] else None
-            except UnicodeDecodeError:
-                text = None
+            text = None
+            if not self._decoder.getstate()[0]:  # valid UTF-8 (nearly always) passes unchanged
+                if raw.isascii():  # far cheaper than decoding, and ASCII is valid UTF-8
+                    text = raw
+                else:
+                    try:
+                        raw.decode("utf-8")
+                        text = raw
+                    except UnicodeDecodeError:
+                        text = None
             if text is None:
                 text = self._decoder.decode(raw, final=not raw).encode("utf-8")
             self._pending, self._offset = memoryview(text), 0

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posturewatch.ingest.records import row_norms
+
 FRAME_HZ = 10
 FRAME_S = 1.0 / FRAME_HZ
 
@@ -82,36 +84,39 @@ def frame_index(t: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(t) * FRAME_HZ + 1e-9).astype(np.int64)
 
 
-def reduce_to_frames(t: np.ndarray, up: np.ndarray, acc: np.ndarray, k0: int, k1: int) -> SensorFrames:
-    """Sum samples with frame index in ``[k0, k1)`` into frames; samples outside are ignored."""
+def reduce_to_frames(t: np.ndarray, up: np.ndarray | None, acc: np.ndarray, k0: int, k1: int) -> SensorFrames:
+    """Sum samples with frame index in ``[k0, k1)`` into frames; samples outside are ignored.
+    Without ``up`` (a caller that needs only the specific force) the frames' up stays NaN."""
     count = k1 - k0
     out = SensorFrames.empty(k0, count)
     if count <= 0 or len(t) == 0:
         return out
     idx = frame_index(t) - k0
     if len(idx) > 1 and (np.diff(idx) < 0).any():
-        return _scattered_to_frames(idx, up, acc, out)
+        return _scattered_to_frames(idx, acc if up is None else up, acc, out, with_up=up is not None)
     # time-ordered samples (every caller's case): each frame is one run, summed in one sweep
     lo, hi = np.searchsorted(idx, (0, count))
     if hi <= lo:
         return out
-    idx, up, acc = idx[lo:hi], up[lo:hi], acc[lo:hi]
+    idx, acc = idx[lo:hi], acc[lo:hi]
     starts = np.flatnonzero(np.diff(idx, prepend=-1))
     frames = idx[starts]
     n = np.diff(np.append(starts, len(idx)))
     out.n[frames] = n
-    mag = np.linalg.norm(acc, axis=1)
+    mag = row_norms(acc)
     out.mag_sum[frames] = np.add.reduceat(mag, starts, dtype=np.float64)
     out.mag_sq[frames] = np.add.reduceat(mag * mag, starts, dtype=np.float64)
     out.acc[frames] = np.add.reduceat(acc, starts, axis=0, dtype=np.float64) / n[:, None]
-    s_up = np.add.reduceat(up, starts, axis=0, dtype=np.float64)
-    norm = np.linalg.norm(s_up, axis=1, keepdims=True)
+    if up is None:
+        return out
+    s_up = np.add.reduceat(up[lo:hi], starts, axis=0, dtype=np.float64)
+    norm = row_norms(s_up, keepdims=True)
     out.up[frames] = s_up / np.where(norm > 0, norm, 1.0)
     return out
 
 
-def _scattered_to_frames(idx: np.ndarray, up: np.ndarray, acc: np.ndarray, out: SensorFrames
-                         ) -> SensorFrames:
+def _scattered_to_frames(idx: np.ndarray, up: np.ndarray, acc: np.ndarray, out: SensorFrames,
+                         with_up: bool = True) -> SensorFrames:
     """``reduce_to_frames`` for samples in any order (frame ``idx`` counted from ``out.k0``)."""
     count = len(out)
     keep = (idx >= 0) & (idx < count)
@@ -125,8 +130,11 @@ def _scattered_to_frames(idx: np.ndarray, up: np.ndarray, acc: np.ndarray, out: 
     for j in range(3):
         s_up = np.bincount(idx, up[keep, j], minlength=count)
         s_acc = np.bincount(idx, acc[keep, j], minlength=count)
-        out.up[has, j] = s_up[has]
+        if with_up:
+            out.up[has, j] = s_up[has]
         out.acc[has, j] = s_acc[has] / n[has]
+    if not with_up:
+        return out
     norm = np.linalg.norm(out.up[has], axis=1, keepdims=True)
     out.up[has] /= np.where(norm > 0, norm, 1.0)
     return out
@@ -138,19 +146,25 @@ def rolling_motion(frames: SensorFrames, window_frames: int) -> np.ndarray:
     Orientation-free: it measures how much the body accelerates, which separates walking from
     still postures regardless of how the sensor is worn.
     """
-    c_n = np.concatenate(([0], np.cumsum(frames.n)))
-    c_s = np.concatenate(([0.0], np.cumsum(frames.mag_sum)))
-    c_q = np.concatenate(([0.0], np.cumsum(frames.mag_sq)))
-    hi = np.arange(1, len(frames) + 1)
-    lo = np.maximum(hi - window_frames, 0)
-    n = c_n[hi] - c_n[lo]
-    s = c_s[hi] - c_s[lo]
-    q = c_q[hi] - c_q[lo]
+    n = _trailing_sums(np.concatenate(([0], np.cumsum(frames.n))), window_frames)
+    s = _trailing_sums(np.concatenate(([0.0], np.cumsum(frames.mag_sum))), window_frames)
+    q = _trailing_sums(np.concatenate(([0.0], np.cumsum(frames.mag_sq))), window_frames)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = q / n - (s / n) ** 2
     out = np.sqrt(np.maximum(var, 0.0))
     out[n < 3] = np.nan
     return out
+
+
+def _trailing_sums(c: np.ndarray, w: int) -> np.ndarray:
+    """``c[i] - c[max(i - w, 0)]`` for ``i = 1 .. len(c) - 1`` of a running sum ``c`` (``c[0] == 0``),
+    by slices (fancy indexing costs more than the sums)."""
+    n = len(c) - 1
+    if w < 1:
+        hi = np.arange(1, n + 1)
+        return c[hi] - c[np.maximum(hi - w, 0)]
+    head = min(w, n + 1)
+    return np.concatenate((c[1:head] - c[0], c[head:] - c[: n + 1 - head]))
 
 
 def runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

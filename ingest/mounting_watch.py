@@ -31,6 +31,7 @@ import numpy as np
 from posturewatch.ingest.autocal import AutoCalSettings, autocalibrate
 from posturewatch.ingest.frames import FRAME_HZ, SensorFrames, runs
 from posturewatch.ingest.mounting import Calibration, angle_deg, rotation_between
+from posturewatch.ingest.records import row_norms
 from posturewatch.ingest.slip_step import SHARP_LOCATIONS, SPAN_S, Step, find_steps, per_second
 
 log = logging.getLogger(__name__)
@@ -341,7 +342,7 @@ class _StepBuffer:
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
+        return v / row_norms(v, keepdims=True)
 
 
 def _walk_mean_up(acc: np.ndarray) -> np.ndarray | None:

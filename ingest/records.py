@@ -26,6 +26,15 @@ ANGLE_NAMES: tuple[str, ...] = (
 GRAVITY = 9.80665
 
 
+def row_norms(v: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """Length of each 3-vector along the last axis: what ``np.linalg.norm(v, axis=-1)`` gives,
+    bit for bit (the same squares summed in the same order, in ``v``'s precision), without its
+    temporary copies — several times faster on many rows."""
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    out = np.sqrt(x * x + y * y + z * z)
+    return out[..., None] if keepdims else out
+
+
 @dataclass(slots=True)
 class SensorBlock:
     """Consecutive samples of one sensor on the host clock.

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from posturewatch.ingest.frames import FRAME_HZ
+from posturewatch.ingest.records import row_norms
 
 BEFORE_S = 20  # steady seconds before the step
 AFTER_S = 60  # ... and after it: a slip stays, a reach or a bend comes back
@@ -74,7 +75,7 @@ def _deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _unit(v: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+        return v / row_norms(v, keepdims=True)
 
 
 def _means(up: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:

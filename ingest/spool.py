@@ -23,7 +23,7 @@ from posturewatch.ingest.records import SensorBlock
 _FIELDS = ("t", "acc", "gyr", "mag")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a week holds tens of thousands: kept small
 class _Entry:
     location: str
     n: int
@@ -36,6 +36,7 @@ class BlockSpool:
     def __init__(self, directory: str | Path | None = None) -> None:
         self._fh = tempfile.TemporaryFile(prefix=".posturewatch-spool-", dir=directory)  # noqa: SIM115
         self._index: list[list[_Entry]] = []
+        self._layouts: dict[tuple, tuple] = {}  # the few distinct array layouts, shared by the entries
         self.bytes = 0
 
     def add(self, batch: Mapping[str, SensorBlock]) -> None:
@@ -51,7 +52,8 @@ class BlockSpool:
                 self._fh.write(memoryview(arr).cast("B"))
                 self.bytes += arr.nbytes
                 arrays.append((arr.dtype.str, arr.shape[1] if arr.ndim == 2 else 0))
-            entries.append(_Entry(loc, len(b), tuple(arrays)))
+            layout = tuple(arrays)
+            entries.append(_Entry(loc, len(b), self._layouts.setdefault(layout, layout)))
         self._index.append(entries)
 
     def batches(self, progress=None) -> Iterator[dict[str, SensorBlock]]:

@@ -66,7 +66,8 @@ def numeric_seconds(values: np.ndarray, unit: str = "auto") -> tuple[np.ndarray,
     seconds = values.astype(np.float64) * UNIT_SECONDS[unit]
     note = f"timestamps read as Unix {UNIT_WORDS[unit]} ({how})"
     finite = seconds[np.isfinite(seconds)]
-    if len(finite) and np.median(finite) < EARLIEST:
+    # (no stamp before 2000, the usual case: the median cannot be either; it costs a sort)
+    if len(finite) and (finite < EARLIEST).any() and np.median(finite) < EARLIEST:
         note += ("; they lie before 2000, like a clock counting from the recording's start, "
                  "and are dropped: write Unix time or date-times")
     return seconds, note

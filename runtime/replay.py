@@ -39,7 +39,7 @@ from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.prepass import Prepass, Segment
 from posturewatch.ingest.recording import ReadReport, RecordingError
 from posturewatch.ingest.recording_stream import RecordingStream, TextCellsFound, blocks_in_windows
-from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
+from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock, row_norms
 from posturewatch.ingest.spool import BlockSpool
 from posturewatch.runtime.config import Config
 from posturewatch.runtime.outputs import ensure_out_dir
@@ -49,7 +49,10 @@ from posturewatch.runtime.session import Chunk, FileOutputs, Plan, Session
 
 log = logging.getLogger(__name__)
 
-CHUNK_S = 60.0
+STEP_S = 60.0  # the analysis steps a recording is cut into (whole minutes of its timeline)
+# steps handed on together: each is still analysed on its own (the same results), but the
+# samples of ten minutes are taken in at once, and every call costs more than its samples
+STEPS_PER_CHUNK = 10
 Stream = RecordingStream | ArchiveStream  # a file read pass by pass
 
 
@@ -78,7 +81,7 @@ def learn_calibrations(blocks: Mapping[str, SensorBlock], config: Config) -> dic
     k1 = max(int(frame_index(b.t[-1:])[0]) for b in blocks.values()) + 1
     frames = {}
     for loc, b in blocks.items():
-        unit = b.acc / np.linalg.norm(b.acc, axis=1, keepdims=True)
+        unit = b.acc / row_norms(b.acc, keepdims=True)
         frames[loc] = reduce_to_frames(b.t, unit, b.acc, k0, k1)
     return autocalibrate(frames, declared, config.pipeline.autocal)
 
@@ -99,6 +102,7 @@ class _Chunker:
         self.edge = 0.0
         self.hi = -np.inf
         self.news: dict[str, Calibration] | None = None
+        self.steps: list[tuple[list[SensorBlock], float]] = []
 
     def add(self, batch: Mapping[str, SensorBlock]) -> Iterator[Chunk]:
         pieces: dict[int, dict[str, SensorBlock]] = {}
@@ -118,16 +122,19 @@ class _Chunker:
                 self.hi = max(self.hi, float(b.t[-1]))
             if self.edge == 0.0:
                 first = min(float(p[0].t[0]) for p in self.buf.values())
-                self.edge = np.floor(first / CHUNK_S) * CHUNK_S + CHUNK_S
+                self.edge = np.floor(first / STEP_S) * STEP_S + STEP_S
             while self.edge <= self.hi - MARGIN_S:
-                yield self._cut(self.edge, self.edge)
-                self.edge += CHUNK_S
+                self._cut(self.edge, self.edge)
+                self.edge += STEP_S
+                if len(self.steps) >= STEPS_PER_CHUNK:
+                    yield self._chunk()
 
     def _start(self, si: int) -> None:
         self.si, self.buf, self.edge, self.hi = si, {}, 0.0, -np.inf
         self.news = self.segments[si].calibrations if si else None
 
-    def _cut(self, edge: float, until: float) -> Chunk:
+    def _cut(self, edge: float, until: float) -> None:
+        """One step: every location's samples before ``edge``."""
         out = []
         for loc, parts in self.buf.items():
             if not parts:
@@ -137,7 +144,12 @@ class _Chunker:
             if j:
                 out.append(b.slice(0, j))
             self.buf[loc] = [b.slice(j, len(b))] if j < len(b) else []
-        chunk = Chunk(out, until=until, calibrations=self.news)
+        self.steps.append((out, until))
+
+    def _chunk(self) -> Chunk:
+        steps, self.steps = self.steps, []
+        chunk = Chunk([b for blocks, _ in steps for b in blocks], until=steps[-1][1],
+                      calibrations=self.news, steps=steps)
         self.news = None
         return chunk
 
@@ -146,10 +158,13 @@ class _Chunker:
         if self.si < 0 or not np.isfinite(self.hi):
             return
         while True:
-            yield self._cut(self.edge, min(self.edge, self.hi))
+            self._cut(self.edge, min(self.edge, self.hi))
             if self.edge >= self.hi:
                 break
-            self.edge += CHUNK_S
+            self.edge += STEP_S
+            if len(self.steps) >= STEPS_PER_CHUNK:
+                yield self._chunk()
+        yield self._chunk()
         self.hi = -np.inf
 
 

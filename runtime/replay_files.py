@@ -49,6 +49,18 @@ def iso_local(ts, tz: str) -> np.ndarray:
                       dtype=object)
 
 
+def _angle_lines(sec: Seconds, tz: str) -> list[str]:
+    """``angles.csv`` lines of these seconds, as the csv writer would write the rows (no field
+    needs quoting), formatted with plain string operations: the writer and numpy's string
+    formatting cost more than the analysis of a second."""
+    n = len(sec)
+    cols = [["" if v != v else f"{v:.2f}" for v in sec.angles[a].tolist()] if a in sec.angles else [""] * n
+            for a in ANGLE_NAMES]
+    return [",".join(row) + "\r\n" for row in zip(
+        map(str, sec.t.tolist()), _LABELS[sec.posture.astype(int)].tolist(), *cols,
+        iso_local(sec.t, tz).tolist(), strict=True)]
+
+
 def episode_row(e: EpisodeEvent, tz: str) -> list[str]:
     ep = e.episode
     start, end = iso_local([ep.start, ep.end], tz)
@@ -78,6 +90,12 @@ class _Table:
             if new:
                 self._w.writerow(self.fields)
         self._w.writerows(rows)
+
+    def text(self, lines: str) -> None:
+        """Rows already formatted as CSV lines (``\r\n`` ends, as the csv writer's)."""
+        if self._fh is None:
+            self.rows([])
+        self._fh.write(lines)
 
     def close(self) -> None:
         if self._fh is not None:
@@ -172,13 +190,10 @@ class ResultFiles(FileOutputs):
         if not len(sec):
             return
         self.tally.seconds += len(sec)
-        cols = [np.char.mod("%.2f", sec.angles.get(a, np.full(len(sec), np.nan))) for a in ANGLE_NAMES]
-        cols = [np.where(c == "nan", "", c) for c in cols]
-        rows = list(zip(sec.t.astype(str), _LABELS[sec.posture.astype(int)], *cols,
-                        iso_local(sec.t, self.tz), strict=True))
-        self._angles.rows(rows)
+        lines = _angle_lines(sec, self.tz)
+        self._angles.text("".join(lines))
         i = 0
-        while i < len(rows):  # split at local midnight into the day folders
+        while i < len(lines):  # split at local midnight into the day folders
             if sec.t[i] >= self._day_end:
                 if self._day_angles is not None:
                     self._day_angles.close()
@@ -186,7 +201,7 @@ class ResultFiles(FileOutputs):
                 self._day_end = next_midnight(float(sec.t[i]), self._zone)
                 self._day_angles = _Table(self._day_dir(self._day) / "angles.csv", ANGLE_FIELDS)
             j = int(np.searchsorted(sec.t, self._day_end))
-            self._day_angles.rows(rows[i:j])
+            self._day_angles.text("".join(lines[i:j]))
             i = j
 
     def _day_dir(self, day: str) -> Path:

@@ -52,11 +52,13 @@ CALIBRATION_WINDOW_S = 4.0
 class Chunk:
     """Blocks from a source; frames before ``until`` (source time) may become final.
     ``calibrations``: mountings that apply from these blocks on (a replay re-learnt them after
-    a long gap)."""
+    a long gap). ``steps``: a recording's chunk as consecutive steps ``(blocks, until)``, each
+    analysed as a chunk of its own (``blocks`` then holds all of them)."""
 
     blocks: list[SensorBlock]
     until: float | None = None
     calibrations: Mapping[str, Calibration] | None = None
+    steps: list[tuple[list[SensorBlock], float]] | None = None
 
 
 @dataclass
@@ -244,7 +246,11 @@ class Session:
         self._remember(chunk.blocks)
         if chunk.calibrations:
             self.monitor.pipeline.calibrations.update(chunk.calibrations)
-        self._deliver(self.monitor.push(chunk.blocks, until=chunk.until))
+        if chunk.steps:
+            for step in self.monitor.push_steps(chunk.steps):
+                self._deliver(step)
+        else:
+            self._deliver(self.monitor.push(chunk.blocks, until=chunk.until))
 
     def _deliver(self, step: MonitorStep) -> None:
         now = self.source.clock()
