@@ -68,6 +68,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.scheduler:  # local workers: their server imports the pipeline while we read the manifest
+        from posturewatch.cohort import workerserver
+
+        workerserver.start()
     from posturewatch.cohort.cluster import CohortError, usable_cores
     from posturewatch.cohort.manifest import Defaults, ManifestError, load_specs, parse_override
     from posturewatch.cohort.runner import CohortOptions, run_cohort
