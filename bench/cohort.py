@@ -12,7 +12,9 @@ worker server and no warm caches carried from one phase to the next):
 - ``1 worker`` / ``2 workers``: the path of `posturewatch cohort` (worker server launched first,
   then the manifest, then ``run_cohort``) on fresh output folders;
 - with ``--dask-defaults`` also 1 and 2 workers with Dask's own worker settings (spawned workers,
-  profiler on, ...), to show what ours save.
+  profiler on, ...), to show what ours save;
+- with ``--compare PYTHON`` also 1 and 2 workers run by another interpreter, e.g. a venv with an
+  older posturewatch installed, interleaved with ours so both see the same minutes' load.
 
 Each phase reports the process's wall time (interpreter start to exit), the wall time of its work
 alone (the replays; ``run_cohort``), its CPU seconds (the process, its worker server and workers,
@@ -43,6 +45,9 @@ from pathlib import Path
 
 PHASES = ("plain", "plain x2", "1 worker", "2 workers")
 DEFAULT_PHASES = ("1 worker, Dask defaults", "2 workers, Dask defaults")
+COMPARED = ", compared"
+COMPARED_PHASES = ("1 worker" + COMPARED, "2 workers" + COMPARED)
+IDLE_SECONDS = 10.0
 
 
 def make(work: Path, n: int, minutes: float, rate: float) -> Path:
@@ -94,9 +99,11 @@ def child_plain(study: Path, out: Path, recordings: int, part: int, parts: int) 
 
 
 def child_cohort(study: Path, out: Path, recordings: int, workers: int, dask_defaults: bool) -> dict:
-    from posturewatch.cohort import workerserver
-
-    if not dask_defaults:
+    try:
+        from posturewatch.cohort import workerserver
+    except ImportError:  # --compare with a posturewatch from before the worker server
+        workerserver = None
+    if workerserver is not None and not dask_defaults:
         workerserver.start()  # as `posturewatch cohort` does, before the manifest
     from posturewatch.cohort.manifest import Defaults, load_specs
     from posturewatch.cohort.runner import CohortOptions, run_cohort
@@ -119,6 +126,29 @@ def child_cohort(study: Path, out: Path, recordings: int, workers: int, dask_def
     me = resource.getrusage(resource.RUSAGE_SELF)
     return {"work": work, "ready": ready, "cpu": _process_cpu(), "n": len(specs),
             "main_cpu": me.ru_utime + me.ru_stime, "marks": outcome.timings, "results": outcome.results}
+
+
+def child_idle(workers: int, dask_housekeeping: bool, seconds: float) -> dict:
+    """CPU seconds per second of an idle local cluster: this process (scheduler, nannies, client)
+    and its workers, with our housekeeping intervals or Dask's (20 ms tick, 500 ms monitor)."""
+    from posturewatch.cohort import workerserver
+
+    workerserver.start()
+    from posturewatch.cohort.cluster import close_client, open_client, worker_settings
+
+    settings = worker_settings(workers)
+    if dask_housekeeping:
+        settings.update({"distributed.admin.tick.interval": "20ms",
+                         "distributed.admin.system-monitor.interval": "500ms"})
+    client, cluster = open_client(None, workers, settings=settings)
+    try:
+        time.sleep(2.0)  # past the start-up
+        me0, w0 = time.process_time(), client.run(time.process_time)
+        time.sleep(seconds)
+        me1, w1 = time.process_time(), client.run(time.process_time)
+    finally:
+        close_client(client, cluster)
+    return {"main": (me1 - me0) / seconds, "workers": sum(w1[k] - w0[k] for k in w0) / seconds}
 
 
 # ---- the parent ----------------------------------------------------------------------------
@@ -152,7 +182,8 @@ class LoadSampler:
 
 def run_phase(name: str, args: argparse.Namespace, study: Path, work: Path) -> dict:
     """The phase in fresh processes: process wall time and the children's figures."""
-    base = [sys.executable, __file__, "--child", "--workdir", str(work), "--recordings", str(args.recordings)]
+    python = args.compare if name.endswith(COMPARED) else sys.executable
+    base = [python, __file__, "--child", "--workdir", str(work), "--recordings", str(args.recordings)]
     slug = name.replace(" ", "_").replace(",", "")
     if name.startswith("plain"):
         parts = 2 if name == "plain x2" else 1
@@ -177,18 +208,25 @@ def run_phase(name: str, args: argparse.Namespace, study: Path, work: Path) -> d
 
 
 def _tasks(p: dict) -> float:
-    return p["marks"]["tasks_done"] - p["marks"]["submitted"]
+    marks = p["marks"]
+    if "submitted" not in marks:  # --compare with an older posturewatch: durations, not moments
+        return marks["tasks"]
+    return marks["tasks_done"] - marks["submitted"]
 
 
 def report(rep: int, best: dict[str, dict], load: LoadSampler, phases: dict[str, dict], n: int) -> None:
-    print(f"\nrepetition {rep}: {'':13s} {'process s':>9s} {'work s':>7s} {'CPU s':>7s} {'cores':>5s}"
-          "  load avg")
+    print(f"\nrepetition {rep}: {'':13s} {'process s':>9s} {'start s':>7s} {'work s':>7s} {'exit s':>6s} "
+          f"{'CPU s':>7s} {'cores':>5s}  load avg")
     for name, p in phases.items():
-        print(f"  {name:26s} {p['wall']:9.1f} {p['work']:7.1f} {p['cpu']:7.1f} {p['cpu'] / p['wall']:5.2f}  "
+        print(f"  {name:26s} {p['wall']:9.1f} {p['ready']:7.1f} {p['work']:7.1f} "
+              f"{p['wall'] - p['ready'] - p['work']:6.1f} {p['cpu']:7.1f} {p['cpu'] / p['wall']:5.2f}  "
               f"{load.text(name)}")
         if name not in best or p["wall"] < best[name]["wall"]:
             best[name] = p
     ratios(phases, n)
+    if "1 worker" + COMPARED in phases:
+        print("  the same with the compared interpreter:")
+        ratios(phases, n, COMPARED)
     from posturewatch.cohort.timeline import breakdown
 
     for name in ("1 worker", "2 workers"):
@@ -201,8 +239,9 @@ def _pct(a: float, b: float) -> str:
     return f"{(a / b - 1) * 100:+5.1f} %"
 
 
-def ratios(p: dict[str, dict], n: int) -> None:
-    plain, two_plain, one, two = (p[k] for k in PHASES)
+def ratios(p: dict[str, dict], n: int, suffix: str = "") -> None:
+    plain, two_plain = p["plain"], p["plain x2"]
+    one, two = p["1 worker" + suffix], p["2 workers" + suffix]
     ceiling, ceiling_work = plain["wall"] / two_plain["wall"], plain["work"] / two_plain["work"]
     print(f"  hardware reference, 2 plain processes / 1:    {ceiling:5.2f}x process, "
           f"{ceiling_work:5.2f}x replays alone")
@@ -215,7 +254,7 @@ def ratios(p: dict[str, dict], n: int) -> None:
           f"{_pct(_tasks(one), plain['work'])} tasks vs replays")
     print(f"  overhead 2 workers vs 2 plain processes:      {_pct(two['wall'], two_plain['wall'])} process, "
           f"{_pct(two['work'], two_plain['work'])} run_cohort vs replays")
-    for name in ("1 worker", "2 workers"):
+    for name in ("1 worker" + suffix, "2 workers" + suffix):
         results = p[name]["results"]
         task_cpu = sum(r["process_cpu_seconds"] for r in results)
         share = task_cpu / sum(r["seconds"] for r in results)
@@ -225,9 +264,22 @@ def ratios(p: dict[str, dict], n: int) -> None:
         tasks_per_worker = sorted(sum(1 for r in results if r["worker"] == w) for w in peaks)
         print(f"  {name}: CPU {p[name]['cpu'] / n:.2f} s a recording (plain {plain['cpu'] / n:.2f} s), "
               f"of it the tasks' {task_cpu / n:.2f} s, the command's own process (scheduler, client, "
-              f"nannies, tables) {p[name]['main_cpu']:.1f} s in all; a task got {share * 100:.0f} % of a "
-              f"core; tasks per worker {tasks_per_worker}; peak RSS per worker "
+              f"nannies, tables) {p[name].get('main_cpu', 0):.1f} s in all; a task got "
+              f"{share * 100:.0f} % of a core; tasks per worker {tasks_per_worker}; peak RSS per worker "
               + ", ".join(f"{v:.0f} MB" for v in peaks.values()))
+
+
+def idle_cpu(work: Path) -> None:
+    """What an idle 2-worker cluster costs with our housekeeping intervals and with Dask's."""
+    print(f"\nidle 2-worker cluster for {IDLE_SECONDS:g} s, CPU seconds per second (the cost of the "
+          "event loops' health checks, system monitors, heartbeats and memory polls):")
+    for label, flag in (("ours (1 s tick, 2 s monitor)", []),
+                        ("Dask's (20 ms, 500 ms)", ["--dask-defaults"])):
+        cmd = [sys.executable, __file__, "--child", "--kind", "idle", "--workers", "2",
+               "--workdir", str(work), *flag]
+        run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        got = json.loads(run.stdout.splitlines()[-1])
+        print(f"  {label:30s} command's process {got['main']:.4f}, workers {got['workers']:.4f}")
 
 
 def parent(args: argparse.Namespace) -> int:
@@ -238,6 +290,7 @@ def parent(args: argparse.Namespace) -> int:
           f"(made in {time.perf_counter() - t:.0f} s) in {study}; "
           f"{len(os.sched_getaffinity(0))} usable cores")
     names = PHASES + (DEFAULT_PHASES if args.dask_defaults else ())
+    names += COMPARED_PHASES if args.compare else ()
     best: dict[str, dict] = {}
     with LoadSampler() as load:
         for rep in range(1, args.repeat + 1):
@@ -247,10 +300,15 @@ def parent(args: argparse.Namespace) -> int:
                 phases[name] = run_phase(name, args, study, work)
                 load.phase = ""
             report(rep, best, load, phases, args.recordings)
+    idle_cpu(work)
     if args.repeat > 1:
         print("\nbest of each phase:")
         ratios(best, args.recordings)
-    print("(process: interpreter start to exit; work: the replays, or run_cohort; cores: CPU s per wall s)")
+        if args.compare:
+            print("  the same with the compared interpreter:")
+            ratios(best, args.recordings, COMPARED)
+    print("(process: interpreter start to exit; start: to the work's start (imports, manifest); work: the "
+          "replays, or run_cohort; exit: after it; cores: CPU s per wall s)")
     if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
         print("note: the kernel's autogroup is on: this session's processes share one fair share of the "
               "CPU, so on a busy machine two processes get no more of it than one")
@@ -265,9 +323,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="interleaved repetitions, each printed")
     ap.add_argument("--dask-defaults", action="store_true",
                     help="also run 1 and 2 workers with Dask's default worker settings")
+    ap.add_argument("--compare", metavar="PYTHON",
+                    help="also run the cohort phases with this interpreter (another posturewatch install)")
     ap.add_argument("--workdir", type=Path, help="keep the generated study here (default: a temp dir)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--kind", choices=("plain", "cohort"), help=argparse.SUPPRESS)
+    ap.add_argument("--kind", choices=("plain", "cohort", "idle"), help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--part", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--parts", type=int, default=1, help=argparse.SUPPRESS)
@@ -279,8 +339,12 @@ def main() -> int:
 
     logging.getLogger().setLevel(logging.ERROR)
     study = args.workdir / "study"
-    got = (child_plain(study, args.out, args.recordings, args.part, args.parts) if args.kind == "plain"
-           else child_cohort(study, args.out, args.recordings, args.workers, args.dask_defaults))
+    if args.kind == "idle":
+        got = child_idle(args.workers, args.dask_defaults, IDLE_SECONDS)
+    elif args.kind == "plain":
+        got = child_plain(study, args.out, args.recordings, args.part, args.parts)
+    else:
+        got = child_cohort(study, args.out, args.recordings, args.workers, args.dask_defaults)
     print(json.dumps(got))
     return 0
 

@@ -210,7 +210,7 @@ def _run_tasks(todo: list[RecordingSpec], out: Path, options: CohortOptions,
             futures[fut] = spec
             keys[key] = spec.participant
         clock.mark("submitted")
-        threading.Thread(target=_import_report, name="cohort-report-import", daemon=True).start()
+        threading.Thread(target=_import_report, name="cohort-report-import").start()
         pending, shown = set(futures), time.monotonic()
         while pending:
             try:
