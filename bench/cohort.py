@@ -233,6 +233,10 @@ def report(rep: int, best: dict[str, dict], load: LoadSampler, phases: dict[str,
         print(f"  where the time of '{name}' went (s since run_cohort began):")
         for label, seconds in breakdown(phases[name]["marks"]):
             print(f"    {label:46s} {seconds:7.2f}")
+        other = phases.get(name + COMPARED, {}).get("marks", {})
+        if "submitted" not in other and other:  # an older install: its durations as it named them
+            print("    compared install's own timings: "
+                  + ", ".join(f"{k} {v:.2f} s" for k, v in other.items()))
 
 
 def _pct(a: float, b: float) -> str:
