@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with line:
-            outcome = run_cohort(specs, args.out, options, say=say, status=line.show)
+            # the live line asks the scheduler what runs: only when a terminal shows it
+            outcome = run_cohort(specs, args.out, options, say=say,
+                                 status=line.show if line.enabled else None)
             line.clear()
             line.text = ""  # the finished lines said it all: no stale status line left behind
     except CohortError as exc:
