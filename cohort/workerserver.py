@@ -20,7 +20,11 @@ This module imports nothing heavy, so the command can call it before its own imp
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import multiprocessing
+import os
+import signal
 import threading
 import time
 
@@ -50,7 +54,20 @@ def start() -> float | None:
             multiprocessing.set_forkserver_preload(PRELOAD)
             forkserver.ensure_running()
             _started_at = time.time()
+            atexit.register(_stop)
         return _started_at
+
+
+def _stop() -> None:
+    """At this process's exit: the server has nothing to save, so it is ended at once instead of
+    tearing down its imported modules for a second after we are gone (while it holds our standard
+    output open, so `posturewatch cohort … | tee log` would wait for it)."""
+    from multiprocessing import forkserver
+
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # our child: not reused yet
+    if pid:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def launched_at() -> float | None:
