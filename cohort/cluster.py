@@ -20,7 +20,7 @@ Dask's defaults where those cost this pipeline time (measured with ``bench/cohor
   workers) wake up every 1 s, 2 s and 0.5 s instead of every 20 ms, 500 ms and 100 ms: each
   wake-up takes the GIL from the task, and the samples only feed the dashboard, which nobody needs
   at that resolution for tasks of minutes. An idle 2-worker cluster then costs about 2 % of a core
-  instead of 7–8 % (``bench/cohort.py``). A worker that outgrows its memory limit is stopped
+  instead of about 10 % (``bench/cohort.py``). A worker that outgrows its memory limit is stopped
   up to 0.5 s later; the streaming replay's memory grows far slower than that.
 """
 
