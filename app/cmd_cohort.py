@@ -68,6 +68,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.scheduler:  # local workers: their server imports the pipeline while we read the manifest
+        from posturewatch.cohort import workerserver
+
+        workerserver.start()
     from posturewatch.cohort.cluster import CohortError, usable_cores
     from posturewatch.cohort.manifest import Defaults, ManifestError, load_specs, parse_override
     from posturewatch.cohort.runner import CohortOptions, run_cohort
@@ -100,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with line:
-            outcome = run_cohort(specs, args.out, options, say=say, status=line.show)
+            # the live line asks the scheduler what runs: only when a terminal shows it
+            outcome = run_cohort(specs, args.out, options, say=say,
+                                 status=line.show if line.enabled else None)
             line.clear()
             line.text = ""  # the finished lines said it all: no stale status line left behind
     except CohortError as exc:

@@ -5,16 +5,23 @@ and VQF code that holds the GIL in places, so threads in one process would queue
 Dask's nannies, which restart a worker that goes over its ``memory_limit``. Its workers differ from
 Dask's defaults where those cost this pipeline time (measured with ``bench/cohort.py``):
 
+- they are forked from a server process that imported the pipeline once (``workerserver.py``)
+  instead of each starting an interpreter and importing it again: ready in milliseconds, not
+  seconds, and quick to exit;
 - no ``MALLOC_TRIM_THRESHOLD_``: a fixed trim threshold turns off glibc's adaptive mmap threshold,
   so every large numpy temporary is mapped and unmapped again (with the profiler below, 10–30 %
   more CPU a recording);
-- the numeric libraries' threads (OpenMP, OpenBLAS, MKL, and Arrow's pool, which reads
-  ``OMP_NUM_THREADS``) share the cores between the workers: cores // workers each, so two workers
-  on two cores never run four busy threads;
+- one thread per numeric library (OpenMP, OpenBLAS, MKL, and Arrow's pool, which reads
+  ``OMP_NUM_THREADS``; ``workerenv.py``): one worker per core, so two workers on two cores never
+  run four busy threads;
 - no statistical profiler: Dask samples every thread's stack every 10 ms by default, taking the
   GIL from the replay each time (about 5 % more CPU);
-- the task's modules are imported while the worker starts (``preload``), so the first
-  recording's time is the replay's alone.
+- the event loops' health check, the system monitor and the memory polls (of the nannies and the
+  workers) wake up every 1 s, 2 s and 0.5 s instead of every 20 ms, 500 ms and 100 ms: each
+  wake-up takes the GIL from the task, and the samples only feed the dashboard, which nobody needs
+  at that resolution for tasks of minutes. An idle 2-worker cluster then costs about 2 % of a core
+  instead of about 10 % (``bench/cohort.py``). A worker that outgrows its memory limit is stopped
+  up to 0.5 s later; the streaming replay's memory grows far slower than that.
 """
 
 from __future__ import annotations
@@ -27,9 +34,13 @@ import dask
 import psutil
 from distributed import Client, LocalCluster
 
+from posturewatch.cohort import workerserver
+from posturewatch.cohort.workerserver import NUMERIC_THREADS, THREAD_VARIABLES
+
 MAX_WORKER_MEMORY = 4 * 1024**3
 TASK_MODULE = "posturewatch.cohort.task"
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+ENV_MODULE = "posturewatch.cohort.workerenv"
+CLOSE_TIMEOUT = 10.0  # seconds; a worker still running then is killed by its nanny
 
 
 class CohortError(RuntimeError):
@@ -53,11 +64,18 @@ def worker_settings(workers: int) -> dict[str, object]:
     """The Dask configuration the local workers start with (see the module docstring)."""
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
     env["MALLOC_TRIM_THRESHOLD_"] = None  # None: the nanny leaves the variable out
-    threads = max(1, usable_cores() // max(workers, 1))
-    env.update({name: threads for name in THREAD_VARIABLES})
-    return {"distributed.nanny.pre-spawn-environ": env,
-            "distributed.worker.profile.enabled": False,
-            "distributed.worker.preload": [TASK_MODULE]}
+    env.update({name: NUMERIC_THREADS for name in THREAD_VARIABLES})  # for spawned workers
+    settings: dict[str, object] = {
+        "distributed.nanny.pre-spawn-environ": env,
+        "distributed.worker.profile.enabled": False,
+        "distributed.worker.preload": [ENV_MODULE, TASK_MODULE],
+        "distributed.admin.tick.interval": "1s",
+        "distributed.admin.system-monitor.interval": "2s",
+        "distributed.worker.memory.monitor-interval": "500ms",
+    }
+    if workerserver.available():
+        settings["distributed.worker.multiprocessing-method"] = workerserver.METHOD
+    return settings
 
 
 def open_client(scheduler: str | None, workers: int, memory_limit: int | None = None,
@@ -75,14 +93,26 @@ def open_client(scheduler: str | None, workers: int, memory_limit: int | None = 
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CohortError(f"cannot reach the Dask scheduler {scheduler} within "
                               f"{connect_timeout:g} s: {why}") from None
+    settings = worker_settings(workers) if settings is None else settings
+    if settings.get("distributed.worker.multiprocessing-method") == workerserver.METHOD:
+        workerserver.start()  # already running when the command started it early
     try:
-        with dask.config.set(worker_settings(workers) if settings is None else settings):
+        with dask.config.set(settings):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    memory_limit=memory_limit or worker_memory_limit(workers),
                                    dashboard_address=":0")
     except (OSError, RuntimeError, TimeoutError) as exc:
         raise CohortError(f"cannot start {workers} local Dask workers: {exc}") from None
     return Client(cluster), cluster
+
+
+def close_client(client: Client, cluster: LocalCluster | None, timeout: float = CLOSE_TIMEOUT) -> None:
+    """Close the client and the local cluster, each within ``timeout`` seconds."""
+    with contextlib.suppress(Exception):
+        client.close(timeout=timeout)
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=timeout)
 
 
 def dashboard_of(client: Client) -> str | None:

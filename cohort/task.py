@@ -23,6 +23,7 @@ import os
 import resource
 import shutil
 import socket
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -120,13 +121,22 @@ def _publish(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def worker_moments() -> dict[str, float | None]:
+    """When the worker server forked this worker and when Dask had it ready (``time.time()``;
+    None where unknown: a spawned worker, a remote one without our preload)."""
+    env = sys.modules.get("posturewatch.cohort.workerenv")  # not imported here: it sets variables
+    return {"worker_born": getattr(env, "BORN_AT", None), "worker_ready": getattr(env, "READY_AT", None)}
+
+
 def run_recording(spec: RecordingSpec, out_root: str, want: dict[str, str]) -> dict[str, Any]:
     """Replay one participant's recording into ``out_root/participant`` (see the module docstring)."""
+    began = time.time()
     t0, cpu0, own0 = time.perf_counter(), time.process_time(), time.thread_time()
     root = Path(out_root)
     tmp = root / f"{TMP_PREFIX}{spec.participant}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     where = {"participant": spec.participant, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    moments = {"began": began, **worker_moments()}  # for the run's timeline, not for done.json
     try:
         summary = replay_one(spec, tmp, spec.config())
         days = daily_figures(tmp, spec.tz or "UTC")
@@ -137,11 +147,12 @@ def run_recording(spec: RecordingSpec, out_root: str, want: dict[str, str]) -> d
         _publish(tmp, root / spec.participant)
     except (RecordingError, ConfigError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        return {**where, "status": "failed", "error": str(exc), "seconds": time.perf_counter() - t0,
-                "peak_rss_mb": peak_rss_mb()}
+        return {**where, **moments, "status": "failed", "error": str(exc),
+                "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb(), "ended": time.time()}
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {**where, "status": "done", "seconds": seconds, "cpu_seconds": time.thread_time() - own0,
-            "process_cpu_seconds": time.process_time() - cpu0,
-            "peak_rss_mb": peak_rss_mb(), "hours": summary["hours"]}
+    return {**where, **moments, "status": "done", "seconds": seconds,
+            "cpu_seconds": time.thread_time() - own0, "process_cpu_seconds": time.process_time() - cpu0,
+            "peak_rss_mb": peak_rss_mb(), "hours": summary["hours"],
+            "worker_cpu_seconds": time.process_time(), "ended": time.time()}

@@ -25,8 +25,10 @@ from study import make_study, replay_args
 
 from posturewatch.analytics.records import Posture
 from posturewatch.app import cli
+from posturewatch.cohort import workerserver
 from posturewatch.cohort.manifest import Defaults, load_specs
 from posturewatch.cohort.runner import CohortOptions, run_cohort
+from posturewatch.cohort.timeline import STEPS, breakdown
 from posturewatch.simulators.recording import read_truth
 
 pytestmark = pytest.mark.slow
@@ -72,6 +74,20 @@ def test_results_equal_plain_replay_and_the_broken_file_is_listed(study, cohort,
             assert (out / participant / name).read_bytes() == (plain / name).read_bytes(), (participant, name)
         done = json.loads((out / participant / "done.json").read_text())
         assert {"config_hash", "inputs_hash", "version"} <= set(done)
+
+
+def test_the_runs_timeline_is_in_the_order_things_happened(cohort):
+    _, outcome = cohort
+    m = outcome.timings
+    order = ["cluster_began", "worker_born", "worker_ready_last", "cluster_up", "started", "first_task",
+             "last_task_end", "tasks_done", "tables", "report", "end"]
+    if not workerserver.available():  # spawned workers do not know when they were born
+        order.remove("worker_born")
+    assert [m[k] for k in order] == sorted(m[k] for k in order), m
+    assert m["worker_server"] <= m["worker_born"]  # the server was there before its first fork
+    assert 0.0 <= m["scanned"] <= m["started"] and m["closed"] <= m["end"]
+    labels = [label for label, _ in breakdown(m)]
+    assert labels[0].startswith("scan") and labels[-1] == "whole run" and len(labels) == len(STEPS)
 
 
 POSTURE_SECONDS = {f"{p.label}_s" for p in Posture}
