@@ -246,6 +246,15 @@ class NonWearDetector:
                 out |= (k >= sp.k0) & (k < (sp.k1 if sp.k1 is not None else np.iinfo(np.int64).max))
         return out
 
+    def rest_since(self, location: str) -> float | None:
+        """When ``location`` came to rest (s): its open span's start, else the start of its current
+        dead-still run; None while it moves."""
+        track = self.tracks.get(location)
+        if track is None:
+            return None
+        k = track.span.k0 if track.span is not None else track.still_since
+        return None if k is None else k / FRAME_HZ
+
     def blank_angles(self, t: np.ndarray, angles: dict[str, np.ndarray]) -> None:
         """Set the angles a sensor off the body was needed for to NaN at frame times ``t``, in
         place (frames held back get the backdated spans: the first ``confirm_s`` too)."""

@@ -19,6 +19,8 @@ from posturewatch.analytics.bridge import GapBridge
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
 from posturewatch.analytics.holdback import HeldFrames, HoldBack
 from posturewatch.analytics.nonwear import NonWearDetector, NonWearSettings
+from posturewatch.analytics.offbody import PELVIS_FORCE, OffBodyRelabel, alternatives
+from posturewatch.analytics.pipeline_output import PipelineOutput
 from posturewatch.analytics.pipeline_state import PendingFrames, SensorState, worn_only
 from posturewatch.analytics.posture import (
     PostureFeatures,
@@ -27,7 +29,7 @@ from posturewatch.analytics.posture import (
     clean_bouts,
     sure_lying,
 )
-from posturewatch.analytics.records import EpisodeEvent, Posture
+from posturewatch.analytics.records import Posture
 from posturewatch.analytics.seated import SeatedFromTransitions
 from posturewatch.analytics.sleep import InBedTracker, SleepSettings
 from posturewatch.analytics.steps import StepCounter
@@ -50,7 +52,7 @@ from posturewatch.ingest.frames import (
 )
 from posturewatch.ingest.mounting import Calibration
 from posturewatch.ingest.mounting_watch import MountingLearner
-from posturewatch.ingest.records import ANGLE_NAMES, SensorBlock
+from posturewatch.ingest.records import SensorBlock
 
 POSTURE_DELAY_S = 15.0
 CONTEXT_S = 30.0
@@ -83,48 +85,6 @@ class PipelineSettings:
         return Calibration.declared(location, sup, ant)
 
 
-@dataclass
-class PipelineOutput:
-    """Frames that became final: 10 Hz times, angles (deg), posture codes, and episode events."""
-
-    t: np.ndarray
-    angles: dict[str, np.ndarray]
-    posture: np.ndarray
-    events: list[EpisodeEvent]
-    present: dict[str, np.ndarray] = field(default_factory=dict)
-    # per frame bitmask of angles undefined by geometry (ingest.angles.UNDEFINED_BIT)
-    angle_quality: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
-    steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # heel-strike times (s)
-    transitions: list[Transition] = field(default_factory=list)  # sit-to-stand / stand-to-sit
-    # per frame: inside the night's main lying period (awakenings out of bed excluded)
-    in_bed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-
-    def __post_init__(self) -> None:
-        if len(self.in_bed) != len(self.t):
-            self.in_bed = np.zeros(len(self.t), bool)
-
-    @classmethod
-    def empty(cls) -> PipelineOutput:
-        return cls(np.zeros(0), {a: np.zeros(0) for a in ANGLE_NAMES}, np.zeros(0, np.int8), [])
-
-    @classmethod
-    def joined(cls, a: PipelineOutput, b: PipelineOutput) -> PipelineOutput:
-        """``a`` then ``b`` (the close of a segment before a gap, then what followed it)."""
-        def cat(x: dict, y: dict, na: int, nb: int, fill) -> dict:
-            return {k: np.concatenate((x.get(k, np.full(na, fill)), y.get(k, np.full(nb, fill))))
-                    for k in x.keys() | y.keys()}
-        na, nb = len(a), len(b)
-        return cls(np.concatenate((a.t, b.t)), cat(a.angles, b.angles, na, nb, np.nan),
-                   np.concatenate((a.posture, b.posture)).astype(np.int8), a.events + b.events,
-                   cat(a.present, b.present, na, nb, False),
-                   np.concatenate((a.angle_quality, b.angle_quality)).astype(np.uint8),
-                   np.concatenate((a.steps, b.steps)), a.transitions + b.transitions,
-                   np.concatenate((a.in_bed, b.in_bed)))
-
-    def __len__(self) -> int:
-        return len(self.t)
-
-
 class Pipeline:
     """Stateful analysis of one wearer's sensors; push blocks in time order, read final frames."""
 
@@ -147,6 +107,7 @@ class Pipeline:
         self.sleep = InBedTracker(self.settings.sleep, self.settings.timezone)
         self._held_nonwear = HoldBack(self.settings.hold_nonwear_s)
         self._held_sleep = HoldBack(self.settings.hold_sleep_s)
+        self._offbody = OffBodyRelabel(self.settings.posture)  # backdated non-wear, offline
         self._later_steps = np.zeros(0)  # steps found among frames still held back
         self._later_moves: list[Transition] = []
         self.counters: Counter[str] = Counter()
@@ -283,12 +244,15 @@ class Pipeline:
         features = PostureFeatures(*bridged, motion, self.learner.sign_free(),
                                    self.learner.guessed(self.calibrations))
         raw = classify_frames(features, self.settings.posture, n)
+        # held back for non-wear (a replay): the posture without each sensor, should it turn out off
+        alt = alternatives(features, self.settings.posture, n) if self.settings.hold_nonwear_s else {}
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
         t = (k0 + np.arange(n)) / FRAME_HZ
         self._pending.extend(PendingFrames(t, raw, segment_angles(theta, n, undefined),
                                      {k: f.acc for k, f in frames.items()},
-                                     {k: f.n > 0 for k, f in frames.items()}, angle_quality(undefined, n),
-                                     sure_lying(features, self.settings.posture, n)))
+                                     {k: f.n > 0 for k, f in frames_worn.items()},  # on the body
+                                     angle_quality(undefined, n),
+                                     sure_lying(features, self.settings.posture, n), alt))
         self.k_next = k_end
 
     def _frames(self, k0: int, k1: int) -> tuple[dict[str, SensorFrames], dict[str, np.ndarray]]:
@@ -325,18 +289,24 @@ class Pipeline:
         steps, moves = self._activity(done, posture)
         self._later_steps = np.concatenate((self._later_steps, steps))
         self._later_moves += moves
+        extra = dict(done.alt)
+        if extra and "pelvis" in done.acc:
+            extra[PELVIS_FORCE] = np.linalg.norm(done.acc["pelvis"], axis=1)
         held = self._held_nonwear.push(HeldFrames(done.t, posture, done.angles, done.present,
-                                                  done.quality), final)
+                                                  done.quality, extra), final)
         return self._wear_and_bed(held, final)
 
     def _seated(self, done: PendingFrames, posture: np.ndarray) -> np.ndarray:
-        """Without a thigh, sitting vs standing follows the pelvis' postural transitions."""
-        if "pelvis" not in done.acc or ("thigh" in done.present and done.present["thigh"].any()):
+        """Without a worn thigh, sitting vs standing follows the pelvis' postural transitions, from
+        what the thigh told before it was put down."""
+        if "pelvis" not in done.acc:
             return posture
+        thigh = done.present.get("thigh")
         ahead = self._pending
         force = [np.linalg.norm(f.acc["pelvis"], axis=1) for f in (done, ahead)]
         return self.seated.push(done.t, posture, done.angles["pelvic_tilt"], force[0],
-                                ahead.t, ahead.angles["pelvic_tilt"], force[1])
+                                ahead.t, ahead.angles["pelvic_tilt"], force[1], known=thigh,
+                                rest_since=self.nonwear.rest_since("thigh"))
 
     def _activity(self, done: PendingFrames, posture: np.ndarray) -> tuple[np.ndarray, list[Transition]]:
         """Steps and sit-to-stand transitions among final frames; pending ones are look-ahead."""
@@ -353,6 +323,9 @@ class Pipeline:
         """Non-wear backdated onto held frames, nights found and backdated, then episodes."""
         if held is not None and len(held):
             held.posture[self.nonwear.wearer_off(held.t)] = Posture.NOT_WORN
+            k = frame_index(held.t)
+            off = {loc: self.nonwear.sensor_off(loc, k) for loc in self.nonwear.tracks}
+            self.counters["relabelled_off_body"] += self._offbody.apply(held, off)
             self.nonwear.blank_angles(held.t, held.angles)  # one sensor off: its angles, backdated
             self.nonwear.prune(int(frame_index(held.t[-1:])[0]))
             self.sleep.add(held.t, held.posture)
