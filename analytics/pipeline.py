@@ -112,6 +112,7 @@ class Pipeline:
         self._later_moves: list[Transition] = []
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
+        self._notes_out = 0  # notes of the log already handed out with an output
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
         self._ctx_sure = np.zeros(0, bool)
         self._bridge = GapBridge()  # short packet losses do not change posture
@@ -152,8 +153,14 @@ class Pipeline:
         if self.k_next is None or not np.isfinite(until):
             return head or PipelineOutput.empty()
         self._advance(int(np.floor(until * FRAME_HZ + 1e-9)))
-        out = self._emit(final=False)
+        out = self._noted(self._emit(final=False))
         return out if head is None else PipelineOutput.joined(head, out)
+
+    def _noted(self, out: PipelineOutput) -> PipelineOutput:
+        """``out`` with the mounting notes logged since the last output."""
+        out.mountings = self.calibration_log[self._notes_out:]
+        self._notes_out = len(self.calibration_log)
+        return out
 
     def _after_gap(self, block: SensorBlock, newest: float) -> bool:
         """Whether ``block`` starts more than ``episodes.max_gap_s`` after every sample so far."""
@@ -168,9 +175,9 @@ class Pipeline:
         start the next one afresh (fusion, posture context, motion, learning), keeping the
         mountings, clocks, counters and calibration log."""
         out = self.close()
-        counters, log_ = self.counters, self.calibration_log
+        counters, log_, noted = self.counters, self.calibration_log, self._notes_out
         self.__init__(self.settings, self.calibrations, self.clocks)
-        self.counters, self.calibration_log = counters, log_
+        self.counters, self.calibration_log, self._notes_out = counters, log_, noted
         self.counters["segments_after_gaps"] += 1
         return out
 
@@ -179,7 +186,7 @@ class Pipeline:
         ends = [s.t[-1] for s in self.sensors.values() if len(s.t)]
         if ends and self.k_next is not None:
             self._advance(int(frame_index(np.array([max(ends)]))[0]) + 1)
-        out = self._emit(final=True)
+        out = self._noted(self._emit(final=True))
         if self.k_next is not None:
             out.events += self.detectors.close(self.k_next / FRAME_HZ)
         return out
