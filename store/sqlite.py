@@ -2,8 +2,8 @@
 
 Used when no InfluxDB is configured and by the daily report. Every table is keyed by the record's
 identity (angles: user + second; episodes: user + kind + start; alerts: user + id; sensor status:
-user + location + ts; mounting changes: user + ts + note; daily summary: user + day + name), and every write is an upsert, so a
-replay or a redelivery overwrites instead of duplicating.
+user + location + ts; mounting changes: user + ts + note; daily summary: user + day + name), and
+every write is an upsert, so a replay or a redelivery overwrites instead of duplicating.
 """
 
 from __future__ import annotations
