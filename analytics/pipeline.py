@@ -292,7 +292,10 @@ class Pipeline:
         done = self._pending.take(count)
         posture = self._seated(done, posture)
         posture[self.nonwear.wearer_off(done.t)] = Posture.NOT_WORN
-        self._mountings(done.t, posture, done.acc)
+        # a sensor known to be off the body is no evidence of its mounting (a thigh sensor on
+        # the charger while the wearer walks is not a thigh that slipped by 137°)
+        self._mountings(done.t, posture, {loc: np.where(done.present[loc][:, None], acc, np.nan)
+                                          for loc, acc in done.acc.items()})
         steps, moves = self._activity(done, posture)
         self._later_steps = np.concatenate((self._later_steps, steps))
         self._later_moves += moves

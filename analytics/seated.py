@@ -110,7 +110,14 @@ class SeatedFromTransitions:
         x = np.where(good, tilt, np.interp(t, t[good], tilt[good]))
         f = np.where(good, force, np.interp(t, t[good], force[good]))
         half, level = int(self.s.half_window_s * FRAME_HZ), max(1, int(self.s.level_s * FRAME_HZ))
-        peaks, _ = find_peaks(x, prominence=self.s.pitch_deg, distance=2 * FRAME_HZ, wlen=2 * half + 1)
+        # A pelvis sensor put back on inside out reads a forward pitch as a backward one, and no
+        # walk can tell (only which end is up): pitches either way are looked at, the hips' rise
+        # or drop (sign-free) decides.
+        found_at = [find_peaks(sign * x, prominence=self.s.pitch_deg, distance=2 * FRAME_HZ,
+                               wlen=2 * half + 1)[0] for sign in (1.0, -1.0)]
+        peaks = np.sort(np.concatenate(found_at))
+        if len(peaks) > 1:  # a pitch and the settling after it: the first one
+            peaks = peaks[np.concatenate(([True], np.diff(peaks) >= 2 * FRAME_HZ))]
         found = []
         for p in peaks[(peaks >= half) & (peaks + half < len(x))]:
             rise = self._rise(f[p - half : p + half + 1], level)

@@ -9,6 +9,9 @@ settled (2 s), as ``bench/short_bouts.py`` does. The errors are then broken down
   (as first put on, or put back on as planned / upside down / inside out),
 - the time since the last sensor was put back on.
 
+The sensors' simulated clocks (offset, 35 ppm-scale drift) are put onto the truth's timeline as
+the live host stamps or a replay's alignment would (``--raw-clocks``: left as recorded, which puts
+a sensor seconds off the truth by the second day and fails short bouts for that reason alone).
 ``--save F.npz`` keeps the per-second arrays so a breakdown can be looked at again. No assertions.
 
     .venv/bin/python bench/posture_breakdown.py [--days 2] [--seed 5] [--offline] [--save out.npz]
@@ -89,7 +92,7 @@ def breakdown(t: np.ndarray, pred: np.ndarray, true: np.ndarray, scored: np.ndar
 
 
 def main() -> int:
-    from short_bouts import run  # the same live run as the short-bout bench
+    from short_bouts import run, true_clocks  # the same live run as the short-bout bench
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=2)
@@ -98,12 +101,14 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=25.0)
     ap.add_argument("--offline", action="store_true", help="hold frames back as a replay does")
     ap.add_argument("--save", help="keep the per-second arrays in this .npz")
+    ap.add_argument("--raw-clocks", action="store_true",
+                    help="leave the sensors' simulated clock offset and drift uncorrected")
     args = ap.parse_args()
     config = WearerConfig(days=args.days, hours=args.hours, seed=args.seed, rate=args.rate,
                           wear=Wear.everything() if args.days else replace(Wear.everything(), nights=False))
     settings = PipelineSettings().offline() if args.offline else PipelineSettings()
     t0 = time.perf_counter()
-    out, pipe = run(config, settings)
+    out, pipe = run(config, settings, clocks=None if args.raw_clocks else true_clocks(config))
     took = time.perf_counter() - t0
     truth = compute_truth(config, prepare(config)[0])
     sec, pred = per_second_majority(out.t, out.posture)
