@@ -200,6 +200,7 @@ class NonWearDetector:
         self.tracks: dict[str, _Track] = {}
         self.spans: list[Span] = []  # per sensor, newest last; old closed ones are pruned
         self._all_still_since: int | None = None
+        self.still: dict[str, np.ndarray] = {}  # per location: the last frames added, dead still
 
     # -- public ---------------------------------------------------------------------------------
     def add(self, frames: Mapping[str, SensorFrames],
@@ -219,6 +220,7 @@ class NonWearDetector:
             track = self.tracks.setdefault(loc, _Track(loc, s))
             still[loc] = track.add(fr, s)
             present[loc] = fr.n > 0
+        self.still = still
         moved = {loc: np.nan_to_num(m, nan=0.0) > s.body_motion for loc, m in motion.items()}
         at_all = self._all_still(still, present, k0)
         for loc, fr in frames.items():

@@ -243,6 +243,9 @@ class Pipeline:
         k0, n = self.k_next, k_end - self.k_next
         frames, motion = self._frames(k0, k_end)
         frames_worn, motion = worn_only(frames, motion, self.nonwear.add(frames, motion))
+        # a dead-still sensor says nothing of motion (a thigh sensor on a charger while the wearer
+        # walks): the next sensor judges it
+        motion = {loc: np.where(self.nonwear.still.get(loc, False), np.nan, m) for loc, m in motion.items()}
         for loc, k in self.nonwear.put_back(k0, k_end):  # maybe on the other way round now
             self.calibration_log += self.learner.put_back(loc, k / FRAME_HZ)
         theta, tilt, roll, undefined = self._segments(frames_worn)

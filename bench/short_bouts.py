@@ -39,7 +39,13 @@ def run(config: WearerConfig, settings: PipelineSettings | None = None, chunk_s:
         clocks: dict[str, ClockModel] | None = None) -> tuple[PipelineOutput, Pipeline]:
     """The recording through a live pipeline (no calibration: mountings learnt as it goes)."""
     pipe = Pipeline(settings, clocks=clocks)
-    outs = [pipe.push([b for b in blocks.values() if len(b)]) for blocks in iter_blocks(config, chunk_s)]
+    outs = []
+    for blocks in iter_blocks(config, chunk_s):
+        present = [b for b in blocks.values() if len(b)]
+        # on the common clock the sensors' chunks end at different times: frames are final only
+        # up to the one that ends first (as a live source says with its ``until``)
+        ends = [float((clocks[b.location].apply(b.t[-1:]) if clocks else b.t[-1:])[0]) for b in present]
+        outs.append(pipe.push(present, until=min(ends) - 0.5 if ends else None))
     outs.append(pipe.close())
     out = outs[0]
     for o in outs[1:]:
