@@ -217,6 +217,7 @@ class NonWearDetector:
         self.tracks: dict[str, _Track] = {}
         self.spans: list[Span] = []  # per sensor, newest last; old closed ones are pruned
         self._all_still_since: int | None = None
+        self.still: dict[str, np.ndarray] = {}  # per location: the last frames added, dead still
 
     # -- public ---------------------------------------------------------------------------------
     def add(self, frames: Mapping[str, SensorFrames],
@@ -236,6 +237,7 @@ class NonWearDetector:
             track = self.tracks.setdefault(loc, _Track(loc, s))
             still[loc] = track.add(fr, s)
             present[loc] = fr.n > 0
+        self.still = still
         moved = {loc: np.nan_to_num(m, nan=0.0) > s.body_motion for loc, m in motion.items()}
         at_all = self._all_still(still, present, k0)
         for loc, fr in frames.items():
@@ -262,6 +264,15 @@ class NonWearDetector:
             if sp.location == location:
                 out |= (k >= sp.k0) & (k < (sp.k1 if sp.k1 is not None else np.iinfo(np.int64).max))
         return out
+
+    def rest_since(self, location: str) -> float | None:
+        """When ``location`` came to rest (s): its open span's start, else the start of its current
+        dead-still run; None while it moves."""
+        track = self.tracks.get(location)
+        if track is None:
+            return None
+        k = track.span.k0 if track.span is not None else track.still_since
+        return None if k is None else k / FRAME_HZ
 
     def blank_angles(self, t: np.ndarray, angles: dict[str, np.ndarray]) -> None:
         """Set the angles a sensor off the body was needed for to NaN at frame times ``t``, in

@@ -19,6 +19,7 @@ from posturewatch.analytics.bridge import GapBridge
 from posturewatch.analytics.episodes import EpisodeDetectors, EpisodeSettings, Frames
 from posturewatch.analytics.holdback import HeldFrames, HoldBack
 from posturewatch.analytics.nonwear import NonWearDetector, NonWearSettings
+from posturewatch.analytics.offbody import PELVIS_FORCE, OffBodyRelabel, alternatives
 from posturewatch.analytics.pipeline_output import PipelineOutput
 from posturewatch.analytics.pipeline_state import PendingFrames, SensorState, finite_only, worn_only
 from posturewatch.analytics.posture import (
@@ -110,10 +111,12 @@ class Pipeline:
         self.sleep = InBedTracker(self.settings.sleep, self.settings.timezone)
         self._held_nonwear = HoldBack(self.settings.hold_nonwear_s)
         self._held_sleep = HoldBack(self.settings.hold_sleep_s)
+        self._offbody = OffBodyRelabel(self.settings.posture)  # backdated non-wear, offline
         self._later_steps = np.zeros(0)  # steps found among frames still held back
         self._later_moves: list[Transition] = []
         self.counters: Counter[str] = Counter()
         self.calibration_log: list[tuple[float, str]] = []
+        self._notes_out = 0  # notes of the log already handed out with an output
         self._ctx = np.zeros(0, np.int8)  # raw posture of already emitted frames
         self._ctx_sure = np.zeros(0, bool)
         self._bridge = GapBridge()  # short packet losses do not change posture
@@ -193,7 +196,13 @@ class Pipeline:
     def step_out(self, until: float) -> PipelineOutput:
         """Frames before ``until`` made final (the samples are in): what a push returns."""
         self._advance(int(np.floor(until * FRAME_HZ + 1e-9)))
-        return self._emit(final=False)
+        return self._noted(self._emit(final=False))
+
+    def _noted(self, out: PipelineOutput) -> PipelineOutput:
+        """``out`` with the mounting notes logged since the last output."""
+        out.mountings = self.calibration_log[self._notes_out:]
+        self._notes_out = len(self.calibration_log)
+        return out
 
     def _after_gap(self, block: SensorBlock, newest: float) -> bool:
         """Whether ``block`` starts more than ``episodes.max_gap_s`` after every sample so far."""
@@ -208,9 +217,9 @@ class Pipeline:
         start the next one afresh (fusion, posture context, motion, learning), keeping the
         mountings, clocks, counters and calibration log."""
         out = self.close()
-        counters, log_ = self.counters, self.calibration_log
+        counters, log_, noted = self.counters, self.calibration_log, self._notes_out
         self.__init__(self.settings, self.calibrations, self.clocks)
-        self.counters, self.calibration_log = counters, log_
+        self.counters, self.calibration_log, self._notes_out = counters, log_, noted
         self.counters["segments_after_gaps"] += 1
         return out
 
@@ -219,7 +228,7 @@ class Pipeline:
         ends = [s.t[-1] for s in self.sensors.values() if len(s.t)]
         if ends and self.k_next is not None:
             self._advance(int(frame_index(np.array([max(ends)]))[0]) + 1)
-        out = self._emit(final=True)
+        out = self._noted(self._emit(final=True))
         if self.k_next is not None:
             out.events += self.detectors.close(self.k_next / FRAME_HZ)
         return out
@@ -257,6 +266,9 @@ class Pipeline:
         k0, n = self.k_next, k_end - self.k_next
         frames, motion = self._frames(k0, k_end)
         frames_worn, motion = worn_only(frames, motion, self.nonwear.add(frames, motion))
+        # a dead-still sensor says nothing of motion (a thigh sensor on a charger while the wearer
+        # walks): the next sensor judges it
+        motion = {loc: np.where(self.nonwear.still.get(loc, False), np.nan, m) for loc, m in motion.items()}
         for loc, k in self.nonwear.put_back(k0, k_end):  # maybe on the other way round now
             self.calibration_log += self.learner.put_back(loc, k / FRAME_HZ)
         theta, tilt, roll, undefined = self._segments(frames_worn)
@@ -265,12 +277,15 @@ class Pipeline:
         features = PostureFeatures(*bridged, motion, self.learner.sign_free(),
                                    self.learner.guessed(self.calibrations))
         raw = classify_frames(features, self.settings.posture, n)
+        # held back for non-wear (a replay): the posture without each sensor, should it turn out off
+        alt = alternatives(features, self.settings.posture, n) if self.settings.hold_nonwear_s else {}
         # k / 10 is exact at whole seconds (k * 0.1 is not), so seconds bin cleanly downstream
         t = (k0 + np.arange(n)) / FRAME_HZ
         self._pending.extend(PendingFrames(t, raw, segment_angles(theta, n, undefined),
                                      {k: f.acc for k, f in frames.items()},
-                                     {k: f.n > 0 for k, f in frames.items()}, angle_quality(undefined, n),
-                                     sure_lying(features, self.settings.posture, n)))
+                                     {k: f.n > 0 for k, f in frames_worn.items()},  # on the body
+                                     angle_quality(undefined, n),
+                                     sure_lying(features, self.settings.posture, n), alt))
         self.k_next = k_end
 
     def _frames(self, k0: int, k1: int) -> tuple[dict[str, SensorFrames], dict[str, np.ndarray]]:
@@ -303,22 +318,31 @@ class Pipeline:
         done = self._pending.take(count)
         posture = self._seated(done, posture)
         posture[self.nonwear.wearer_off(done.t)] = Posture.NOT_WORN
-        self._mountings(done.t, posture, done.acc)
+        # a sensor known to be off the body is no evidence of its mounting (a thigh sensor on
+        # the charger while the wearer walks is not a thigh that slipped by 137°)
+        self._mountings(done.t, posture, {loc: np.where(done.present[loc][:, None], acc, np.nan)
+                                          for loc, acc in done.acc.items()})
         steps, moves = self._activity(done, posture)
         self._later_steps = np.concatenate((self._later_steps, steps))
         self._later_moves += moves
+        extra = dict(done.alt)
+        if extra and "pelvis" in done.acc:
+            extra[PELVIS_FORCE] = np.linalg.norm(done.acc["pelvis"], axis=1)
         held = self._held_nonwear.push(HeldFrames(done.t, posture, done.angles, done.present,
-                                                  done.quality), final)
+                                                  done.quality, extra), final)
         return self._wear_and_bed(held, final)
 
     def _seated(self, done: PendingFrames, posture: np.ndarray) -> np.ndarray:
-        """Without a thigh, sitting vs standing follows the pelvis' postural transitions."""
-        if "pelvis" not in done.acc or ("thigh" in done.present and done.present["thigh"].any()):
+        """Without a worn thigh, sitting vs standing follows the pelvis' postural transitions, from
+        what the thigh told before it was put down."""
+        if "pelvis" not in done.acc:
             return posture
+        thigh = done.present.get("thigh")
         ahead = self._pending
         force = [row_norms(f.acc["pelvis"]) for f in (done, ahead)]
         return self.seated.push(done.t, posture, done.angles["pelvic_tilt"], force[0],
-                                ahead.t, ahead.angles["pelvic_tilt"], force[1])
+                                ahead.t, ahead.angles["pelvic_tilt"], force[1], known=thigh,
+                                rest_since=self.nonwear.rest_since("thigh"))
 
     def _activity(self, done: PendingFrames, posture: np.ndarray) -> tuple[np.ndarray, list[Transition]]:
         """Steps and sit-to-stand transitions among final frames; pending ones are look-ahead."""
@@ -335,6 +359,9 @@ class Pipeline:
         """Non-wear backdated onto held frames, nights found and backdated, then episodes."""
         if held is not None and len(held):
             held.posture[self.nonwear.wearer_off(held.t)] = Posture.NOT_WORN
+            k = frame_index(held.t)
+            off = {loc: self.nonwear.sensor_off(loc, k) for loc in self.nonwear.tracks}
+            self.counters["relabelled_off_body"] += self._offbody.apply(held, off)
             self.nonwear.blank_angles(held.t, held.angles)  # one sensor off: its angles, backdated
             self.nonwear.prune(int(frame_index(held.t[-1:])[0]))
             self.sleep.add(held.t, held.posture)

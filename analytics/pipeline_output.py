@@ -1,5 +1,6 @@
 """What the pipeline gives out per push: the frames that became final, with their angles, posture,
-episode events, wear and activity (``PipelineOutput``; ``analytics.pipeline`` makes them)."""
+episode events, wear, activity, steps, transitions, nights and mounting notes (``PipelineOutput``;
+``analytics.pipeline`` makes them)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ class PipelineOutput:
     transitions: list[Transition] = field(default_factory=list)  # sit-to-stand / stand-to-sit
     # per frame: inside the night's main lying period (awakenings out of bed excluded)
     in_bed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # (time, note) of each change to a sensor's mounting since the last push: slips followed,
+    # sensors put back on, mountings learnt (the notes of ``Pipeline.calibration_log``)
+    mountings: list[tuple[float, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.in_bed) != len(self.t):
@@ -48,7 +52,7 @@ class PipelineOutput:
                    cat(a.present, b.present, na, nb, False),
                    np.concatenate((a.angle_quality, b.angle_quality)).astype(np.uint8),
                    np.concatenate((a.steps, b.steps)), a.transitions + b.transitions,
-                   np.concatenate((a.in_bed, b.in_bed)))
+                   np.concatenate((a.in_bed, b.in_bed)), a.mountings + b.mountings)
 
     def __len__(self) -> int:
         return len(self.t)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -85,6 +85,8 @@ class PendingFrames:
     present: dict[str, np.ndarray]
     quality: np.ndarray  # per frame bitmask of angles undefined by geometry
     sure: np.ndarray  # lying confirmed by the thigh (short lying bouts are kept)
+    # offline only: per name, the raw posture without each sensor used (analytics.offbody)
+    alt: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> PendingFrames:
@@ -102,6 +104,9 @@ class PendingFrames:
         self.raw = np.concatenate((self.raw, more.raw))
         self.quality = np.concatenate((self.quality, more.quality))
         self.sure = np.concatenate((self.sure, more.sure))
+        for name in self.alt.keys() | more.alt.keys():
+            self.alt[name] = np.concatenate((self.alt.get(name, no_alternative(name, before)),
+                                             more.alt.get(name, no_alternative(name, len(more.t)))))
         for name in self.angles:
             self.angles[name] = np.concatenate((self.angles[name], more.angles[name]))
         for loc in self.acc:
@@ -113,13 +118,20 @@ class PendingFrames:
         head = PendingFrames(self.t[:count], self.raw[:count], {k: v[:count] for k, v in self.angles.items()},
                        {k: v[:count] for k, v in self.acc.items()},
                        {k: v[:count] for k, v in self.present.items()}, self.quality[:count],
-                       self.sure[:count])
+                       self.sure[:count], {k: v[:count] for k, v in self.alt.items()})
+        self.alt = {k: v[count:] for k, v in self.alt.items()}
         self.t, self.raw, self.quality = self.t[count:], self.raw[count:], self.quality[count:]
         self.sure = self.sure[count:]
         self.angles = {k: v[count:] for k, v in self.angles.items()}
         self.acc = {k: v[count:] for k, v in self.acc.items()}
         self.present = {k: v[count:] for k, v in self.present.items()}
         return head
+
+
+def no_alternative(name: str, n: int) -> np.ndarray:
+    """``n`` frames of an alternative posture (``alt:<loc>``, code −1) or its sure lying
+    (``sure:<loc>``) where there is none: the sensor was not used there."""
+    return np.zeros(n, bool) if name.startswith("sure:") else np.full(n, -1, np.int8)
 
 
 def worn_only(frames: Mapping[str, SensorFrames], motion: Mapping[str, np.ndarray],

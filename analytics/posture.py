@@ -40,6 +40,10 @@ class PostureSettings:
     # lying in any position, and semi-reclined with the legs along the bed, put it at 60–100°;
     # standing and bending over keep it below 20°. 45° is midway.
     lying_thigh_tilt: float = 45.0
+    # A worn pelvis must be at least this far from vertical too (sign-free: folded onto 0–90°):
+    # seated, slumped or bent forward it stays within ~30°, lying puts it at 70–90°. A thorax far
+    # from vertical above an upright pelvis is a sensor lying on the desk, or a full forward bend.
+    lying_pelvis_tilt: float = 40.0
     thigh_only_lying_roll: float = 50.0
     sitting_thigh: float = 45.0
     sitting_pelvis_only: float = -8.0
@@ -81,6 +85,13 @@ class PostureFeatures:
     # never learnt, only declared: a guess that may be upside down. Tilts and the thigh are taken
     # sign-free; a pelvis alone keeps its sagittal inclination (there is nothing better to go on)
     guessed: frozenset[str] = frozenset()
+
+    def without(self, location: str) -> PostureFeatures:
+        """The features as if ``location`` had never been worn."""
+        def drop(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {loc: v for loc, v in d.items() if loc != location}
+        return PostureFeatures(drop(self.theta), drop(self.tilt), drop(self.roll), drop(self.motion),
+                               self.sign_free - {location}, self.guessed - {location})
 
     def without_signs(self) -> PostureFeatures:
         """The features a sensor of unknown mounting still gives: how far its long axis is from
@@ -140,6 +151,11 @@ def classify_frames(f: PostureFeatures, s: PostureSettings, n: int) -> np.ndarra
     theta = _defined_thetas(f)
     lying = has_trunk & (trunk_tilt >= s.lying_trunk_tilt)
     lying &= ~has_thigh | (thigh_tilt >= s.lying_thigh_tilt)
+    pelvis_tilt = f.tilt.get("pelvis")
+    if pelvis_tilt is not None:
+        with np.errstate(invalid="ignore"):
+            upright_pelvis = np.minimum(pelvis_tilt, 180.0 - pelvis_tilt) < s.lying_pelvis_tilt
+        lying &= ~upright_pelvis
     if "thigh" in f.theta:
         # Thigh alone: side lying rolls it, prone lying turns its front down; supine lying looks
         # exactly like sitting and stays sitting.

@@ -40,6 +40,9 @@ class SeatedSettings:
     walk_overlap_s: float = 3.0  # a walk ending this soon after a transition ended in it
     lost_s: float = 60.0  # data lost for less than this keeps the known state
     still_force: float = 0.5  # m/s²: force spread of a still end (a gait moves it by ±3–4)
+    memory_s: float = 1800.0  # how far back the thigh's word is kept (non-wear's backdating reach)
+    # taking a sensor off takes seconds before it comes to rest: what it told then was not the body
+    handling_s: float = 10.0
 
 
 class SeatedFromTransitions:
@@ -53,13 +56,36 @@ class SeatedFromTransitions:
         self._t = np.zeros(0)
         self._tilt = np.zeros(0)
         self._force = np.zeros(0)
+        # while the thigh tells: (run start, state) of its runs and the transitions seen, for
+        # ``memory_s``, so the state can be taken back to when a thigh sensor was put down
+        self._told: list[tuple[float, int | None]] = []
+        self._seen: list[tuple[float, int]] = []
+        self._known = False  # whether the last frame was told by the thigh
+
+    def seed(self, posture: int) -> None:
+        """Start from a posture known otherwise (the thigh's, before it came off the body)."""
+        self.state = _state_after(int(posture), self.state)
+
+    def _rewind(self, t0: float, until: float) -> None:
+        """The state as the thigh told it at ``t0`` (it has lain still, maybe off the body, since),
+        then the transitions the pelvis showed after it until ``until``."""
+        told = [state for t, state in self._told if t <= t0 - self.s.handling_s]
+        if not told:
+            return
+        self.state = told[-1]
+        for tp, kind in self._seen:
+            if t0 < tp <= until:
+                self.state, self._last_peak = kind, max(self._last_peak, tp)
 
     def push(self, t: np.ndarray, posture: np.ndarray, tilt: np.ndarray, force: np.ndarray,
-             ahead_t: np.ndarray, ahead_tilt: np.ndarray, ahead_force: np.ndarray) -> np.ndarray:
+             ahead_t: np.ndarray, ahead_tilt: np.ndarray, ahead_force: np.ndarray,
+             known: np.ndarray | None = None, rest_since: float | None = None) -> np.ndarray:
+        """Relabel the final frames' sitting/standing. Frames ``known`` (told by a worn thigh) keep
+        their posture and only carry the state on, so it holds when the thigh comes off; if the
+        thigh had lain still since ``rest_since`` by then, the state is the one from that time."""
         n = len(t)
         if n == 0:
             return posture
-        past = len(self._t)
         own_t, own_tilt, own_force = (np.concatenate((a, b)) for a, b in
                                       ((self._t, t), (self._tilt, tilt), (self._force, force)))
         sig_t = np.concatenate((own_t, ahead_t))
@@ -70,7 +96,11 @@ class SeatedFromTransitions:
 
         moves = [(k, tp) for k, tp in self._transitions(sig_t, sig_tilt, sig_force)
                  if self._last_peak < tp and t[0] - FRAME_S / 2 <= tp <= t[-1] + FRAME_S / 2]
-        return self._relabel(t, np.asarray(posture).copy(), moves, past)
+        known = np.zeros(n, bool) if known is None else np.asarray(known, bool)
+        horizon = float(t[-1]) - self.s.memory_s
+        self._seen = [m for m in self._seen if m[0] >= horizon] + [(tp, k) for k, tp in moves]
+        self._told = self._told[max(0, sum(1 for tt, _ in self._told if tt < horizon) - 1):]
+        return self._relabel(t, np.asarray(posture).copy(), moves, known, rest_since)
 
     def _transitions(self, t: np.ndarray, tilt: np.ndarray, force: np.ndarray) -> list[tuple[int, float]]:
         """(posture after, peak time) of each forward pitch that raised or lowered the hips."""
@@ -80,7 +110,14 @@ class SeatedFromTransitions:
         x = np.where(good, tilt, np.interp(t, t[good], tilt[good]))
         f = np.where(good, force, np.interp(t, t[good], force[good]))
         half, level = int(self.s.half_window_s * FRAME_HZ), max(1, int(self.s.level_s * FRAME_HZ))
-        peaks, _ = find_peaks(x, prominence=self.s.pitch_deg, distance=2 * FRAME_HZ, wlen=2 * half + 1)
+        # A pelvis sensor put back on inside out reads a forward pitch as a backward one, and no
+        # walk can tell (only which end is up): pitches either way are looked at, the hips' rise
+        # or drop (sign-free) decides.
+        found_at = [find_peaks(sign * x, prominence=self.s.pitch_deg, distance=2 * FRAME_HZ,
+                               wlen=2 * half + 1)[0] for sign in (1.0, -1.0)]
+        peaks = np.sort(np.concatenate(found_at))
+        if len(peaks) > 1:  # a pitch and the settling after it: the first one
+            peaks = peaks[np.concatenate(([True], np.diff(peaks) >= 2 * FRAME_HZ))]
         found = []
         for p in peaks[(peaks >= half) & (peaks + half < len(x))]:
             rise = self._rise(f[p - half : p + half + 1], level)
@@ -109,21 +146,30 @@ class SeatedFromTransitions:
         return float(np.sum(v) * FRAME_S)
 
     def _relabel(self, t: np.ndarray, posture: np.ndarray, moves: list[tuple[int, float]],
-                 past: int) -> np.ndarray:
+                 known: np.ndarray, rest_since: float | None) -> np.ndarray:
         """Sitting/standing runs follow the last transition; after a walk the wearer stands,
-        after a lie (or data lost for ``lost_s``) it is unknown again. The loop is over runs, not frames."""
+        after a lie (or data lost for ``lost_s``) it is unknown again; a known run sets the state.
+        The loop is over runs, not frames."""
         cuts = np.array([int(np.searchsorted(t, tp, side="right")) for _, tp in moves], np.int64)
         kinds = [k for k, _ in moves]
-        boundaries = np.unique(np.concatenate((cuts, np.flatnonzero(np.diff(posture) != 0) + 1)))
+        changes = np.flatnonzero((np.diff(posture) != 0) | (np.diff(known) != 0)) + 1
+        boundaries = np.unique(np.concatenate((cuts, changes)))
         starts = np.concatenate(([0], boundaries[boundaries < len(t)]))
         ends = np.concatenate((starts[1:], [len(t)]))
         m = 0
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            if self._known and not known[a] and rest_since is not None:
+                self._rewind(rest_since, float(t[a]))
+            self._known = bool(known[a])
             while m < len(cuts) and cuts[m] <= a:
                 self.state, self._last_peak = kinds[m], moves[m][1]
                 m += 1
             code = int(posture[a])
-            if code in _UPRIGHT_STILL:
+            if known[a]:
+                self.state = _state_after(code, self.state)
+                if not self._told or self._told[-1][1] != self.state:
+                    self._told.append((float(t[a]), self.state))
+            elif code in _UPRIGHT_STILL:
                 if self.state is not None:
                     posture[a:b] = self.state
             elif code == Posture.WALKING:
@@ -133,3 +179,13 @@ class SeatedFromTransitions:
             elif code != Posture.UNKNOWN or b - a >= self.s.lost_s * FRAME_HZ:
                 self.state = None  # lying, off the body, or data lost for long
         return posture
+
+
+def _state_after(code: int, state: int | None) -> int | None:
+    """The sitting/standing state a known posture leaves: itself, standing after a walk, unknown
+    after lying or off the body; a moment of unknown data keeps it."""
+    if code in _UPRIGHT_STILL:
+        return code
+    if code == Posture.WALKING:
+        return int(Posture.STANDING)
+    return state if code == Posture.UNKNOWN else None

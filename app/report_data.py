@@ -98,11 +98,12 @@ def load_store(data_dir: Path, user: str | None, day: str | None, tz: str = "UTC
             for r in store.alerts_on(user, day, tz)
         ]
         summary = store.daily_summary(user, day)
+        mountings = store.mountings_on(user, day, tz)
     finally:
         store.close()
     return DayData(user, day, tz, seconds.t.astype(np.int64), seconds.posture.astype(np.int8),
                    dict(seconds.angles), episodes, alerts, summary, True, f"embedded store {path}",
-                   reminder_budget)
+                   reminder_budget, mountings=mountings)
 
 
 def _opt(value) -> float | None:

@@ -21,16 +21,31 @@ import numpy as np
 from posturewatch.analytics.pipeline import Pipeline, PipelineOutput, PipelineSettings
 from posturewatch.analytics.records import Posture
 from posturewatch.analytics.scoring import per_second_majority, score_settled
+from posturewatch.ingest.align import ClockModel
 from posturewatch.simulators.config import Wear, WearerConfig
 from posturewatch.simulators.scripted import short_bouts_plan
 from posturewatch.simulators.wearer import compute_truth, iter_blocks, prepare, simulate
 
 
-def run(config: WearerConfig, settings: PipelineSettings | None = None,
-        chunk_s: float = 10.0) -> tuple[PipelineOutput, Pipeline]:
+def true_clocks(config: WearerConfig) -> dict[str, ClockModel]:
+    """Each sensor's clock as the simulator made it (offset, drift), onto the truth's timeline.
+    Live, BLE samples are stamped on arrival by the host; a replay aligns the clocks from content;
+    without either a 35 ppm drift puts a sensor seconds off the truth by the second day."""
+    return {loc: ClockModel(spec.clock_offset_s, spec.clock_drift_ppm * 1e-6, config.start)
+            for loc, spec in prepare(config)[1].items()}
+
+
+def run(config: WearerConfig, settings: PipelineSettings | None = None, chunk_s: float = 10.0,
+        clocks: dict[str, ClockModel] | None = None) -> tuple[PipelineOutput, Pipeline]:
     """The recording through a live pipeline (no calibration: mountings learnt as it goes)."""
-    pipe = Pipeline(settings)
-    outs = [pipe.push([b for b in blocks.values() if len(b)]) for blocks in iter_blocks(config, chunk_s)]
+    pipe = Pipeline(settings, clocks=clocks)
+    outs = []
+    for blocks in iter_blocks(config, chunk_s):
+        present = [b for b in blocks.values() if len(b)]
+        # on the common clock the sensors' chunks end at different times: frames are final only
+        # up to the one that ends first (as a live source says with its ``until``)
+        ends = [float((clocks[b.location].apply(b.t[-1:]) if clocks else b.t[-1:])[0]) for b in present]
+        outs.append(pipe.push(present, until=min(ends) - 0.5 if ends else None))
     outs.append(pipe.close())
     out = outs[0]
     for o in outs[1:]:

@@ -104,6 +104,8 @@ class OutputHub:
             self._put_influx(_frame_lines(self.user, frames.t, frames.angles, frames.posture), TELEMETRY)
         for event in frames.events:
             self._queue_event(event)
+        if self.sqlite is not None and frames.mountings:
+            self.sqlite.write_mountings(self.user, frames.mountings)
         for alert in step.alerts:
             self._queue_alert(alert)
         for notice in step.notices:  # the phone shows "no more reminders today" once

@@ -2,8 +2,8 @@
 
 Used when no InfluxDB is configured and by the daily report. Every table is keyed by the record's
 identity (angles: user + second; episodes: user + kind + start; alerts: user + id; sensor status:
-user + location + ts; daily summary: user + day + name), and every write is an upsert, so a
-replay or a redelivery overwrites instead of duplicating.
+user + location + ts; mounting changes: user + ts + note; daily summary: user + day + name), and
+every write is an upsert, so a replay or a redelivery overwrites instead of duplicating.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE TABLE IF NOT EXISTS sensor_status (
     user TEXT NOT NULL, location TEXT NOT NULL, ts REAL NOT NULL, connected INTEGER NOT NULL,
     battery_pct REAL, rate_hz REAL, loss_pct REAL, PRIMARY KEY (user, location, ts));
+CREATE TABLE IF NOT EXISTS mountings (
+    user TEXT NOT NULL, ts REAL NOT NULL, location TEXT NOT NULL, note TEXT NOT NULL,
+    PRIMARY KEY (user, ts, note));
 CREATE TABLE IF NOT EXISTS daily_summary (
     user TEXT NOT NULL, day TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
     PRIMARY KEY (user, day, name));
@@ -150,6 +153,14 @@ class SqliteStore:
                 (user, location, ts, int(connected), battery_pct, rate_hz, loss_pct),
             )
 
+    def write_mountings(self, user: str, notes: Iterable[tuple[float, str]]) -> int:
+        """Changes to the sensors' mountings: (time, note), the note led by its location
+        ("thorax: slip followed …")."""
+        rows = [(user, float(ts), note.split(":", 1)[0].strip(), note) for ts, note in notes]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO mountings VALUES (?, ?, ?, ?)", rows)
+        return len(rows)
+
     def write_daily_summary(self, user: str, day: str, values: Mapping[str, float]) -> None:
         with self._lock, self._db:
             self._db.executemany(
@@ -192,6 +203,13 @@ class SqliteStore:
             " WHERE user = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (user, *day_bounds(day, tz)),
         )
+
+    def mountings_on(self, user: str, day: date | str, tz: str = "UTC") -> list[tuple[float, str]]:
+        """(time, note) of the mounting changes on the local day, oldest first."""
+        with self._lock:
+            return [(float(ts), note) for ts, note in self._db.execute(
+                "SELECT ts, note FROM mountings WHERE user = ? AND ts >= ? AND ts < ? ORDER BY ts",
+                (user, *day_bounds(day, tz)))]
 
     def daily_summary(self, user: str, day: date | str) -> dict[str, float]:
         key = day if isinstance(day, str) else day.isoformat()
